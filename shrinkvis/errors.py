@@ -1,0 +1,43 @@
+"""One family of exceptions.
+
+Library code raises these; only the CLI prints them. A `UserError` is something the person running the
+tool can fix (a typo in a scenario file, a missing column): the CLI prints its message as one line and
+exits with code 2. A `FailedError` means the input was valid but a stage could not finish (a fit that
+cannot be computed, a render that failed): one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+
+class ShrinkvisError(Exception):
+    """Base class of every error shrinkvis raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(ShrinkvisError):
+    """Bad input: the message says which file, key or column, and what is allowed."""
+
+    exit_code = 2
+
+
+class ScenarioError(UserError):
+    """A scenario file or a --set override is invalid."""
+
+
+class DataError(UserError):
+    """Data that cannot be used for the requested model."""
+
+
+class FailedError(ShrinkvisError):
+    """Valid input, but a stage could not finish."""
+
+    exit_code = 1
+
+
+class FitError(FailedError):
+    """The model could not be fitted."""
+
+
+class RenderError(FailedError):
+    """Frames could not be drawn or encoded."""

@@ -1,0 +1,121 @@
+"""What a fit hands to the rest of the pipeline: plain numbers and tables, nothing drawn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CLUSTER_COLUMNS = (
+    "cluster",
+    "n",
+    "no_pool_intercept",
+    "no_pool_slope",
+    "partial_intercept",
+    "partial_slope",
+    "partial_intercept_se",
+    "partial_slope_se",
+)
+
+SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
+
+
+@dataclass(frozen=True)
+class EngineFit:
+    """The raw result every mixed-model engine returns, on the cluster order of the codes it was given."""
+
+    fixed_effects: np.ndarray  # (p,): intercept[, slope]
+    fixed_cov: np.ndarray  # (p, p)
+    cov_re: np.ndarray  # (q, q): Σ, covariance of the random effects
+    sigma: float  # residual SD
+    blup: np.ndarray  # (J, q): conditional modes of the random effects
+    blup_cov: np.ndarray  # (J, q, q): their conditional covariances
+    criterion: float  # REML criterion (REML) or deviance (ML), lme4's constants
+    method: str
+    converged: bool
+    is_singular: bool
+
+
+def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
+    """lme4's θ: the lower-triangular Cholesky factor of Σ/σ², tolerant of a singular Σ."""
+    scaled = np.asarray(cov_re, dtype=float) / sigma**2
+    q = scaled.shape[0]
+    factor = np.zeros_like(scaled)
+    for j in range(q):
+        diag = scaled[j, j] - np.sum(factor[j, :j] ** 2)
+        factor[j, j] = np.sqrt(max(diag, 0.0))
+        for i in range(j + 1, q):
+            off = scaled[i, j] - np.sum(factor[i, :j] * factor[j, :j])
+            factor[i, j] = off / factor[j, j] if factor[j, j] > 0 else 0.0
+    return factor
+
+
+def is_singular(cov_re: np.ndarray, sigma: float) -> bool:
+    return bool(np.any(np.diag(relative_factor(cov_re, sigma)) <= SINGULAR_TOLERANCE))
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """No, complete and partial pooling for one data set.
+
+    `clusters` has one row per cluster with the columns of `CLUSTER_COLUMNS` (slope columns are NaN when
+    the model has no random slope). Population numbers use lme4's names.
+    """
+
+    clusters: pd.DataFrame
+    fixed_effects: dict[str, float]
+    std_errors: dict[str, float]
+    cov_re: np.ndarray
+    residual_sd: float
+    complete_pooling: dict[str, dict[str, float]]
+    random: str
+    method: str
+    engine: str
+    criterion: float
+    converged: bool
+    is_singular: bool
+    n_obs: int
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.clusters)
+
+    @property
+    def sd_intercept(self) -> float:
+        return float(np.sqrt(self.cov_re[0, 0]))
+
+    @property
+    def sd_slope(self) -> float | None:
+        return float(np.sqrt(self.cov_re[1, 1])) if self.cov_re.shape[0] > 1 else None
+
+    @property
+    def corr(self) -> float | None:
+        if self.cov_re.shape[0] < 2:
+            return None
+        denominator = np.sqrt(self.cov_re[0, 0] * self.cov_re[1, 1])
+        return float(self.cov_re[0, 1] / denominator) if denominator > 0 else float("nan")
+
+    def population(self) -> dict[str, Any]:
+        """The population-level numbers as plain JSON-ready values."""
+        key = "reml_criterion" if self.method == "REML" else "ml_deviance"
+        return {
+            "n_obs": self.n_obs,
+            "n_groups": self.n_groups,
+            "random": self.random,
+            "method": self.method,
+            "engine": self.engine,
+            "fixed_effects": self.fixed_effects,
+            "std_errors": self.std_errors,
+            "sd_intercept": self.sd_intercept,
+            "sd_slope": self.sd_slope,
+            "corr": self.corr,
+            "residual_sd": self.residual_sd,
+            key: self.criterion,
+            "is_singular": self.is_singular,
+            "converged": self.converged,
+            "complete_pooling": self.complete_pooling,
+            "warnings": list(self.warnings),
+        }

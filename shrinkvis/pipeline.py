@@ -1,0 +1,123 @@
+"""The whole path for one scenario: simulate → fit → storyboard → frames → files."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import story as storyboards
+from .encode import GifWriter, Mp4Writer, shared_palette, write_png
+from .fit import CLUSTER_COLUMNS, Estimates, fit
+from .outputs import atomic_path, json_ready, write_csv, write_json
+from .scenario import Format, Scenario
+from .simulate import simulate
+
+PALETTE_SAMPLES = 5  # frames spread over the animation that the shared GIF palette is built from
+
+
+@dataclass(frozen=True)
+class RunResult:
+    scenario: Scenario
+    estimates: Estimates
+    out_dir: Path
+    files: dict[str, Path]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def output_folder_name(name: str) -> str:
+    """A folder name that stays inside the output root whatever the scenario is called."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
+    return safe or "scenario"
+
+
+def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
+    return simulate(scenario.data, np.random.default_rng(scenario.data.seed))
+
+
+def storyboard(estimates: Estimates, scenario: Scenario) -> storyboards.Storyboard:
+    return storyboards.shrinkage(
+        estimates, scenario.animation, title=scenario.display_title, caption=scenario.description
+    )
+
+
+def render(
+    estimates: Estimates, scenario: Scenario, out_dir: Path, formats: tuple[Format, ...] | None = None
+) -> dict[str, Path]:
+    """Draw the animation and write the requested formats into `out_dir`; returns format → path.
+
+    Each file is written under a temporary name and renamed into place only once complete.
+    """
+    from .render import ShrinkageRenderer
+
+    formats = formats or scenario.animation.formats
+    story = storyboard(estimates, scenario)
+    view = scenario.animation.view
+    files = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
+    with contextlib.ExitStack() as stack:
+        renderer = ShrinkageRenderer(story)
+        stack.callback(renderer.close)
+        writers: list[GifWriter | Mp4Writer] = []
+        if "gif" in formats:
+            picks = np.linspace(0, story.n_frames - 1, PALETTE_SAMPLES).round().astype(int)
+            palette = shared_palette([renderer.frame(int(index)) for index in picks])
+            writers.append(GifWriter(stack.enter_context(atomic_path(files["gif"])), story.fps, palette))
+        if "mp4" in formats:
+            width, height = renderer.size
+            writers.append(
+                Mp4Writer(stack.enter_context(atomic_path(files["mp4"])), story.fps, width, height)
+            )
+        if writers:
+            for frame in renderer:
+                for writer in writers:
+                    writer.add(frame)
+            for writer in writers:
+                writer.close()
+        if "png" in formats:
+            write_png(stack.enter_context(atomic_path(files["png"])), renderer.frame(story.n_frames - 1))
+    return files
+
+
+def summary(
+    estimates: Estimates, scenario: Scenario, files: dict[str, Path], timings: dict[str, float]
+) -> dict[str, Any]:
+    """summary.json: the scenario, the fit's population numbers, the files; timings under one key."""
+    return json_ready(
+        {
+            "scenario": scenario.model_dump(mode="json"),
+            **estimates.population(),
+            "files": sorted(path.name for path in files.values()),
+            "timings": {key: round(value, 4) for key, value in timings.items()},
+        }
+    )
+
+
+def run(
+    scenario: Scenario, out_root: Path | str = "out", formats: tuple[Format, ...] | None = None
+) -> RunResult:
+    """Simulate, fit, render and write everything for one scenario into out_root/<name>/."""
+    out_dir = Path(out_root) / output_folder_name(scenario.name)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    data = simulate_scenario(scenario)
+    timings["simulate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    estimates = fit(data, scenario.model)
+    timings["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    files = render(estimates, scenario, out_dir, formats)
+    timings["render"] = time.perf_counter() - started
+
+    files["csv"] = out_dir / "estimates.csv"
+    write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+    files["json"] = out_dir / "summary.json"
+    write_json(files["json"], summary(estimates, scenario, files, timings))
+    return RunResult(scenario, estimates, out_dir, files, timings)

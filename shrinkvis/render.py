@@ -1,0 +1,172 @@
+"""Frames as RGB arrays: matplotlib on the Agg canvas, one figure, blitting.
+
+The static parts (axes, labels, legend) are drawn once; each frame restores that background and draws
+only the moving artists, then reads the pixels straight from the Agg buffer.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+
+import numpy as np
+
+from .story import (
+    FIXED_EFFECT_COLOR,
+    FIXED_EFFECT_LABEL,
+    NO_POOL_LABEL,
+    PARTIAL_POOL_LABEL,
+    TRAIL_COLOR,
+    Storyboard,
+)
+
+DPI = 100
+TITLE_SIZE = 13
+CAPTION_SIZE = 8.5
+LABEL_SIZE = 10
+LEGEND_SIZE = 8
+WARNING_COLOR = "#b00020"
+HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
+HALO_ALPHA = 0.10
+CENTER_AREA = 70.0
+
+
+class ShrinkageRenderer:
+    """Draws a shrinkage storyboard; `frame(i)` returns frame i as an (H, W, 3) uint8 array."""
+
+    def __init__(self, story: Storyboard) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.collections import LineCollection
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+
+        self.story = story
+        figure = Figure(figsize=(story.width / DPI, story.height / DPI), dpi=DPI, layout="constrained")
+        canvas = FigureCanvasAgg(figure)
+        wrap = max(int(story.width / (CAPTION_SIZE * 0.62)), 20)
+        figure.suptitle(story.title, fontsize=TITLE_SIZE, fontweight="bold")
+        axes = figure.add_subplot()
+        if story.caption:
+            axes.set_title(textwrap.fill(story.caption, wrap), fontsize=CAPTION_SIZE, color="0.3")
+        axes.set_xlim(*story.xlim)
+        axes.set_ylim(*story.ylim)
+        axes.set_xlabel(story.x_label, fontsize=LABEL_SIZE)
+        axes.set_ylabel(story.y_label, fontsize=LABEL_SIZE)
+        axes.tick_params(labelsize=LEGEND_SIZE)
+        axes.grid(color="0.92", linewidth=0.8)
+        axes.set_axisbelow(True)
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+
+        handles = [
+            Line2D([], [], ls="", marker="o", color=story.start_color, label=NO_POOL_LABEL),
+            Line2D([], [], ls="", marker="o", color=story.end_color, label=PARTIAL_POOL_LABEL),
+            Line2D(
+                [], [], ls="", marker="o", markersize=9, color=FIXED_EFFECT_COLOR, label=FIXED_EFFECT_LABEL
+            ),
+        ]
+        if story.sized_by_n:
+            for n in _size_legend_values(story.cluster_n):
+                area = float(
+                    np.interp(
+                        n,
+                        [story.cluster_n.min(), story.cluster_n.max()],
+                        [story.sizes.min(), story.sizes.max()],
+                    )
+                )
+                handles.append(
+                    Line2D(
+                        [], [], ls="", marker="o", markersize=np.sqrt(area), color="0.55", label=f"n = {n}"
+                    )
+                )
+        figure.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=3 if not story.sized_by_n else 3,
+            fontsize=LEGEND_SIZE,
+            frameon=False,
+            handletextpad=0.3,
+            columnspacing=1.2,
+        )
+        if story.warning:
+            axes.text(
+                0.5,
+                0.98,
+                "⚠ " + textwrap.fill(story.warning, wrap),
+                transform=axes.transAxes,
+                ha="center",
+                va="top",
+                fontsize=CAPTION_SIZE,
+                color=WARNING_COLOR,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": WARNING_COLOR},
+            )
+
+        self._trails = LineCollection([], colors=[TRAIL_COLOR], linewidths=0.8, animated=True)
+        axes.add_collection(self._trails)
+        self._points = axes.scatter(
+            story.start[:, 0],
+            story.start[:, 1],
+            s=story.sizes,
+            c=story.colors(0),
+            edgecolors="white",
+            linewidths=0.4,
+            animated=True,
+            zorder=3,
+        )
+        self._halo = [
+            axes.scatter(
+                *story.center,
+                s=area,
+                color=FIXED_EFFECT_COLOR,
+                alpha=HALO_ALPHA,
+                lw=0,
+                animated=True,
+                zorder=4,
+            )
+            for area in HALO_AREAS
+        ]
+        self._center = axes.scatter(
+            *story.center,
+            s=CENTER_AREA,
+            color=FIXED_EFFECT_COLOR,
+            edgecolors="white",
+            linewidths=1.0,
+            animated=True,
+            zorder=5,
+        )
+        canvas.draw()
+        self._canvas = canvas
+        self._figure = figure
+        self._background = canvas.copy_from_bbox(figure.bbox)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        width, height = self._canvas.get_width_height()
+        return width, height
+
+    def frame(self, index: int) -> np.ndarray:
+        story = self.story
+        current = story.positions(index)
+        self._canvas.restore_region(self._background)
+        self._trails.set_segments(np.stack([story.start, current], axis=1))
+        self._points.set_offsets(current)
+        self._points.set_facecolors(story.colors(index))
+        renderer = self._canvas.get_renderer()
+        for artist in (self._trails, self._points, *self._halo, self._center):
+            artist.draw(renderer)
+        return np.asarray(self._canvas.buffer_rgba())[:, :, :3].copy()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(self.story.n_frames):
+            yield self.frame(index)
+
+    def close(self) -> None:
+        self._figure.clear()
+
+
+def _size_legend_values(n: np.ndarray) -> list[int]:
+    values = sorted({int(n.min()), int(np.median(n)), int(n.max())})
+    return values

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shrinkvis import scenario
+from shrinkvis.errors import ScenarioError
+
+EXPECTED_CHANGES = {
+    "baseline": {},
+    "more_subject_var": {"sd_int": 1, "sd_slope": 1},
+    "more_slope_var": {"sd_int": 0.25, "sd_slope": 1},
+    "fewer_obs": {"obs_per_cluster": 3},
+    "more_obs": {"obs_per_cluster": 100},
+    "unbalanced": {"balanced": 0.5, "sd_int": 0.5, "sd_slope": 0.5, "sigma": 0.25},
+}
+
+
+def test_builtin_scenarios_are_the_six_of_the_classic_demo():
+    assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CHANGES))
+def test_builtin_scenario_changes_only_what_it_says(name):
+    loaded = scenario.load(name)
+    defaults = scenario.DataSpec().model_dump()
+    expected = {**defaults, **EXPECTED_CHANGES[name]}
+    assert loaded.data.model_dump() == expected
+    assert loaded.name == name
+    assert loaded.title and loaded.description
+
+
+def test_top_level_scenarios_folder_is_the_shipped_one():
+    top = Path(__file__).parents[1] / "scenarios"
+    assert sorted(p.stem for p in top.glob("*.yaml")) == sorted(EXPECTED_CHANGES)
+
+
+def test_defaults():
+    loaded = scenario.Scenario()
+    assert loaded.data.obs_per_cluster == 10 and loaded.data.n_cluster == 100
+    assert (loaded.data.intercept, loaded.data.beta, loaded.data.sigma) == (1.0, 0.5, 1.0)
+    assert (loaded.data.sd_int, loaded.data.sd_slope, loaded.data.cor) == (0.5, 0.25, 0.0)
+    assert (loaded.data.balanced, loaded.data.seed) == (1.0, 888)
+    assert (loaded.model.random, loaded.model.method) == ("slope", "REML")
+    assert (loaded.animation.width, loaded.animation.height) == (600, 450)
+    assert (loaded.animation.frames, loaded.animation.fps) == (120, 10)
+    assert loaded.animation.formats == ("gif", "mp4", "png")
+
+
+def test_title_defaults_to_file_name(tmp_path):
+    path = tmp_path / "my_case.yaml"
+    path.write_text("data:\n  n_cluster: 20\n")
+    loaded = scenario.load(path)
+    assert loaded.display_title == "my_case"
+    assert loaded.data.n_cluster == 20
+
+
+def test_set_overrides_nested_keys():
+    loaded = scenario.load("baseline", ["data.sd_int=1", "animation.frames=60", "animation.formats=gif,png"])
+    assert loaded.data.sd_int == 1.0
+    assert loaded.animation.frames == 60
+    assert loaded.animation.formats == ("gif", "png")
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    assert scenario.load(path).data == scenario.DataSpec()
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("data.sd_int=-1", "data.sd_int = -1: must be ≥ 0"),
+        ("data.cor=2", "data.cor = 2: must be ≥ -1 and ≤ 1"),
+        ("data.sd_itn=1", "unknown key data.sd_itn; did you mean data.sd_int?"),
+        ("animation.fps=60", "animation.fps = 60: must be ≥ 1 and ≤ 50"),
+        ("model.random=curve", "model.random = 'curve'"),
+        ("data.balanced=0", "data.balanced = 0: must be > 0 and ≤ 1"),
+    ],
+)
+def test_invalid_values_are_one_line_naming_file_key_and_range(override, fragment):
+    with pytest.raises(ScenarioError) as error:
+        scenario.load("baseline", [override])
+    message = str(error.value)
+    assert fragment in message
+    assert "baseline.yaml" in message
+    assert "\n" not in message
+
+
+def test_unknown_scenario_suggests_the_nearest():
+    with pytest.raises(ScenarioError, match="did you mean baseline"):
+        scenario.load("basline")
