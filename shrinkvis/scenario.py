@@ -49,7 +49,10 @@ class ModelSpec(_Spec):
         "slope", description="`slope`: y ~ x + (x | cluster); `intercept`: y ~ x + (1 | cluster)."
     )
     method: Literal["REML", "ML"] = Field("REML", description="Restricted or full maximum likelihood.")
-    engine: Literal["statsmodels"] = Field("statsmodels", description="Which fitting engine to use.")
+    engine: Literal["exact", "statsmodels"] = Field(
+        "exact",
+        description="`exact`: profiled REML/ML from per-cluster sums (matches lme4); `statsmodels`: MixedLM.",
+    )
 
 
 class AnimationSpec(_Spec):

@@ -75,7 +75,9 @@ def test_run_writes_every_output(tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["scenario"]["data"]["n_cluster"] == 40
     assert summary["converged"] is True
-    assert summary["engine"] == "statsmodels"
+    assert summary["engine"] == "exact"
+    assert summary["is_singular"] is False
+    assert summary["gradient_norm"] < 1e-3
     assert set(summary["fixed_effects"]) == {"Intercept", "x"}
     assert summary["reml_criterion"] > 0
     assert set(summary["files"]) >= {"shrinkage.gif", "shrinkage.mp4", "shrinkage.png"}

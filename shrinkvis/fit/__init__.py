@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from ..scenario import ModelSpec
-from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates
-from .pooling import complete_pool, no_pool
+from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates, ModelRows
+from .exact import fit_exact
+from .pooling import complete_pool
+from .profiled import ClusterStats, cluster_stats, no_pool
 
-__all__ = ["CLUSTER_COLUMNS", "Estimates", "fit"]
+__all__ = ["CLUSTER_COLUMNS", "ENGINES", "Estimates", "fit"]
 
 MIN_GROUPS = 3
 
 
-def _engine(name: str) -> Callable[..., EngineFit]:
-    if name == "statsmodels":
+ENGINES = ("exact", "statsmodels")
+
+
+def _mixed_model(rows: ModelRows, stats: ClusterStats, model: ModelSpec) -> EngineFit:
+    """Partial pooling by the requested engine; statsmodels is imported only when asked for."""
+    if model.engine == "exact":
+        return fit_exact(rows, model.random, model.method, stats)
+    if model.engine == "statsmodels":
         from .mixedlm import fit_mixedlm
 
-        return fit_mixedlm
-    raise DataError(f"engine {name!r} is unknown; use statsmodels")
+        return fit_mixedlm(rows, model.random, model.method)
+    raise DataError(f"engine {model.engine!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
 def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
@@ -40,8 +46,10 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
             "a between-cluster variance"
         )
 
-    mixed = _engine(model.engine)(y, x, codes, n_groups, model.random, model.method)
-    no_pool_intercept, no_pool_slope = no_pool(y, x, codes, n_groups)
+    rows = ModelRows(y=y, x=x, codes=codes, n_groups=n_groups)
+    stats = cluster_stats(y, x, codes, n_groups)
+    mixed = _mixed_model(rows, stats, model)
+    no_pool_intercept, no_pool_slope = no_pool(stats)
     complete, complete_se = complete_pool(y, x)
 
     names = ["Intercept"] if x is None else ["Intercept", "x"]
@@ -95,5 +103,6 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
         converged=mixed.converged,
         is_singular=mixed.is_singular,
         n_obs=len(y),
+        gradient_norm=mixed.gradient_norm,
         warnings=tuple(warnings),
     )

@@ -23,6 +23,16 @@ SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or b
 
 
 @dataclass(frozen=True)
+class ModelRows:
+    """The rows of a model, ready for an engine: y, x (None without predictor), cluster codes 0..J-1."""
+
+    y: np.ndarray
+    x: np.ndarray | None
+    codes: np.ndarray
+    n_groups: int
+
+
+@dataclass(frozen=True)
 class EngineFit:
     """The raw result every mixed-model engine returns, on the cluster order of the codes it was given."""
 
@@ -36,6 +46,8 @@ class EngineFit:
     method: str
     converged: bool
     is_singular: bool
+    theta: np.ndarray | None = None  # lme4's θ at the optimum, when the engine works in θ
+    gradient_norm: float = float("nan")  # max |∂criterion/∂θ| at the optimum, NaN when not computed
 
 
 def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
@@ -77,6 +89,7 @@ class Estimates:
     converged: bool
     is_singular: bool
     n_obs: int
+    gradient_norm: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -116,6 +129,7 @@ class Estimates:
             key: self.criterion,
             "is_singular": self.is_singular,
             "converged": self.converged,
+            "gradient_norm": self.gradient_norm,
             "complete_pooling": self.complete_pooling,
             "warnings": list(self.warnings),
         }

@@ -12,16 +12,15 @@ import warnings
 import numpy as np
 
 from ..errors import FitError
-from .estimates import EngineFit, is_singular
+from .estimates import EngineFit, ModelRows, is_singular, relative_factor
 
 OPTIMIZERS = (["lbfgs"], ["powell"], ["nm"])
 
 
-def fit_mixedlm(
-    y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups: int, random: str, method: str
-) -> EngineFit:
+def fit_mixedlm(rows: ModelRows, random: str, method: str) -> EngineFit:
     from statsmodels.regression.mixed_linear_model import MixedLM  # heavy: imported only when used
 
+    y, x, codes, n_groups = rows.y, rows.x, rows.codes, rows.n_groups
     ones = np.ones((len(y), 1))
     exog = ones if x is None else np.column_stack([ones, x])
     exog_re = exog if random == "slope" else ones
@@ -69,4 +68,5 @@ def fit_mixedlm(
         method=method,
         converged=bool(result.converged),
         is_singular=is_singular(cov_re, sigma),
+        theta=relative_factor(cov_re, sigma)[np.tril_indices(q)],
     )
