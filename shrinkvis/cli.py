@@ -128,6 +128,53 @@ def batch(
         raise typer.Exit(1)
 
 
+@app.command("fit")
+@user_errors
+def fit_command(
+    data: Annotated[Path, typer.Option("--data", help="CSV or TSV file, one row per observation.")],
+    y: Annotated[str, typer.Option("--y", help="Column of the outcome.")],
+    group: Annotated[str, typer.Option("--group", help="Column of the cluster labels (text or numbers).")],
+    x: Annotated[str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")] = None,
+    random: Annotated[str, typer.Option("--random", help="slope: (x | group); intercept: (1 | group).")] = "slope",
+    method: Annotated[str, typer.Option("--method", help="REML or ML.")] = "REML",
+    engine: Annotated[str, typer.Option("--engine", help="exact (default) or statsmodels.")] = "exact",
+    json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    estimates_file: Annotated[
+        Path | None, typer.Option("--estimates", help="Write the per-cluster table to this CSV.")
+    ] = None,
+) -> None:
+    """Fit a mixed model to your own data and print an lme4-like summary.
+
+    Example: shrinkvis fit --data sleep.csv --y Reaction --x Days --group Subject
+    """
+    import json
+    import time
+
+    from . import data as data_files
+    from . import report
+    from .fit import CLUSTER_COLUMNS, fit
+    from .outputs import write_csv
+    from .scenario import from_mapping
+
+    started = time.perf_counter()
+    model = from_mapping(
+        {"model": {"random": "intercept" if x is None else random, "method": method, "engine": engine}},
+        source="command line",
+    ).model
+    table = data_files.read_table(data, text_columns=(group,))
+    rows = data_files.model_frame(table, y=y, group=group, x=x, source=str(data))
+    estimates = fit(rows.frame, model, x_name=x or "x")
+    seconds = time.perf_counter() - started
+    if estimates_file is not None:
+        write_csv(estimates_file, estimates.clusters[list(CLUSTER_COLUMNS)])
+    for warning in estimates.warnings:
+        typer.echo(f"shrinkvis: warning: {warning}", err=True)
+    if json_output:
+        typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)))
+    else:
+        typer.echo(report.lme4_summary(estimates, rows))
+
+
 @app.command("list")
 def list_scenarios() -> None:
     """List the built-in scenarios and their titles.

@@ -113,7 +113,7 @@ def shrinkage(estimates: Estimates, spec: AnimationSpec, title: str, caption: st
     # a cluster without its own estimate (too few rows, constant x) appears where the mixed model puts it
     missing = ~np.all(np.isfinite(start), axis=1)
     start[missing] = end[missing]
-    center = np.array([estimates.fixed_effects["Intercept"], estimates.fixed_effects.get("x", np.nan)])
+    center = estimates.fixed_point
     xlim, ylim = _limits(np.vstack([start, end, center[None, :]]))
     n = table["n"].to_numpy()
     return Storyboard(

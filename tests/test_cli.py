@@ -5,6 +5,7 @@ import json
 import av
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -145,3 +146,70 @@ def test_batch_goes_on_past_a_failure(tmp_path):
     assert result.exit_code == 1
     assert (tmp_path / "out" / "fewer_obs" / "shrinkage.png").exists()
     assert "failed: " in result.output and "data.sigma = 0" in result.output
+
+
+def test_fit_json_matches_lme4_with_the_files_column_names(tmp_path):
+    from .conftest import LME4_DIR, load_reference
+
+    _, expected = load_reference("intercept_only_s7")
+    table = tmp_path / "est.csv"
+    result = runner.invoke(
+        app,
+        ["fit", "--data", str(LME4_DIR / "intercept_only_s7.csv"), "--y", "score", "--group", "school",
+         "--json", "--estimates", str(table)],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert set(payload) == {
+        "n_obs", "n_groups", "formula", "method", "engine", "fixed_effects", "std_errors", "sd_intercept",
+        "sd_slope", "corr", "residual_sd", "reml_criterion", "is_singular", "converged", "dropped_rows", "seconds",
+    }
+    assert payload["formula"] == "score ~ 1 + (1 | school)"
+    assert (payload["n_obs"], payload["n_groups"]) == (200, 25)
+    assert payload["fixed_effects"]["Intercept"] == pytest.approx(expected["fixed_effects"]["Intercept"], rel=1e-6)
+    assert payload["sd_intercept"] == pytest.approx(expected["sd_intercept"], rel=1e-4)
+    assert payload["sd_slope"] is None and payload["corr"] is None
+    assert payload["reml_criterion"] == pytest.approx(expected["reml_criterion"], abs=1e-4)
+    written = pd.read_csv(table, dtype={"cluster": str})
+    assert list(written["cluster"]) == [entry["cluster"] for entry in expected["clusters"]]
+    assert np.allclose(written["partial_intercept"], [c["partial_intercept"] for c in expected["clusters"]], atol=1e-4)
+
+
+def test_fit_ml_reports_the_deviance_and_singular_warning():
+    from .conftest import LME4_DIR, load_reference
+
+    _, expected = load_reference("singular_s8")
+    result = runner.invoke(
+        app,
+        ["fit", "--data", str(LME4_DIR / "singular_s8.csv"), "--y", "y", "--x", "x", "--group", "cluster",
+         "--method", "ML", "--json"],
+    )
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    payload = json.loads(lines[-1])
+    assert payload["ml_deviance"] == pytest.approx(expected["ml_deviance"], abs=1e-4)
+    assert "reml_criterion" not in payload
+    assert payload["is_singular"] is True
+    assert any(line.startswith("shrinkvis: warning: singular fit") for line in lines[:-1])
+
+
+def test_fit_summary_reads_like_lme4():
+    from .conftest import LME4_DIR
+
+    result = runner.invoke(
+        app, ["fit", "--data", str(LME4_DIR / "baseline_s1.csv"), "--y", "y", "--x", "x", "--group", "cluster"]
+    )
+    assert result.exit_code == 0
+    assert "REML criterion at convergence: 3116.0927" in result.output
+    assert "Formula: y ~ x + (x | cluster)" in result.output
+    assert "Number of obs: 1000, groups:  cluster, 100" in result.output
+
+
+def test_fit_missing_column_lists_the_columns(tmp_path):
+    from .conftest import LME4_DIR
+
+    result = runner.invoke(
+        app, ["fit", "--data", str(LME4_DIR / "baseline_s1.csv"), "--y", "score", "--group", "cluster"]
+    )
+    assert result.exit_code == 2
+    assert "no column 'score'; the file has: y, x, cluster" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data import cluster_order
 from ..errors import DataError
 from ..scenario import ModelSpec
 from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates, ModelRows
@@ -31,14 +32,17 @@ def _mixed_model(rows: ModelRows, stats: ClusterStats, model: ModelSpec) -> Engi
     raise DataError(f"engine {model.engine!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
-def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
-    """Fit all three ways of pooling to a frame with columns y, cluster and (optionally) x."""
+def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x") -> Estimates:
+    """Fit all three ways of pooling to a frame with columns y, cluster and (optionally) x.
+
+    `x_name` names the slope in `fixed_effects` and `std_errors` (lme4 uses the predictor's column name).
+    """
     model = model or ModelSpec()
     y = data["y"].to_numpy(dtype=float)
     x = data["x"].to_numpy(dtype=float) if "x" in data.columns else None
     if model.random == "slope" and x is None:
         raise DataError("a random slope needs an x column; use model.random: intercept")
-    codes, labels = pd.factorize(data["cluster"], sort=True)
+    codes, labels = cluster_order(data["cluster"])
     n_groups = len(labels)
     if n_groups < MIN_GROUPS:
         raise DataError(
@@ -52,7 +56,7 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
     no_pool_intercept, no_pool_slope = no_pool(stats)
     complete, complete_se = complete_pool(y, x)
 
-    names = ["Intercept"] if x is None else ["Intercept", "x"]
+    names = ["Intercept"] if x is None else ["Intercept", x_name]
     fixed = mixed.fixed_effects
     partial_intercept = fixed[0] + mixed.blup[:, 0]
     partial_intercept_se = np.sqrt(mixed.blup_cov[:, 0, 0])

@@ -93,6 +93,12 @@ class Estimates:
     warnings: tuple[str, ...] = field(default=())
 
     @property
+    def fixed_point(self) -> np.ndarray:
+        """(intercept, slope) of the fixed effects; the slope is NaN for a model without predictor."""
+        values = list(self.fixed_effects.values())
+        return np.array([values[0], values[1] if len(values) > 1 else np.nan])
+
+    @property
     def n_groups(self) -> int:
         return len(self.clusters)
 
