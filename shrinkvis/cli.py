@@ -133,7 +133,7 @@ def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
     """After a batch: the gallery page of everything under `out`; a failure joins the batch's failures."""
     from . import gallery
 
-    if not out.is_dir():  # nothing was rendered, so there is nothing to show
+    if not out.is_dir() or not gallery.scenario_folders(out):  # nothing rendered, nothing to show
         return
     try:
         typer.echo(f"gallery: {gallery.write(out)}")

@@ -27,7 +27,8 @@ START_SUFFIX = "_start"  # `<view>_start.png` is the first frame of `<view>`, `<
 VIDEO_SUFFIXES = (".mp4",)
 IMAGE_SUFFIXES = (".gif", ".png", ".svg")
 MEDIA_SUFFIXES = VIDEO_SUFFIXES + IMAGE_SUFFIXES
-COEFFICIENTS = (("intercept", "Intercept"), ("slope", "x"))  # (column stem in estimates.csv, fixed-effect name)
+# (column stem in estimates.csv, fixed-effect name)
+COEFFICIENTS = (("intercept", "Intercept"), ("slope", "x"))
 
 # What each view shows, for alt text; a view not listed here is described by its name.
 VIEW_MOTION = {
@@ -395,7 +396,7 @@ def numbers(card: Card) -> str:
     fixed = summary.get("fixed_effects") or {}
     errors = summary.get("std_errors") or {}
     fixed_text = "; ".join(
-        f"{label} {fmt(fixed.get(name))} <span class=\"se\">(SE {fmt(errors.get(name))})</span>"
+        f'{label} {fmt(fixed.get(name))} <span class="se">(SE {fmt(errors.get(name))})</span>'
         for label, name in (("intercept", "Intercept"), ("slope", "x"))
         if name in fixed
     )
