@@ -271,7 +271,7 @@ def fmt_count(value: Any) -> str:
 
 
 def fmt_share(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.0f} %".replace("-", "−")
+    return "—" if value is None else f"{100 * value:.0f}\u00a0%".replace("-", "−")
 
 
 def fmt_bytes(size: int) -> str:
@@ -325,7 +325,7 @@ def comparison_table(cards: list[Card]) -> str:
         )
     return f"""<div class="table-wrap" tabindex="0" role="region" aria-labelledby="compare-caption">
 <table>
-<caption id="compare-caption">Key numbers of each fit. Shrinkage: the share of the clusters' distance to the fixed effect that partial pooling removed.</caption>
+<caption id="compare-caption">Key numbers of each fit</caption>
 <thead>
 <tr><th scope="col" rowspan="2">Scenario</th><th scope="col" rowspan="2" class="num">Clusters</th><th scope="col" rowspan="2" class="num">Rows</th><th scope="colgroup" colspan="2">Fixed effects</th><th scope="colgroup" colspan="2">Random-effect SD</th><th scope="col" rowspan="2" class="num">Residual SD</th><th scope="colgroup" colspan="2">Shrinkage</th><th scope="col" rowspan="2">Fit</th></tr>
 <tr><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th></tr>
@@ -334,7 +334,9 @@ def comparison_table(cards: list[Card]) -> str:
 {chr(10).join(rows)}
 </tbody>
 </table>
-</div>"""
+</div>
+<p class="note">Shrinkage: the share of the clusters' distance to the fixed effect that partial pooling
+removed (0&nbsp;% none, 100&nbsp;% all clusters on the fixed effect).</p>"""
 
 
 def size_attributes(card: Card) -> str:
@@ -368,14 +370,14 @@ def view_media(card: Card, view: View, primary: bool) -> str:
             f'alt="{title}: {end}"></a>'
         )
     stills = []
-    if view.gif and view.mp4:
-        stills.append((view.gif, f"{card.title}: {VIEW_MOTION.get(view.name, view.name)} (GIF)", "GIF"))
     if view.start:
         start = VIEW_START.get(view.name, f"first frame of the {view.name} view")
         stills.append((view.start, f"{card.title}, first frame: {start}", "Start"))
     if view.final and (view.mp4 or view.gif):
         end = VIEW_END.get(view.name, f"last frame of the {view.name} view")
         stills.append((view.final, f"{card.title}, last frame: {end}", "End"))
+    if view.gif and view.mp4:
+        stills.append((view.gif, f"{card.title}: {VIEW_MOTION.get(view.name, view.name)} (GIF)", "GIF"))
     for name in view.others:
         stills.append((name, f"{card.title}: {view.name} ({Path(name).suffix.lstrip('.').upper()})", name))
     strip = "".join(
@@ -396,7 +398,7 @@ def numbers(card: Card) -> str:
     fixed = summary.get("fixed_effects") or {}
     errors = summary.get("std_errors") or {}
     fixed_text = "; ".join(
-        f'{label} {fmt(fixed.get(name))} <span class="se">(SE {fmt(errors.get(name))})</span>'
+        f'{label} {fmt(fixed.get(name))} <span class="se">(SE&nbsp;{fmt(errors.get(name))})</span>'
         for label, name in (("intercept", "Intercept"), ("slope", "x"))
         if name in fixed
     )
@@ -473,8 +475,8 @@ header, main, footer { max-width: 84rem; margin: 0 auto; padding: 0 1.25rem; }
 header { padding-top: 1.5rem; }
 h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
 header p { margin: 0 0 1rem; color: var(--muted); }
-.table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px;
-  margin-bottom: 1.5rem; }
+.table-wrap { overflow-x: auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
+.note { color: var(--muted); font-size: .85rem; margin: .4rem 0 1.5rem; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 caption { text-align: left; padding: .6rem .8rem; color: var(--muted); font-size: .85rem; }
 th, td { padding: .35rem .7rem; border-top: 1px solid var(--line); text-align: left; white-space: nowrap; }

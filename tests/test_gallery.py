@@ -229,7 +229,7 @@ def test_numbers_are_formatted_for_reading():
     assert gallery.fmt(-0.36) == "−0.360"
     assert gallery.fmt(None) == "—" and gallery.fmt(float("nan")) == "—"
     assert gallery.fmt_count(10000) == "10\u202f000"
-    assert gallery.fmt_share(0.216) == "22 %"
+    assert gallery.fmt_share(0.216) == "22\u00a0%"
     assert gallery.fmt_bytes(716_664) == "717 kB" and gallery.fmt_bytes(1_720) == "1.7 kB"
 
 
