@@ -122,6 +122,7 @@ def batch(
             progress.advance(task)
     done = len(names) - len(failures)
     typer.echo(f"rendered {done} of {len(names)} scenarios into {out}")
+    _write_gallery(out, failures)
     if failures:
         for name, reason in failures:
             typer.echo(f"failed: {name}: {reason}", err=True)
@@ -173,6 +174,30 @@ def fit_command(
         typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)))
     else:
         typer.echo(report.lme4_summary(estimates, rows))
+def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
+    """After a batch: the gallery page of everything under `out`; a failure joins the batch's failures."""
+    from . import gallery
+
+    if not out.is_dir() or not gallery.scenario_folders(out):  # nothing rendered, nothing to show
+        return
+    try:
+        typer.echo(f"gallery: {gallery.write(out)}")
+    except ShrinkvisError as exc:
+        failures.append(("gallery", str(exc)))
+
+
+@app.command()
+@user_errors
+def gallery(
+    outdir: Annotated[Path, typer.Argument(help="An output root holding one folder per scenario.")],
+) -> None:
+    """Rebuild OUTDIR/index.html, one card per scenario, from the outputs already on disk.
+
+    Example: shrinkvis gallery out/
+    """
+    from . import gallery as galleries
+
+    typer.echo(f"wrote {galleries.write(outdir)}")
 
 
 @app.command("list")
