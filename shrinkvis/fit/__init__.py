@@ -140,18 +140,17 @@ def singular_warning(cov_re: np.ndarray, sigma: float, names: list[str]) -> str:
     factor = relative_factor(cov_re, sigma)
     slopes = f"slopes of {names[1]}" if len(names) > 1 else "slopes"
     if factor[0, 0] <= SINGULAR_TOLERANCE:
-        what = "the intercepts come out as not varying between clusters (SD 0)"
-        effect = "every cluster gets the fixed intercept and the conditional SEs of the intercepts collapse to zero"
+        what = "intercepts do not vary between clusters (SD 0)"
+        affected = "the intercepts' conditional SEs"
     elif abs(factor[1, 0]) > SINGULAR_TOLERANCE:
         corr = cov_re[0, 1] / np.sqrt(cov_re[0, 0] * cov_re[1, 1])
-        what = f"the intercepts and {slopes} come out perfectly correlated (corr = {corr:.2f})"
-        effect = "every cluster is put on one line and the conditional SEs across it collapse to zero"
+        what = f"intercepts and {slopes} perfectly correlated (corr = {corr:.2f})"
+        affected = "every cluster lies on one line: the conditional SEs across it"
     else:
-        what = f"the {slopes} come out as not varying between clusters (SD 0)"
-        effect = "every cluster gets the fixed slope and the conditional SEs of the slopes collapse to zero"
-    fix = (
-        "drop the random slope, or use more rows per cluster"
-        if factor.shape[0] > 1
-        else "more rows per cluster"
+        what = f"{slopes} do not vary between clusters (SD 0)"
+        affected = "the slopes' conditional SEs"
+    fix = "drop the random slope or add rows per cluster" if factor.shape[0] > 1 else "add rows per cluster"
+    return (
+        f"singular fit: {what}, more structure than the data support; {affected} collapse toward zero. "
+        f"Fix: {fix}."
     )
-    return f"singular fit: {what}, more structure than the data support: {effect}. Fix: {fix}."
