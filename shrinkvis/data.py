@@ -83,7 +83,9 @@ def model_frame(
     missing = [name for name in names if name not in table.columns]
     if missing:
         listed = ", ".join(map(str, table.columns))
-        raise DataError(f"{source}: no column {missing[0]!r}; the file has: {listed}")
+        near = [str(name) for name in table.columns if str(name).lower() == missing[0].lower()]
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise DataError(f"{source}: no column {missing[0]!r}{hint}; the file has: {listed}")
     selected = table[names]
     empty = selected.isna().any(axis=1)
     if empty.any():

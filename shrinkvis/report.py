@@ -202,12 +202,16 @@ def single_row_sentence(report: Report) -> str:
     singles = report.data.single_row_clusters
     if not singles:
         return ""
+    one = len(singles) == 1
     listed = ", ".join(singles[:10]) + (f" and {len(singles) - 10} more" if len(singles) > 10 else "")
-    what = "they inform the intercept and the between-cluster variance"
+    what = f"{'it informs' if one else 'they inform'} the intercept and the between-cluster variance"
     if report.x_name is not None:
-        what += f", but have no slope of {report.x_name} of their own (no own estimate; in the animation they start where the mixed model puts them)"
-    count = len(singles)
-    return f"{count} cluster{'s' if count != 1 else ''} with a single row ({listed}) kept: {what}."
+        what += (
+            f", but {'has' if one else 'have'} no slope of {report.x_name} of {'its' if one else 'their'} own: "
+            "no own estimate, and in the animation "
+            f"{'it starts' if one else 'they start'} where the mixed model puts {'it' if one else 'them'}"
+        )
+    return f"{len(singles)} cluster{'' if one else 's'} with a single row ({listed}) kept: {what}."
 
 
 def warning_paragraphs(report: Report) -> list[str]:
@@ -304,8 +308,11 @@ def _cell(column: str, value: Any) -> str:
 
 
 def _note(report: Report, row: pd.Series) -> str:
+    if row["n"] == 1 and report.x_name is not None:
+        # a random-intercept model still measures its shrinkage, from the x-adjusted mean
+        return "single row; no own " + ("estimate" if report.estimates.random == "slope" else "slope")
     if row["n"] == 1:
-        return "single row" + ("; no own estimate" if report.x_name is not None else "")
+        return "single row"
     if not math.isfinite(row["no_pool_intercept"]):
         return f"{report.x_name} constant: no own estimate"
     return ""

@@ -76,7 +76,7 @@ def shrinkage_by_size(report: Report) -> np.ndarray:
             axes.set_xticks(sizes)
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel(f"Rows in the cluster (n), clusters of {report.data.group_name}", fontsize=10)
+    axes.set_xlabel(f"Cluster size n (rows per {report.data.group_name})", fontsize=10)
     axes.set_ylabel("Shrinkage toward the fixed effects (%)", fontsize=10)
     axes.tick_params(labelsize=8)
     axes.grid(color="0.9", lw=0.6)

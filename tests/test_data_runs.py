@@ -285,3 +285,25 @@ def test_run_needs_a_scenario_or_data_but_not_both(args, message):
     result = runner.invoke(app, ["run", *args])
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_parquet_runs_like_csv(tmp_path):
+    pytest.importorskip("pyarrow")
+    data, expected = load_reference("intercept_only_s7")
+    path = tmp_path / "schools.parquet"
+    data.to_parquet(path)
+    result = runner.invoke(app, ["explain", "--data", str(path), "--formula", "score ~ 1 + (1 | school)"])
+    assert result.exit_code == 0, result.output
+    assert f"Fixed effects (REML criterion {expected['reml_criterion']:.4f})" in result.output
+
+
+def test_a_column_in_other_case_is_suggested(tmp_path):
+    path = _sleep_table(tmp_path)
+    result = runner.invoke(
+        app, ["run", "--data", str(path), "--y", "reaction", "--x", "Days", "--group", "Subject"]
+    )
+    assert result.exit_code == 2
+    assert (
+        "no column 'reaction' (did you mean 'Reaction'?); the file has: Subject, Days, Reaction"
+        in result.output
+    )

@@ -156,7 +156,7 @@ def test_single_row_clusters_are_kept_and_shown_as_such():
     report = reports.build(estimates, _model_data(frame), "Mine")
     assert report.data.single_row_clusters == ["lonely"]
     sentence = reports.single_row_sentence(report)
-    assert sentence.startswith("1 cluster with a single row (lonely) kept: they inform the intercept")
+    assert sentence.startswith("1 cluster with a single row (lonely) kept: it informs the intercept")
     headings, rows = reports.shrinkage_rows(report)
     lonely = rows[[row[0] for row in rows].index("lonely")]
     assert lonely[headings.index("note")] == "single row; no own estimate"
