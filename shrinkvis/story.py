@@ -110,14 +110,14 @@ def shrinkage(estimates: Estimates, spec: AnimationSpec, title: str, caption: st
     table = estimates.clusters
     end = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
     start = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float, copy=True)
-    # a cluster without its own estimate (too few rows, constant x) appears where the mixed model puts it
-    missing = ~np.all(np.isfinite(start), axis=1)
-    start[missing] = end[missing]
     center = estimates.fixed_point
     y_label = "Slope of x (per cluster)"
     if not np.isfinite(end[:, 1]).any():
         start, end, center = _ranked_by_own_estimate(start, end, center)
         y_label = "Clusters, ranked by their own mean"
+    # a cluster without its own estimate (too few rows, constant x) appears where the mixed model puts it
+    missing = ~np.all(np.isfinite(start), axis=1)
+    start[missing] = end[missing]
     xlim, ylim = _limits(np.vstack([start, end, center[None, :]]))
     n = table["n"].to_numpy()
     return Storyboard(

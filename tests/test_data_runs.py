@@ -307,3 +307,18 @@ def test_a_column_in_other_case_is_suggested(tmp_path):
         "no column 'reaction' (did you mean 'Reaction'?); the file has: Subject, Days, Reaction"
         in result.output
     )
+
+
+def test_a_model_without_predictor_is_drawn_ranked_by_own_mean():
+    scenario = scenarios.for_data(LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)")
+    data = pipeline.source_data(scenario)
+    estimates = pipeline.fit_data(data, scenario)
+    story = pipeline.storyboard(estimates, scenario, data)
+    table = estimates.clusters
+    assert np.array_equal(story.positions(0)[:, 0], table["no_pool_intercept"])
+    assert np.allclose(story.positions(story.n_frames - 1)[:, 0], table["partial_intercept"])
+    rank = story.start[:, 1]
+    assert sorted(rank) == list(range(1, 26)) and np.array_equal(story.end[:, 1], rank)
+    assert np.all(np.diff(table["no_pool_intercept"].to_numpy()[np.argsort(rank)]) >= 0)
+    assert story.center.tolist() == [estimates.fixed_effects["Intercept"], 13.0]
+    assert (story.x_label, story.y_label) == ("Intercept (per school)", "Clusters, ranked by their own mean")

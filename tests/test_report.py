@@ -197,3 +197,16 @@ def test_singular_fit_gets_a_plain_words_warning_with_the_fix():
     text = reports.markdown(reports.build(estimates, _model_data(frame), "Singular"))
     assert "## Warnings\n\n- **Singular fit.** Intercepts and slopes of x perfectly correlated" in text
     assert "do not read the clusters' precision from it" in text
+
+
+def test_a_fit_that_did_not_converge_is_reported_in_plain_words():
+    import dataclasses
+
+    frame, _ = _reference_frame("baseline_s1")
+    estimates = fit(frame, ModelSpec())
+    message = (
+        "the exact fit did not converge: do not trust the partial-pooling estimates (try the other engine)"
+    )
+    failed = dataclasses.replace(estimates, converged=False, warnings=(message,))
+    text = reports.markdown(reports.build(failed, _model_data(frame), "Baseline"))
+    assert "## Warnings\n\n- **No convergence.** The exact fit did not converge: do not trust" in text
