@@ -37,6 +37,27 @@ SetOption = Annotated[
 ]
 
 
+# a table of your own instead of a scenario (run, explain)
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="CSV, TSV or Parquet file, one row per observation.")
+]
+YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
+GroupOption = Annotated[
+    str | None, typer.Option("--group", help="With --data: column of the cluster labels (text or numbers).")
+]
+XOption = Annotated[
+    str | None, typer.Option("--x", help="With --data: column of the predictor (omit for y ~ 1 + (1 | group)).")
+]
+RandomOption = Annotated[
+    str | None, typer.Option("--random", help="With --data: slope, (x | group), or intercept, (1 | group).")
+]
+FormulaOption = Annotated[
+    str | None,
+    typer.Option("--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."),
+]
+TitleOption = Annotated[str | None, typer.Option("--title", help="With --data: title (default: the file name).")]
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"shrinkvis: error: {message}", err=True)
     return typer.Exit(code)
@@ -62,22 +83,53 @@ def _overrides(sets: list[str] | None, formats: str | None) -> list[str]:
     return overrides
 
 
+def _scenario_or_data(
+    scenario: str | None, overrides: list[str], data: Path | None, **columns: str | None
+) -> Any:
+    """The scenario a command works on: a name or YAML file, or a table given with --data."""
+    from . import scenario as scenarios
+    from .errors import UserError
+
+    given = [f"--{name}" for name, value in columns.items() if value is not None]
+    if data is None:
+        if scenario is None:
+            raise UserError("give a scenario (a built-in name or a YAML file) or --data FILE with its columns")
+        if given:
+            raise UserError(f"{', '.join(given)}: only with --data FILE, not with a scenario")
+        return scenarios.load(scenario, overrides)
+    if scenario is not None:
+        raise UserError(f"give either the scenario {scenario!r} or --data {data}, not both")
+    return scenarios.for_data(data, overrides=overrides, **columns)
+
+
 @app.command()
 @user_errors
 def run(
-    scenario: Annotated[str, typer.Argument(help="A built-in scenario name or a path to a YAML file.")],
+    scenario: Annotated[
+        str | None, typer.Argument(help="A built-in scenario name or a path to a YAML file (or use --data).")
+    ] = None,
     out: OutOption = Path("out"),
     format: FormatOption = None,
     set: SetOption = None,
+    data: DataOption = None,
+    y: YOption = None,
+    group: GroupOption = None,
+    x: XOption = None,
+    random: RandomOption = None,
+    formula: FormulaOption = None,
+    title: TitleOption = None,
 ) -> None:
-    """Render one scenario: GIF, MP4, PNG, estimates.csv and summary.json.
+    """Render one scenario, or your own data: GIF, MP4, PNG, estimates.csv, summary.json and report.md.
 
     Example: shrinkvis run baseline --set data.sd_int=1 --format gif,png
+
+    Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
     from . import pipeline
-    from . import scenario as scenarios
 
-    loaded = scenarios.load(scenario, _overrides(set, format))
+    loaded = _scenario_or_data(
+        scenario, _overrides(set, format), data, y=y, group=group, x=x, random=random, formula=formula, title=title
+    )
     result = pipeline.run(loaded, out)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
@@ -198,6 +250,36 @@ def gallery(
     from . import gallery as galleries
 
     typer.echo(f"wrote {galleries.write(outdir)}")
+
+
+@app.command()
+@user_errors
+def explain(
+    scenario: Annotated[
+        str | None, typer.Argument(help="A built-in scenario name or a path to a YAML file (or use --data).")
+    ] = None,
+    set: SetOption = None,
+    data: DataOption = None,
+    y: YOption = None,
+    group: GroupOption = None,
+    x: XOption = None,
+    random: RandomOption = None,
+    formula: FormulaOption = None,
+    title: TitleOption = None,
+) -> None:
+    """Print the numbers behind the picture (model summary, pooling comparison, shrinkage); renders nothing.
+
+    Example: shrinkvis explain --data sleep.csv --y Reaction --x Days --group Subject
+    """
+    from rich.console import Console
+
+    from . import pipeline
+    from . import report as reports
+
+    loaded = _scenario_or_data(
+        scenario, _overrides(set, None), data, y=y, group=group, x=x, random=random, formula=formula, title=title
+    )
+    reports.show(pipeline.explain(loaded), Console(soft_wrap=False))
 
 
 @app.command("list")

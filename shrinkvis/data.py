@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .scenario import DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
 SNIFF_BYTES = 64 * 1024
@@ -25,6 +26,12 @@ class ModelData:
     group_name: str
     x_name: str | None
     dropped_rows: int  # rows with a missing value in a model column
+
+    @property
+    def single_row_clusters(self) -> list[str]:
+        """Clusters with one row: kept (they inform the intercept), but without a slope of their own."""
+        sizes = self.frame["cluster"].value_counts(sort=False)
+        return sorted((str(label) for label in sizes.index[sizes.to_numpy() == 1]), key=_label_key)
 
 
 def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -76,7 +83,9 @@ def model_frame(
     missing = [name for name in names if name not in table.columns]
     if missing:
         listed = ", ".join(map(str, table.columns))
-        raise DataError(f"{source}: no column {missing[0]!r}; the file has: {listed}")
+        near = [str(name) for name in table.columns if str(name).lower() == missing[0].lower()]
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise DataError(f"{source}: no column {missing[0]!r}{hint}; the file has: {listed}")
     selected = table[names]
     empty = selected.isna().any(axis=1)
     if empty.any():
@@ -121,3 +130,22 @@ def cluster_order(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rank[codes], np.asarray(uniques)[order]
+
+
+def _label_key(label: str) -> tuple[int, float, str]:
+    """Sort labels as numbers when they are numbers, else as text (as `cluster_order` does)."""
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def read_model_data(spec: DataFileSpec) -> ModelData:
+    """The data step of a run on a table: read the file and take the model's columns from it."""
+    table = read_table(spec.file, text_columns=(spec.group,))
+    return model_frame(table, y=spec.y, group=spec.group, x=spec.x, source=spec.file)
+
+
+def simulated_model_data(frame: pd.DataFrame, spec: DataSpec) -> ModelData:
+    """Simulated rows described like a table's: columns y, x, cluster, nothing dropped."""
+    return ModelData(frame, f"simulated (seed {spec.seed})", "y", "cluster", "x", 0)

@@ -26,6 +26,7 @@ CAPTION_SIZE = 8.5
 LABEL_SIZE = 10
 LEGEND_SIZE = 8
 WARNING_COLOR = "#b00020"
+WARNING_WRAP = 0.62  # share of the caption's line length that fits inside the axes
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10
 CENTER_AREA = 70.0
@@ -95,7 +96,8 @@ class ShrinkageRenderer:
             axes.text(
                 0.5,
                 0.98,
-                "⚠ " + textwrap.fill(story.warning, wrap),
+                # wrapped to the axes, which are narrower than the figure the caption wraps to
+                "⚠ " + textwrap.fill(story.warning, int(wrap * WARNING_WRAP)),
                 transform=axes.transAxes,
                 ha="center",
                 va="top",

@@ -1,14 +1,31 @@
-"""The numbers behind the picture, as text: an lme4-like summary and the `shrinkvis fit --json` object."""
+"""The numbers behind the picture, as text: an lme4-like summary, the `shrinkvis fit --json` object, and
+the report of a run (report.md, the same numbers in summary.json, rich tables for `shrinkvis explain`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from .data import ModelData
 from .fit import Estimates
+from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
 from .outputs import json_ready
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+POOLING_NAMES = {
+    "complete_pooling": "complete pooling",
+    "no_pooling": "no pooling",
+    "partial_pooling": "partial pooling",
+}
+PLOT_FILE = "shrinkage_by_size.png"
+TERMINAL_CLUSTERS = 20  # rows of the shrinkage table `shrinkvis explain` prints; report.md has them all
 
 
 def formula(data: ModelData, random: str) -> str:
@@ -44,7 +61,7 @@ def fit_json(estimates: Estimates, data: ModelData, seconds: float) -> dict[str,
     )
 
 
-def lme4_summary(estimates: Estimates, data: ModelData) -> str:
+def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = True) -> str:
     """A text summary laid out like lme4's `summary(lmer(...))`."""
     method = "REML" if estimates.method == "REML" else "maximum likelihood"
     criterion_name = "REML criterion at convergence" if estimates.method == "REML" else "deviance"
@@ -75,7 +92,356 @@ def lme4_summary(estimates: Estimates, data: ModelData) -> str:
         se = estimates.std_errors[name]
         label = "(Intercept)" if name == "Intercept" else name
         lines.append(f" {label:<12} {value:>10.4f} {se:>10.4f} {value / se:>8.2f}")
-    if estimates.warnings:
+    if estimates.warnings and with_warnings:
         lines.append("")
         lines += [f"warning: {warning}" for warning in estimates.warnings]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The report of a run
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything report.md, summary.json and `shrinkvis explain` say about one fit."""
+
+    title: str
+    data: ModelData
+    estimates: Estimates
+    pooling: list[PoolingRow]
+    shrinkage: pd.DataFrame
+    identity_error: float | None  # random-intercept models: max |BLUP − weighted average|; else None
+
+    @property
+    def formula(self) -> str:
+        return formula(self.data, self.estimates.random)
+
+    @property
+    def x_name(self) -> str | None:
+        return self.data.x_name if len(self.estimates.fixed_effects) > 1 else None
+
+
+def build(estimates: Estimates, data: ModelData, title: str) -> Report:
+    return Report(
+        title=title,
+        data=data,
+        estimates=estimates,
+        pooling=pooling_comparison(estimates),
+        shrinkage=shrinkage_table(estimates),
+        identity_error=blup_identity_error(estimates),
+    )
+
+
+def numbers(report: Report) -> dict[str, Any]:
+    """The report's numbers for summary.json (next to the fit's population numbers)."""
+    data = report.data
+    return json_ready(
+        {
+            "formula": report.formula,
+            "data": {
+                "source": data.source,
+                "y": data.y_name,
+                "x": report.x_name,
+                "group": data.group_name,
+                "rows_used": report.estimates.n_obs,
+                "dropped_rows": data.dropped_rows,
+                "single_row_clusters": data.single_row_clusters,
+            },
+            "pooling_comparison": [
+                {
+                    "coefficient": row.coefficient,
+                    **{
+                        kind: {"estimate": row.estimates[kind], "std_error": row.std_errors[kind]}
+                        for kind in POOLING_NAMES
+                    },
+                }
+                for row in report.pooling
+            ],
+            "blup_identity_error": report.identity_error,
+            "shrinkage": report.shrinkage.to_dict(orient="records"),
+        }
+    )
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 10 ** -(digits - 1)):
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
+
+
+def _percent(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{100 * value:.0f}%"
+
+
+def _coefficient(name: str) -> str:
+    return "(Intercept)" if name == "Intercept" else name
+
+
+def data_sentence(report: Report) -> str:
+    data, estimates = report.data, report.estimates
+    sizes = estimates.clusters["n"]
+    size_text = (
+        f"{sizes.min()} rows each" if sizes.min() == sizes.max() else f"{sizes.min()} to {sizes.max()} rows"
+    )
+    dropped = (
+        f"; {data.dropped_rows} row{'s' if data.dropped_rows != 1 else ''} with missing values dropped"
+        if data.dropped_rows
+        else ""
+    )
+    return (
+        f"{data.source}: {estimates.n_obs} rows in {estimates.n_groups} clusters (column {data.group_name}), "
+        f"{size_text}{dropped}."
+    )
+
+
+def single_row_sentence(report: Report) -> str:
+    """Clusters with one row are kept; say so, and what they can and cannot tell."""
+    singles = report.data.single_row_clusters
+    if not singles:
+        return ""
+    one = len(singles) == 1
+    listed = ", ".join(singles[:10]) + (f" and {len(singles) - 10} more" if len(singles) > 10 else "")
+    what = f"{'it informs' if one else 'they inform'} the intercept and the between-cluster variance"
+    if report.x_name is not None:
+        what += (
+            f", but {'has' if one else 'have'} no slope of {report.x_name} of {'its' if one else 'their'} own: "
+            "no own estimate, and in the animation "
+            f"{'it starts' if one else 'they start'} where the mixed model puts {'it' if one else 'them'}"
+        )
+    return f"{len(singles)} cluster{'' if one else 's'} with a single row ({listed}) kept: {what}."
+
+
+def warning_paragraphs(report: Report) -> list[str]:
+    paragraphs = []
+    for warning in report.estimates.warnings:
+        if warning.startswith("singular fit"):
+            paragraphs.append(
+                f"**Singular fit.** {_sentence(warning.removeprefix('singular fit: '))} The animation still moves every "
+                "cluster to its partial-pooling estimate, but it looks more convincing than it is: do not read "
+                "the clusters' precision from it."
+            )
+        elif "did not converge" in warning:
+            paragraphs.append(f"**No convergence.** {_sentence(warning)}.")
+        else:
+            paragraphs.append(warning)
+    return paragraphs
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def pooling_notes(report: Report) -> list[str]:
+    kinds = "intercept and slope" if report.x_name is not None else "intercept"
+    used = report.estimates.no_pooling.get("clusters", report.estimates.n_groups)
+    return [
+        "**Complete pooling**: one OLS fit to all rows, ignoring the clusters. Its SE treats every row as "
+        "independent, so it is too small when clusters differ (balanced clusters: SE ≈ √((ψ + θ) / (J·n))).",
+        f"**No pooling**: every cluster gets its own OLS {kinds}, with one residual variance pooled over the "
+        f"clusters; shown are the mean of the {used} clusters' own estimates and the mean of their SEs "
+        "(balanced clusters: SE = √(θ / n)). An SE for one cluster, not for the population.",
+        "**Partial pooling**: the mixed model's fixed effects; their SE counts the variation between "
+        "clusters and within them (balanced random-intercept data: SE = √((ψ + θ/n) / J)).",
+        "ψ: between-cluster variance of the intercepts; θ: residual variance; J clusters of n rows.",
+    ]
+
+
+def shrinkage_sentences(report: Report) -> list[str]:
+    estimates = report.estimates
+    lines = [
+        "Shrinkage is the share of the distance from a cluster's own estimate (no pooling) to the fixed "
+        "effects that partial pooling removed: 0% keeps the cluster's own estimate, 100% pulls it all the "
+        "way to the fixed effects. Small clusters and clusters with noisy own estimates are pulled furthest."
+    ]
+    if report.estimates.random == "slope":
+        lines.append(
+            "The distance is measured in the (intercept, slope) plane, each coefficient in units of its "
+            "spread across the clusters' own estimates."
+        )
+    if report.identity_error is not None:
+        psi = float(estimates.cov_re[0, 0])
+        theta = estimates.residual_sd**2
+        adjusted = f"its own mean of {report.data.y_name}"
+        if report.x_name is not None:
+            adjusted += f" adjusted for {report.x_name} (ȳ_j − β₁·x̄_j)"
+        lines.append(
+            f"In this random-intercept model each cluster's partial-pooling intercept is a weighted average of "
+            f"{adjusted} and the fixed intercept: BLUP_j = λ_j · (adjusted mean_j) + (1 − λ_j) · β₀, with "
+            f"weight λ_j = ψ / (ψ + θ / n_j) = {_num(psi)} / ({_num(psi)} + {_num(theta)} / n_j). "
+            "The more rows a cluster has, the more it trusts its own mean. "
+            f"Checked on these data: the two sides differ by at most {report.identity_error:.1e}."
+        )
+        lines.append(
+            "A random-intercept model shrinks only the intercept, so shrinkage is measured on it, from the "
+            "cluster's adjusted mean: it is exactly 1 − λ_j, and depends on nothing but the cluster's size."
+        )
+    return lines
+
+
+def _shrinkage_columns(report: Report) -> list[tuple[str, str]]:
+    """(column, heading) of the shrinkage table, in the order shown."""
+    columns = [("cluster", report.data.group_name), ("n", "n"), ("no_pool_intercept", "own intercept")]
+    if report.x_name is not None:
+        columns.append(("no_pool_slope", f"own slope of {report.x_name}"))
+    columns.append(("partial_intercept", "partial intercept"))
+    if report.x_name is not None:
+        columns.append(("partial_slope", "partial slope"))
+    columns.append(("shrinkage", "shrinkage"))
+    if report.identity_error is not None:
+        columns += [("weight", "λ (own weight)"), ("adjusted_mean", "adjusted mean")]
+    return columns
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "cluster":
+        return str(value)
+    if column == "n":
+        return str(int(value))
+    if column == "shrinkage":
+        return _percent(float(value))
+    if column == "weight":
+        return _num(float(value), 3)
+    return _num(float(value))
+
+
+def _note(report: Report, row: pd.Series) -> str:
+    if row["n"] == 1 and report.x_name is not None:
+        # a random-intercept model still measures its shrinkage, from the x-adjusted mean
+        return "single row; no own " + ("estimate" if report.estimates.random == "slope" else "slope")
+    if row["n"] == 1:
+        return "single row"
+    if not math.isfinite(row["no_pool_intercept"]):
+        return f"{report.x_name} constant: no own estimate"
+    return ""
+
+
+def shrinkage_rows(report: Report, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """Headings and text cells of the shrinkage table (with a note column), at most `limit` rows."""
+    columns = _shrinkage_columns(report)
+    table = report.shrinkage if limit is None else report.shrinkage.head(limit)
+    rows = [
+        [_cell(name, row[name]) for name, _ in columns] + [_note(report, row)] for _, row in table.iterrows()
+    ]
+    return [heading for _, heading in columns] + ["note"], rows
+
+
+def pooling_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    headings = ["coefficient"] + [f"{POOLING_NAMES[kind]} (SE)" for kind in POOLING_NAMES]
+    rows = [
+        [_coefficient(row.coefficient)]
+        + [f"{_num(row.estimates[kind])} ({_num(row.std_errors[kind])})" for kind in POOLING_NAMES]
+        for row in report.pooling
+    ]
+    return headings, rows
+
+
+def _markdown_table(headings: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(headings), "|" + "|".join("---" for _ in headings) + "|", *(line(row) for row in rows)]
+
+
+def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
+    """report.md: data, warnings, model summary, the pooling comparison and the shrinkage per cluster."""
+    estimates = report.estimates
+    lines = [
+        f"# {report.title}: the numbers behind the picture",
+        "",
+        f"**Data.** {data_sentence(report)}",
+        "",
+        f"**Model.** `{report.formula}`, fitted by {estimates.method} with the {estimates.engine} engine.",
+    ]
+    singles = single_row_sentence(report)
+    if singles:
+        lines += ["", singles]
+    warnings = warning_paragraphs(report)
+    if warnings:
+        lines += ["", "## Warnings", ""]
+        lines += [f"- {paragraph}" for paragraph in warnings]
+    lines += [
+        "",
+        "## Model summary",
+        "",
+        "```text",
+        lme4_summary(estimates, report.data, with_warnings=False),
+        "```",
+    ]
+    lines += ["", "## Complete, no and partial pooling", ""]
+    lines += _markdown_table(*pooling_rows(report))
+    lines += [""] + [f"- {note}" for note in pooling_notes(report)]
+    lines += ["", "## Shrinkage per cluster", ""]
+    for sentence in shrinkage_sentences(report):
+        lines += [sentence, ""]
+    if plot_file:
+        lines += [f"![Shrinkage against cluster size]({plot_file})", ""]
+    lines += _markdown_table(*shrinkage_rows(report))
+    return "\n".join(lines) + "\n"
+
+
+def show(report: Report, console: Console) -> None:
+    """The report in the terminal, as rich tables (`shrinkvis explain`)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    estimates = report.estimates
+    console.rule(f"[bold]{escape(report.title)}")
+    console.print(data_sentence(report), markup=False)
+    console.print(f"Model: {report.formula}, {estimates.method}, {estimates.engine} engine", markup=False)
+    singles = single_row_sentence(report)
+    if singles:
+        console.print(singles, markup=False)
+    for warning in estimates.warnings:
+        console.print(f"warning: {warning}", style="bold red", markup=False)
+
+    random_effects = Table(title="Random effects", title_justify="left")
+    for heading in ("groups", "name", "variance", "SD", "corr"):
+        random_effects.add_column(heading, justify="left" if heading in ("groups", "name") else "right")
+    names = ["(Intercept)"] + ([report.data.x_name or "x"] if estimates.random == "slope" else [])
+    for index, name in enumerate(names):
+        variance = float(estimates.cov_re[index, index])
+        corr = _num(estimates.corr, 2) if index == 1 and estimates.corr is not None else ""
+        random_effects.add_row(
+            report.data.group_name if index == 0 else "",
+            name,
+            _num(variance),
+            _num(math.sqrt(variance)),
+            corr,
+        )
+    random_effects.add_row("Residual", "", _num(estimates.residual_sd**2), _num(estimates.residual_sd), "")
+    console.print(random_effects)
+
+    criterion = "REML criterion" if estimates.method == "REML" else "deviance"
+    fixed = Table(title=f"Fixed effects ({criterion} {_num(estimates.criterion)})", title_justify="left")
+    for heading in ("", "estimate", "SE", "t value"):
+        fixed.add_column(heading, justify="right" if heading else "left")
+    for name, value in estimates.fixed_effects.items():
+        se = estimates.std_errors[name]
+        fixed.add_row(_coefficient(name), _num(value), _num(se), _num(value / se, 2))
+    console.print(fixed)
+
+    pooling = Table(title="Complete, no and partial pooling: estimate (SE)", title_justify="left")
+    headings, rows = pooling_rows(report)
+    for heading in headings:
+        pooling.add_column(
+            heading.removesuffix(" (SE)"), justify="left" if heading == "coefficient" else "right"
+        )
+    for row in rows:
+        pooling.add_row(*row)
+    console.print(pooling)
+
+    for sentence in shrinkage_sentences(report):
+        console.print(sentence, markup=False)
+    headings, rows = shrinkage_rows(report, TERMINAL_CLUSTERS)
+    title = "Shrinkage per cluster"
+    if estimates.n_groups > TERMINAL_CLUSTERS:
+        title += f" (first {TERMINAL_CLUSTERS} of {estimates.n_groups}; all in report.md of `shrinkvis run`)"
+    shrinkage = Table(title=title, title_justify="left")
+    for index, heading in enumerate(headings):
+        shrinkage.add_column(heading, justify="left" if index == 0 or heading == "note" else "right")
+    for row in rows:
+        shrinkage.add_row(*row)
+    console.print(shrinkage)

@@ -10,10 +10,19 @@ import difflib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ScenarioError
 
@@ -40,6 +49,32 @@ class DataSpec(_Spec):
         1.0, gt=0, le=1, description="Fraction of rows kept at random; below 1 cluster sizes differ."
     )
     seed: int = Field(888, ge=0, description="Seed of the random number generator: same seed, same data.")
+
+
+class DataFileSpec(_Spec):
+    """A table of your own instead of a simulation: which file, and which columns the model uses."""
+
+    file: str = Field(
+        description="CSV, TSV or Parquet file; a relative path is relative to the scenario file."
+    )
+    y: str = Field(description="Column of the outcome (numbers).")
+    group: str = Field(description="Column of the cluster labels (text or numbers).")
+    x: str | None = Field(None, description="Column of the predictor (numbers); none: y ~ 1 + (1 | group).")
+
+
+def _data_kind(value: Any) -> str:
+    """A `data:` section that names a `file` reads a table; any other simulates."""
+    if isinstance(value, Mapping):
+        return "read" if "file" in value else "simulate"
+    return "read" if isinstance(value, DataFileSpec) else "simulate"
+
+
+#: the tags pydantic puts into an error's location after `data`; not keys a user writes
+DATA_KINDS: dict[str, type[BaseModel]] = {"simulate": DataSpec, "read": DataFileSpec}
+
+DataSource = Annotated[
+    Annotated[DataSpec, Tag("simulate")] | Annotated[DataFileSpec, Tag("read")], Discriminator(_data_kind)
+]
 
 
 class ModelSpec(_Spec):
@@ -91,9 +126,31 @@ class Scenario(_Spec):
     name: str = Field("scenario", description="Short name; the output folder. Defaults to the file name.")
     title: str | None = Field(None, description="Shown above the animation. Defaults to the name.")
     description: str = Field("", description="One sentence, used in captions.")
-    data: DataSpec = DataSpec()
+    data: DataSource = Field(DataSpec(), description="A simulation, or `file`, `y`, `group`, `x` of a table.")
     model: ModelSpec = ModelSpec()
     animation: AnimationSpec = AnimationSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_predictor_means_random_intercept(cls, raw: Any) -> Any:
+        # a table without x can only have a random intercept: make that the default instead of an error
+        if (
+            isinstance(raw, Mapping)
+            and _data_kind(raw.get("data")) == "read"
+            and raw["data"].get("x") is None
+        ):
+            model = raw.get("model")
+            if model is None or (isinstance(model, Mapping) and "random" not in model):
+                return {**raw, "model": {**(model or {}), "random": "intercept"}}
+        return raw
+
+    @model_validator(mode="after")
+    def _slope_needs_predictor(self) -> Scenario:
+        if isinstance(self.data, DataFileSpec) and self.data.x is None and self.model.random == "slope":
+            raise ValueError(
+                "model.random = 'slope' needs a predictor: set data.x, or use model.random: intercept"
+            )
+        return self
 
     @property
     def display_title(self) -> str:
@@ -149,7 +206,53 @@ def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     raw.setdefault("name", path.stem)
     for override in overrides:
         _apply_override(raw, override)
+    _data_file_beside(raw, path.parent)
     return from_mapping(raw, source=str(path))
+
+
+def _data_file_beside(raw: dict[str, Any], folder: Path) -> None:
+    """A data file named in a scenario file is found beside it, wherever the command runs."""
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("file"), str) and not Path(data["file"]).is_absolute():
+        raw["data"] = {**data, "file": str(folder / data["file"])}
+
+
+def for_data(
+    file: str | Path,
+    *,
+    y: str | None = None,
+    group: str | None = None,
+    x: str | None = None,
+    random: str | None = None,
+    formula: str | None = None,
+    title: str | None = None,
+    overrides: Iterable[str] = (),
+) -> Scenario:
+    """A scenario for a table given on the command line: the columns by name, or an lme4 formula.
+
+    Named after the file (its output folder is `out/<file stem>/`), titled from the file name unless
+    `title` is given.
+    """
+    from . import formula as formulas
+
+    if formula is not None:
+        if y is not None or group is not None or x is not None or random is not None:
+            raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
+        parsed = formulas.parse(formula)
+        y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
+    if y is None or group is None:
+        raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
+    path = Path(file)
+    raw: dict[str, Any] = {
+        "name": path.stem,
+        "data": {"file": str(path), "y": y, "group": group, "x": x},
+        "model": {} if random is None else {"random": random},
+    }
+    if title is not None:
+        raw["title"] = title
+    for override in overrides:
+        _apply_override(raw, override)
+    return from_mapping(raw, source="command line")
 
 
 def from_mapping(raw: Mapping[str, Any], source: str = "scenario") -> Scenario:
@@ -180,14 +283,21 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> str:
     """The first validation problem as 'key = value: what is allowed'."""
-    error = exc.errors()[0]
+    # a misspelt key also leaves the key it was meant to be missing: name the misspelling first
+    error = min(exc.errors(), key=lambda item: item["type"] != "extra_forbidden")
     loc = [str(part) for part in error["loc"]]
-    key = ".".join(loc)
+    key = ".".join(part for index, part in enumerate(loc) if not _is_data_kind(loc, index))
     if error["type"] == "extra_forbidden":
         model = _model_at(loc[:-1])
         near = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
-        hint = f"; did you mean {'.'.join([*loc[:-1], near[0]])}?" if near else ""
+        hint = (
+            f"; did you mean {key.rpartition('.')[0] + '.' if '.' in key else ''}{near[0]}?" if near else ""
+        )
         return f"unknown key {key}{hint} (allowed: {', '.join(model.model_fields)})"
+    if error["type"] == "missing":
+        return f"{key} is required"
+    if not loc:  # a check across keys (Scenario's model validators)
+        return str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     message = error["msg"]
     if error["type"].startswith(("greater", "less")):
@@ -197,11 +307,18 @@ def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> str:
 
 def _model_at(loc: list[str]) -> type[BaseModel]:
     model: type[BaseModel] = Scenario
-    for part in loc:
+    for index, part in enumerate(loc):
+        if _is_data_kind(loc, index):
+            model = DATA_KINDS[part]
+            continue
         annotation = model.model_fields[part].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
     return model
+
+
+def _is_data_kind(loc: list[str], index: int) -> bool:
+    return index == 1 and loc[0] == "data" and loc[1] in DATA_KINDS
 
 
 def _range_text(loc: list[str]) -> str:

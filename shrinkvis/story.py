@@ -110,17 +110,21 @@ def shrinkage(estimates: Estimates, spec: AnimationSpec, title: str, caption: st
     table = estimates.clusters
     end = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
     start = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float, copy=True)
+    center = estimates.fixed_point
+    y_label = "Slope of x (per cluster)"
+    if not np.isfinite(end[:, 1]).any():
+        start, end, center = _ranked_by_own_estimate(start, end, center)
+        y_label = "Clusters, ranked by their own mean"
     # a cluster without its own estimate (too few rows, constant x) appears where the mixed model puts it
     missing = ~np.all(np.isfinite(start), axis=1)
     start[missing] = end[missing]
-    center = estimates.fixed_point
     xlim, ylim = _limits(np.vstack([start, end, center[None, :]]))
     n = table["n"].to_numpy()
     return Storyboard(
         title=title,
         caption=caption,
         x_label="Intercept (per cluster)",
-        y_label="Slope of x (per cluster)",
+        y_label=y_label,
         start=start,
         end=end,
         progress=timeline(spec),
@@ -133,4 +137,19 @@ def shrinkage(estimates: Estimates, spec: AnimationSpec, title: str, caption: st
         height=spec.height,
         fps=spec.fps,
         warning="; ".join(estimates.warnings),
+    )
+
+
+def _ranked_by_own_estimate(
+    start: np.ndarray, end: np.ndarray, center: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A model without predictor has no slopes: each cluster gets a row of its own, ranked by its own
+    estimate, and moves sideways toward the fixed intercept."""
+    rank = np.empty(len(start))
+    rank[np.argsort(start[:, 0], kind="stable")] = np.arange(1, len(start) + 1)
+    middle = (len(start) + 1) / 2
+    return (
+        np.column_stack([start[:, 0], rank]),
+        np.column_stack([end[:, 0], rank]),
+        np.array([center[0], middle]),
     )

@@ -40,7 +40,15 @@ def test_run_writes_every_output(tmp_path):
     assert result.exit_code == 0, result.output
     folder = tmp_path / "baseline"
     names = {path.name for path in folder.iterdir()}
-    assert names == {"shrinkage.gif", "shrinkage.mp4", "shrinkage.png", "estimates.csv", "summary.json"}
+    assert names == {
+        "shrinkage.gif",
+        "shrinkage.mp4",
+        "shrinkage.png",
+        "estimates.csv",
+        "summary.json",
+        "report.md",
+        "shrinkage_by_size.png",
+    }
 
     # GIF: 600×450, loops forever, plays 30 frames at 10 fps (identical neighbours are merged by duration)
     size, loop, durations = _gif_frames(folder / "shrinkage.gif")
@@ -99,6 +107,8 @@ def test_format_subset(tmp_path):
         "shrinkage.png",
         "estimates.csv",
         "summary.json",
+        "report.md",
+        "shrinkage_by_size.png",
     }
 
 

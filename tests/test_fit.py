@@ -117,7 +117,7 @@ def test_mixedlm_matches_lme4_on_baseline():
     assert estimates.criterion == pytest.approx(expected["reml_criterion"], abs=1e-3)
 
     table, reference = _reference_table(estimates, expected)
-    assert list(estimates.clusters.columns) == list(CLUSTER_COLUMNS)
+    assert list(estimates.clusters.columns)[: len(CLUSTER_COLUMNS)] == list(CLUSTER_COLUMNS)
     assert (table["n"] == reference["n"]).all()
     for column in ("partial_intercept", "partial_slope", "partial_intercept_se", "partial_slope_se"):
         assert np.allclose(table[column], reference[column], atol=1e-3), column

@@ -143,7 +143,8 @@ def test_media_and_alt_text(out_root):
         assert {"autoplay", "muted", "loop", "playsinline", "controls"} <= set(video)
         assert (video["width"], video["height"]) == ("320", "240")
     assert sorted(image["src"] for image in images) == sorted(
-        f"{name}/shrinkage.{ext}" for name in ("alpha", "beta", "gamma") for ext in ("gif", "png")
+        f"{name}/{stem}" for name in ("alpha", "beta", "gamma")
+        for stem in ("shrinkage.gif", "shrinkage.png", "shrinkage_by_size.png")
     )
     for image in images:
         title = image["src"].split("/")[0].capitalize()
@@ -267,4 +268,6 @@ def test_batch_writes_the_gallery(tmp_path):
     assert result.exit_code == 0, result.output
     page = Page((tmp_path / "index.html").read_text())
     assert [attrs["id"] for attrs in page.attributes("article")] == ["scenario-fewer_obs"]
-    assert [image["src"] for image in page.attributes("img")] == ["fewer_obs/shrinkage.png"]
+    assert [image["src"] for image in page.attributes("img")] == [
+        "fewer_obs/shrinkage.png", "fewer_obs/shrinkage_by_size.png"
+    ]

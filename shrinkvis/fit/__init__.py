@@ -8,9 +8,9 @@ import pandas as pd
 from ..data import cluster_order
 from ..errors import DataError
 from ..scenario import ModelSpec
-from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates, ModelRows
+from .estimates import CLUSTER_COLUMNS, SINGULAR_TOLERANCE, EngineFit, Estimates, ModelRows, relative_factor
 from .exact import fit_exact
-from .pooling import complete_pool
+from .pooling import complete_pool, no_pool_errors
 from .profiled import ClusterStats, cluster_stats, no_pool
 
 __all__ = ["CLUSTER_COLUMNS", "ENGINES", "Estimates", "fit"]
@@ -54,6 +54,9 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     stats = cluster_stats(y, x, codes, n_groups)
     mixed = _mixed_model(rows, stats, model)
     no_pool_intercept, no_pool_slope = no_pool(stats)
+    no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
+        y, x, codes, n_groups, no_pool_intercept, no_pool_slope
+    )
     complete, complete_se = complete_pool(y, x)
 
     names = ["Intercept"] if x is None else ["Intercept", x_name]
@@ -80,16 +83,31 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         },
         columns=list(CLUSTER_COLUMNS),
     )
+    # beyond the CSV's columns: what the report needs to explain the shrinkage
+    size = clusters["n"].to_numpy(dtype=float)
+    clusters["mean_y"] = stats.sy / size
+    clusters["mean_x"] = stats.sx / size if x is not None else np.nan
+    clusters["no_pool_intercept_se"] = no_pool_intercept_se
+    clusters["no_pool_slope_se"] = no_pool_slope_se
+    no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
+    no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
+    usable = np.isfinite(no_pool_intercept)
+    no_pooling = {
+        "estimates": {
+            name: _mean(values[usable]) for name, values in zip(names, no_pool_estimates, strict=True)
+        },
+        "std_errors": {name: _mean(values[usable]) for name, values in zip(names, no_pool_se, strict=True)},
+        "residual_sd": no_pool_sd,
+        "clusters": int(usable.sum()),
+    }
     warnings = []
     if not mixed.converged:
         warnings.append(
-            f"the {model.engine} fit did not converge: do not trust the partial-pooling estimates"
+            f"the {model.engine} fit did not converge: do not trust the partial-pooling estimates "
+            "(try the other engine, or rescale x and y)"
         )
     if mixed.is_singular:
-        warnings.append(
-            "singular fit: the model has more random-effect structure than the data support "
-            "(drop the random slope, or use more rows per cluster)"
-        )
+        warnings.append(singular_warning(mixed.cov_re, mixed.sigma, names))
     return Estimates(
         clusters=clusters,
         fixed_effects=dict(zip(names, map(float, fixed), strict=True)),
@@ -109,4 +127,30 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         n_obs=len(y),
         gradient_norm=mixed.gradient_norm,
         warnings=tuple(warnings),
+        no_pooling=no_pooling,
+    )
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def singular_warning(cov_re: np.ndarray, sigma: float, names: list[str]) -> str:
+    """A singular fit in plain words: which part of Σ is on the boundary, what it does, what to do."""
+    factor = relative_factor(cov_re, sigma)
+    slopes = f"slopes of {names[1]}" if len(names) > 1 else "slopes"
+    if factor[0, 0] <= SINGULAR_TOLERANCE:
+        what = "intercepts do not vary between clusters (SD 0)"
+        affected = "the intercepts' conditional SEs"
+    elif abs(factor[1, 0]) > SINGULAR_TOLERANCE:
+        corr = cov_re[0, 1] / np.sqrt(cov_re[0, 0] * cov_re[1, 1])
+        what = f"intercepts and {slopes} perfectly correlated (corr = {corr:.2f})"
+        affected = "every cluster lies on one line: the conditional SEs across it"
+    else:
+        what = f"{slopes} do not vary between clusters (SD 0)"
+        affected = "the slopes' conditional SEs"
+    fix = "drop the random slope or add rows per cluster" if factor.shape[0] > 1 else "add rows per cluster"
+    return (
+        f"singular fit: {what}, more structure than the data support; {affected} collapse toward zero. "
+        f"Fix: {fix}."
     )

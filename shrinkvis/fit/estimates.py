@@ -91,6 +91,8 @@ class Estimates:
     n_obs: int
     gradient_norm: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
+    # mean over the clusters with a fit of their own: estimates, SEs (pooled residual SD), residual_sd, clusters
+    no_pooling: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fixed_point(self) -> np.ndarray:
@@ -137,5 +139,6 @@ class Estimates:
             "converged": self.converged,
             "gradient_norm": self.gradient_norm,
             "complete_pooling": self.complete_pooling,
+            "no_pooling": self.no_pooling,
             "warnings": list(self.warnings),
         }
