@@ -9,8 +9,10 @@ import pandas as pd
 
 from ..errors import DataError
 from ..scenario import ModelSpec
+from .checks import check_data, usable
 from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates
 from .pooling import complete_pool, no_pool
+from .scaling import Scaling
 
 __all__ = ["CLUSTER_COLUMNS", "Estimates", "fit"]
 
@@ -40,7 +42,12 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
             "a between-cluster variance"
         )
 
-    mixed = _engine(model.engine)(y, x, codes, n_groups, model.random, model.method)
+    check_data(y, x, codes, n_groups, model.random)
+
+    scaling = Scaling.of(y, x)
+    scaled_y, scaled_x = scaling.apply(y, x)
+    mixed = _engine(model.engine)(scaled_y, scaled_x, codes, n_groups, model.random, model.method)
+    mixed = usable(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(y, x, codes, n_groups)
     complete, complete_se = complete_pool(y, x)
 
