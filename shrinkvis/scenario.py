@@ -324,6 +324,10 @@ def _describe_one(error: Any) -> str:
         message = f"must be a section of keys ({', '.join(model.model_fields)})"
     elif kind.startswith(("greater", "less")):
         message = f"must be {_range_text(loc)}"
+    elif kind == "string_too_long":
+        message = f"must be at most {error['ctx']['max_length']} characters"
+    elif kind == "string_too_short":
+        message = "must not be empty"
     elif kind in _PLAIN_WORDS:
         message = _PLAIN_WORDS[kind]
     if kind == "value_error" and isinstance(error.get("input"), dict):
