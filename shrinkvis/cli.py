@@ -40,7 +40,8 @@ SetOption = Annotated[
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"shrinkvis: error: {message}", err=True)
+    one_line = " ".join(message.split("\n"))  # a promise to scripts: one line, whatever the message
+    typer.echo(f"shrinkvis: error: {one_line}", err=True)
     return typer.Exit(code)
 
 
@@ -76,7 +77,9 @@ def user_errors(command: F) -> F:
         except KeyboardInterrupt as exc:
             _show_traceback()
             code = exc.exit_code if isinstance(exc, Interrupted) else 130  # 128 + SIGINT
-            raise _fail("interrupted; files already written are complete, no partial file is left", code)
+            raise _fail(
+                "interrupted; files already written are complete, no partial file is left", code
+            ) from None
         except MemoryError:
             _show_traceback()
             raise _fail("out of memory; try fewer clusters, rows, frames or pixels", 1) from None
@@ -89,7 +92,9 @@ def user_errors(command: F) -> F:
 
 def _unexpected(exc: BaseException) -> str:
     first_line = next(iter(str(exc).strip().splitlines()), "")
-    return f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"
+    return (
+        f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"
+    )
 
 
 def _overrides(sets: list[str] | None, formats: str | None) -> list[str]:
@@ -212,9 +217,16 @@ def schema() -> None:
     typer.echo(json.dumps(scenarios.json_schema(), indent=2))
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"shrinkvis: warning: {' '.join(str(message).split())} ({category.__name__})\n"
+
+
 def main() -> None:
+    import warnings
+
     from .outputs import interrupts_raise
 
+    warnings.formatwarning = _one_line_warning  # a library's warning is one line, not a source excerpt
     # SIGTERM would otherwise end the process without running cleanup, leaving temporary files
     with interrupts_raise():
         app()

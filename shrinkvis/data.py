@@ -49,8 +49,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
             )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: holds no table (no header row)") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    except UnicodeDecodeError:
+        # pandas reports positions within its read buffer, not the file, so none is given here
+        raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
     except (ValueError, OverflowError, MemoryError, csv.Error) as exc:
         raise DataError(f"{path}: cannot be read as a {kind}: {_first_line(exc)}") from None
     except OSError as exc:

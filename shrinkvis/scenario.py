@@ -255,19 +255,20 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
+    shown = _one_line(override)
     if not sep or not key.strip():
-        raise ScenarioError(f"--set {override}: expected KEY=VALUE, e.g. --set data.sd_int=1")
+        raise ScenarioError(f"--set {shown}: expected KEY=VALUE, e.g. --set data.sd_int=1")
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ScenarioError(f"--set {override}: {part} is not a section")
+            raise ScenarioError(f"--set {shown}: {_one_line(part)} is not a section")
         node = child
     try:
         value = yaml.load(text, Loader=_PlainLoader) if text.strip() else text  # noqa: S506
     except yaml.constructor.ConstructorError as exc:
-        raise ScenarioError(f"--set {override}: {exc.problem}") from None
+        raise ScenarioError(f"--set {shown}: {exc.problem}") from None
     except (yaml.YAMLError, RecursionError):
         value = text  # not YAML: take it as plain text and let validation judge it
     node[parts[-1]] = value
@@ -275,7 +276,6 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # One line per problem
-
 
 
 def _short_repr() -> reprlib.Repr:
@@ -301,6 +301,11 @@ _PLAIN_WORDS = {
 }
 
 
+def _one_line(text: str) -> str:
+    """User text inside a message, with line breaks and other control characters escaped."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _describe(exc: ValidationError) -> str:
     """The first validation problem as 'key = value: what is allowed', and how many more there are."""
     errors = exc.errors()
@@ -311,7 +316,7 @@ def _describe(exc: ValidationError) -> str:
 
 def _describe_one(error: Any) -> str:
     loc = [str(part) for part in error["loc"]]
-    key = ".".join(loc)
+    key = _one_line(".".join(loc))
     kind = error["type"]
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])

@@ -38,7 +38,11 @@ def _assert_correct(data: pd.DataFrame, model: ModelSpec, estimates) -> None:
     sigma = estimates.residual_sd
     best = reml.criterion(data, estimates.cov_re, sigma, model.method)
     assert estimates.criterion == pytest.approx(best, abs=1e-6 * abs(best))
-    sd = (estimates.sd_intercept,) if model.random == "intercept" else (estimates.sd_intercept, estimates.sd_slope)
+    sd = (
+        (estimates.sd_intercept,)
+        if model.random == "intercept"
+        else (estimates.sd_intercept, estimates.sd_slope)
+    )
     corr = estimates.corr if estimates.corr is not None and np.isfinite(estimates.corr) else 0.0
     for near_sd, near_corr, near_sigma in reml.neighbours(sd, corr, sigma, step=0.02):
         nearby = reml.criterion(data, reml.covariance(near_sd, near_corr), near_sigma, model.method)
@@ -180,7 +184,10 @@ def _base() -> pd.DataFrame:
         (lambda d: d.assign(cluster=np.where(d.index % 2, "a", "b")), "the data have 2 cluster(s)"),
         (lambda d: d.groupby("cluster").head(1), "20 rows for 20 clusters: a mixed model needs more rows"),
         (lambda d: d.assign(y=d["y"].where(d.index != 4)), "y is missing or infinite in 1 row (row 5,"),
-        (lambda d: d.assign(x=d["x"].where(d.index % 10 != 0, np.inf)), "x is missing or infinite in 12 rows"),
+        (
+            lambda d: d.assign(x=d["x"].where(d.index % 10 != 0, np.inf)),
+            "x is missing or infinite in 12 rows",
+        ),
         (lambda d: d.assign(cluster=d["cluster"].where(d.index != 0)), "cluster is missing in 1 row (row 1,"),
     ],
 )
@@ -193,7 +200,9 @@ def test_data_no_model_can_fit_is_a_clear_data_error(change, message, random):
 
 def test_a_random_slope_needs_more_rows_than_twice_the_clusters():
     two_rows = _base().groupby("cluster").head(2)
-    with pytest.raises(DataError, match=r"40 rows for 20 clusters: a random slope needs more rows than 2 × clusters"):
+    with pytest.raises(
+        DataError, match=r"40 rows for 20 clusters: a random slope needs more rows than 2 × clusters"
+    ):
         fit(two_rows, ModelSpec(random="slope"))
     assert fit(two_rows, ModelSpec(random="intercept")).n_groups == 20
 
@@ -221,7 +230,9 @@ def test_estimates_scale_with_the_data(case, y_factor, x_factor):
     assert estimates.fixed_effects["Intercept"] == pytest.approx(
         expected["fixed_effects"]["Intercept"] * y_factor, rel=1e-4
     )
-    assert estimates.fixed_effects["x"] == pytest.approx(expected["fixed_effects"][x_name] * slope_factor, rel=1e-4)
+    assert estimates.fixed_effects["x"] == pytest.approx(
+        expected["fixed_effects"][x_name] * slope_factor, rel=1e-4
+    )
     # statsmodels' standard errors differ from lme4's by 0.2 % at any scale
     assert estimates.std_errors["x"] == pytest.approx(expected["std_errors"][x_name] * slope_factor, rel=1e-2)
     assert estimates.sd_intercept == pytest.approx(expected["sd_intercept"] * y_factor, rel=1e-3)

@@ -18,7 +18,18 @@ STARTUP_LIMIT = 120  # seconds to wait for the render to begin on a busy machine
 
 def _shrinkvis(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "shrinkvis", "run", "baseline", "--out", str(out), "--set", "data.n_cluster=10", *extra],
+        [
+            sys.executable,
+            "-m",
+            "shrinkvis",
+            "run",
+            "baseline",
+            "--out",
+            str(out),
+            "--set",
+            "data.n_cluster=10",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

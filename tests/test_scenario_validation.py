@@ -140,7 +140,10 @@ def test_values_at_the_edge_of_their_range_are_valid(tmp_path, key, value):
         ("data:\n  beta: [1, 2]\n", "data.beta = [1, 2]: must be a number"),
         ("data: 5\n", "data = 5: must be a section of keys (obs_per_cluster, n_cluster,"),
         ("model:\n  random: curve\n", "model.random = 'curve': should be 'slope' or 'intercept'"),
-        ("animation:\n  formats: [gif, avi]\n", "animation.formats.1 = 'avi': should be 'gif', 'mp4' or 'png'"),
+        (
+            "animation:\n  formats: [gif, avi]\n",
+            "animation.formats.1 = 'avi': should be 'gif', 'mp4' or 'png'",
+        ),
         ("title: " + "t" * 300 + "\n", "ttt': must be at most 200 characters"),
         (
             "animation:\n  start_pause: 0.6\n  end_pause: 0.5\n",

@@ -40,8 +40,7 @@ def check_data(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups:
         raise DataError(f"x is {x[0]:g} in every row: its slope cannot be estimated")
     if x is not None and _fits_a_line_exactly(y, x):
         raise DataError(
-            "y is an exact straight-line function of x (no residual variation), so the residual SD "
-            "would be 0"
+            "y is an exact straight-line function of x (no residual variation), so the residual SD would be 0"
         )
 
 
