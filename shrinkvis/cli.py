@@ -1,20 +1,22 @@
 """The `shrinkvis` command: a thin layer over the Python API.
 
 Each command parses its options, calls the pipeline and prints. A `UserError` becomes one line on
-stderr and exit code 2; any other `ShrinkvisError` one line and exit code 1.
+stderr and exit code 2; any other `ShrinkvisError` or unexpected exception one line and exit code 1;
+Ctrl-C exit code 130 (SIGTERM 143). Never a traceback, unless `--debug` asks for one.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .errors import ShrinkvisError
+from .errors import Interrupted, ShrinkvisError
 
 app = typer.Typer(
     name="shrinkvis",
@@ -59,21 +61,61 @@ TitleOption = Annotated[str | None, typer.Option("--title", help="With --data: t
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"shrinkvis: error: {message}", err=True)
+    one_line = " ".join(message.split("\n"))  # a promise to scripts: one line, whatever the message
+    typer.echo(f"shrinkvis: error: {one_line}", err=True)
     return typer.Exit(code)
 
 
+_debug = False  # set by --debug: print tracebacks as well
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="SHRINKVIS_DEBUG", help="Print the traceback of an error as well."),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _show_traceback() -> None:
+    if _debug:
+        traceback.print_exc(file=sys.stderr)
+
+
 def user_errors(command: F) -> F:
-    """Turn shrinkvis errors into one line on stderr and the error's exit code."""
+    """Turn every error into one line on stderr and an exit code: 2 bad input, 1 failed, 130 Ctrl-C."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except ShrinkvisError as exc:
+            _show_traceback()
             raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt as exc:
+            _show_traceback()
+            code = exc.exit_code if isinstance(exc, Interrupted) else 130  # 128 + SIGINT
+            raise _fail(
+                "interrupted; files already written are complete, no partial file is left", code
+            ) from None
+        except MemoryError:
+            _show_traceback()
+            raise _fail("out of memory; try fewer clusters, rows, frames or pixels", 1) from None
+        except Exception as exc:
+            _show_traceback()
+            raise _fail(f"{_unexpected(exc)} (run with --debug for the traceback)", 1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected(exc: BaseException) -> str:
+    first_line = next(iter(str(exc).strip().splitlines()), "")
+    return (
+        f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"
+    )
 
 
 def _overrides(sets: list[str] | None, formats: str | None) -> list[str]:
@@ -139,6 +181,7 @@ def run(
 
 
 @app.command()
+@user_errors
 def batch(
     scenarios: Annotated[
         list[str] | None, typer.Argument(help="Scenario names or YAML paths (default: every built-in one).")
@@ -170,7 +213,8 @@ def batch(
             except ShrinkvisError as exc:
                 failures.append((name, str(exc)))
             except Exception as exc:  # one broken scenario must not stop the others
-                failures.append((name, f"{type(exc).__name__}: {exc}"))
+                _show_traceback()
+                failures.append((name, _unexpected(exc)))
             progress.advance(task)
     done = len(names) - len(failures)
     typer.echo(f"rendered {done} of {len(names)} scenarios into {out}")
@@ -283,6 +327,7 @@ def explain(
 
 
 @app.command("list")
+@user_errors
 def list_scenarios() -> None:
     """List the built-in scenarios and their titles.
 
@@ -312,8 +357,33 @@ def validate(
     typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
+@app.command()
+@user_errors
+def schema() -> None:
+    """Print the JSON Schema of scenario files, for editors that validate and complete YAML.
+
+    Example: shrinkvis schema > scenario.schema.json
+    """
+    import json
+
+    from . import scenario as scenarios
+
+    typer.echo(json.dumps(scenarios.json_schema(), indent=2))
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"shrinkvis: warning: {' '.join(str(message).split())} ({category.__name__})\n"
+
+
 def main() -> None:
-    app()
+    import warnings
+
+    from .outputs import interrupts_raise
+
+    warnings.formatwarning = _one_line_warning  # a library's warning is one line, not a source excerpt
+    # SIGTERM would otherwise end the process without running cleanup, leaving temporary files
+    with interrupts_raise():
+        app()
 
 
 if __name__ == "__main__":

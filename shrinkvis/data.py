@@ -1,8 +1,13 @@
-"""A user's own data: read a table and turn the named columns into the model's rows (y, x, cluster)."""
+"""A user's own data: read a table and turn the named columns into the model's rows (y, x, cluster).
+
+Files come from anywhere: empty, binary, half-written, with a delimiter the name does not promise.
+Everything that can go wrong while reading becomes one `DataError` line naming the file.
+"""
 
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .scenario import DataFileSpec, DataSpec
+from .scenario import MAX_ROWS, DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
-SNIFF_BYTES = 64 * 1024
+MAX_TABLE_BYTES = 2_000_000_000  # 10 million rows of three numbers take about 300 MB as text
+DELIMITERS = ",\t;|"
+SNIFF_BYTES = 64_000  # enough lines for csv.Sniffer to see the pattern
+DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
 
 
 @dataclass(frozen=True)
@@ -32,43 +40,6 @@ class ModelData:
         """Clusters with one row: kept (they inform the intercept), but without a slope of their own."""
         sizes = self.frame["cluster"].value_counts(sort=False)
         return sorted((str(label) for label in sizes.index[sizes.to_numpy() == 1]), key=_label_key)
-
-
-def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """CSV or TSV (delimiter detected from the first lines), Parquet when pyarrow is installed.
-
-    `text_columns` are kept as the text in the file (group labels such as "007" stay as written).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path)
-        except ImportError:
-            raise DataError(
-                f"{path}: reading Parquet needs pyarrow (pip install 'shrinkvis[parquet]')"
-            ) from None
-        except Exception as exc:  # pyarrow raises its own exception types for broken files
-            raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            sample = handle.read(SNIFF_BYTES)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as text: {exc}") from None
-    if not sample.strip():
-        raise DataError(f"{path}: the file is empty")
-    try:
-        delimiter = csv.Sniffer().sniff(sample.splitlines()[0], delimiters=",\t;|").delimiter
-    except csv.Error:
-        delimiter = ","
-    try:
-        header = pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", nrows=0).columns
-        dtype = {name: str for name in text_columns if name in header}
-        return pd.read_csv(path, sep=delimiter, encoding="utf-8-sig", dtype=dtype, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: not a readable CSV/TSV file: {first}") from None
 
 
 def model_frame(
@@ -129,7 +100,8 @@ def cluster_order(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(np.asarray(uniques, dtype=str), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    return rank[codes], np.asarray(uniques)[order]
+    # a missing label keeps pandas' code −1, so the checks downstream can name its rows
+    return np.where(codes >= 0, rank[np.maximum(codes, 0)], -1), np.asarray(uniques)[order]
 
 
 def _label_key(label: str) -> tuple[int, float, str]:
@@ -149,3 +121,116 @@ def read_model_data(spec: DataFileSpec) -> ModelData:
 def simulated_model_data(frame: pd.DataFrame, spec: DataSpec) -> ModelData:
     """Simulated rows described like a table's: columns y, x, cluster, nothing dropped."""
     return ModelData(frame, f"simulated (seed {spec.seed})", "y", "cluster", "x", 0)
+
+
+def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a delimited text table with a header row (the delimiter is detected from the content), or
+    Parquet when pyarrow is installed.
+
+    `text_columns` are kept as the text in the file (group labels such as "007" stay as written).
+    """
+    path = Path(path)
+    size = _checked_size(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path)
+    if size == 0:
+        raise DataError(f"{path}: the file is empty")
+    delimiter = detect_delimiter(path)
+    kind = f"{DELIMITER_NAMES[delimiter]}-separated table"
+    try:
+        header = pd.read_csv(
+            path, sep=delimiter, encoding="utf-8-sig", engine="c", header=None, nrows=1, dtype=str
+        )
+        names = [str(name) for name in header.iloc[0] if not pd.isna(name)]
+        with warnings.catch_warnings():
+            # mixed types in a column are the next step's business, not a reason to warn
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            table = pd.read_csv(
+                path,
+                sep=delimiter,
+                # a semicolon-separated file comes from a locale whose decimal mark is the comma
+                decimal="," if delimiter == ";" else ".",
+                encoding="utf-8-sig",
+                engine="c",
+                nrows=MAX_ROWS + 1,
+                low_memory=False,
+                dtype={name: str for name in text_columns if name in names},
+                skipinitialspace=True,
+            )
+    except IndexError:
+        raise DataError(f"{path}: holds no table (no header row)") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: holds no table (no header row)") from None
+    except UnicodeDecodeError:
+        # pandas reports positions within its read buffer, not the file, so none is given here
+        raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
+    except (ValueError, OverflowError, MemoryError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot be read as a {kind}: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(table) > MAX_ROWS:
+        raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
+    if table.empty:
+        raise DataError(f"{path}: has a header row but no data rows")
+    _check_header(path, names)
+    return table
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install 'shrinkvis[parquet]')") from None
+    except Exception as exc:  # pyarrow raises its own exception types for broken files
+        raise DataError(f"{path}: not a readable Parquet file: {_first_line(exc)}") from None
+    if len(table) > MAX_ROWS:
+        raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
+    return table
+
+
+def _checked_size(path: Path) -> int:
+    try:
+        if not path.is_file():
+            raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if size > MAX_TABLE_BYTES:
+        raise DataError(f"{path}: {size:,} bytes; at most {MAX_TABLE_BYTES:,} are allowed")
+    return size
+
+
+def detect_delimiter(path: Path) -> str:
+    """Comma, tab, semicolon or bar, judged from the first lines; a .tsv file is tab-separated."""
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = sample.splitlines()
+    if len(sample) == SNIFF_BYTES and len(lines) > 1:
+        sample = "\n".join(lines[:-1])  # the last line may be cut in the middle
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        # the sniffer wants a consistent pattern; fall back to the delimiter the header uses most
+        header = next((line for line in sample.splitlines() if line.strip()), "")
+        counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
+        best = max(counts, key=lambda delimiter: counts[delimiter])
+        return best if counts[best] > 0 else ","
+
+
+def _check_header(path: Path, names: list[str]) -> None:
+    # pandas renames a repeated column "x" to "x.1"; say so instead of silently using one of them
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"{path}: the column {name!r} appears more than once in the header")
+        seen.add(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

@@ -3,10 +3,15 @@
 Library code raises these; only the CLI prints them. A `UserError` is something the person running the
 tool can fix (a typo in a scenario file, a missing column): the CLI prints its message as one line and
 exits with code 2. A `FailedError` means the input was valid but a stage could not finish (a fit that
-cannot be computed, a render that failed): one line and exit code 1.
+cannot be computed, a render that failed, a file that could not be written): one line and exit code 1.
+
+`Interrupted` is not part of that family on purpose: like `KeyboardInterrupt`, which it extends, it must
+pass through every `except Exception` so that an interrupted batch stops instead of going on.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class ShrinkvisError(Exception):
@@ -26,7 +31,7 @@ class ScenarioError(UserError):
 
 
 class DataError(UserError):
-    """Data that cannot be used for the requested model."""
+    """Data that cannot be read, or cannot be used for the requested model."""
 
 
 class FailedError(ShrinkvisError):
@@ -41,3 +46,19 @@ class FitError(FailedError):
 
 class RenderError(FailedError):
     """Frames could not be drawn or encoded."""
+
+
+class OutputError(FailedError):
+    """An output file could not be written (permissions, a full disk, --out naming a file)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) turned into an exception, so that cleanup code runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention for "ended by signal N"

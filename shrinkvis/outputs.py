@@ -1,4 +1,10 @@
-"""Files on disk: every output appears complete or not at all."""
+"""Files on disk: every output appears complete or not at all.
+
+Each file is written under a hidden temporary name in its target folder and renamed onto its real name
+only once complete (a rename within one folder is atomic). Whatever stops a run — an error, Ctrl-C,
+SIGTERM — removes the temporary file on the way out, so a folder holds only complete files: the ones of
+this run that finished, and the earlier run's files for the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +12,81 @@ import contextlib
 import json
 import math
 import os
-import tempfile
+import secrets
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .errors import Interrupted, OutputError
+
+TEMPORARY_SUFFIX = ".part"
+TERMINATING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target`, renamed onto it only when the block finishes without error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    """A temporary path beside `target`, renamed onto it only when the block finishes without error.
+
+    The name is chosen before the file exists and the removal sits in `finally`, so there is no moment
+    at which an exception (an interrupt included) can leave the temporary file behind.
+    """
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {target.parent}: {_reason(exc)}") from None
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+    ours = True
+    try:
+        try:
+            # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, like open()
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            ours = False
+            raise
         yield temporary
         os.replace(temporary, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {_reason(exc)}") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if ours:
+            temporary.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP raise an exception instead of ending the process.
+
+    Python's default for SIGTERM ends the process at once, skipping every `finally`, which would leave
+    temporary files behind. Here the first such signal raises (`KeyboardInterrupt` for SIGINT,
+    `Interrupted` otherwise) and the later ones are ignored, so the cleanup it sets off can finish.
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = [getattr(signal, name) for name in TERMINATING_SIGNALS if hasattr(signal, name)]
+
+    def raise_once(signum: int, _frame: object) -> None:
+        for each in signals:
+            signal.signal(each, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
+    previous = {each: signal.signal(each, raise_once) for each in signals}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
 
 
 def write_text(target: Path, text: str) -> None:

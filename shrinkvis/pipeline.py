@@ -37,8 +37,12 @@ class RunResult:
 
 
 def output_folder_name(name: str) -> str:
-    """A folder name that stays inside the output root whatever the scenario is called."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
+    """A folder name that stays inside the output root whatever the scenario is called.
+
+    Only letters, digits, `_`, `-` and inner dots survive, so no separator, no `..`, no absolute path,
+    no hidden folder; at most 100 characters, well under every file system's limit.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:100].strip("._-")
     return safe or "scenario"
 
 

@@ -7,6 +7,7 @@ The `Scenario` model is the single source of truth for every default and every a
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -29,9 +30,14 @@ from .errors import ScenarioError
 Format = Literal["gif", "mp4", "png"]
 ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png")
 
+MAX_ROWS = 10_000_000  # n_cluster × obs_per_cluster: about 1 GB of floats through the fit, minutes of work
+MAX_SCENARIO_BYTES = 1_000_000  # real scenario files are a few hundred bytes; this keeps absurd ones out
+MAX_NAME_LENGTH = 100
+
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats but no valid setting
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Spec):
@@ -49,6 +55,16 @@ class DataSpec(_Spec):
         1.0, gt=0, le=1, description="Fraction of rows kept at random; below 1 cluster sizes differ."
     )
     seed: int = Field(888, ge=0, description="Seed of the random number generator: same seed, same data.")
+
+    @model_validator(mode="after")
+    def _rows_within_cap(self) -> DataSpec:
+        rows = self.n_cluster * self.obs_per_cluster
+        if rows > MAX_ROWS:
+            raise ValueError(
+                f"n_cluster × obs_per_cluster = {self.n_cluster} × {self.obs_per_cluster} = {rows:,} rows; "
+                f"at most {MAX_ROWS:,} are allowed"
+            )
+        return self
 
 
 class DataFileSpec(_Spec):
@@ -123,9 +139,16 @@ class AnimationSpec(_Spec):
 class Scenario(_Spec):
     """One animation: where the data come from, which model, and how it is drawn."""
 
-    name: str = Field("scenario", description="Short name; the output folder. Defaults to the file name.")
-    title: str | None = Field(None, description="Shown above the animation. Defaults to the name.")
-    description: str = Field("", description="One sentence, used in captions.")
+    name: str = Field(
+        "scenario",
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="Short name; the output folder. Defaults to the file name.",
+    )
+    title: str | None = Field(
+        None, max_length=200, description="Shown above the animation. Defaults to the name."
+    )
+    description: str = Field("", max_length=1000, description="One sentence, used in captions.")
     data: DataSource = Field(DataSpec(), description="A simulation, or `file`, `y`, `group`, `x` of a table.")
     model: ModelSpec = ModelSpec()
     animation: AnimationSpec = AnimationSpec()
@@ -161,6 +184,9 @@ class Scenario(_Spec):
 # Loading
 
 
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+
 def builtin_dir() -> Path:
     """The folder of scenarios shipped inside the package."""
     return Path(str(resources.files("shrinkvis") / "scenarios"))
@@ -173,8 +199,12 @@ def builtin_names() -> list[str]:
 def resolve(name_or_path: str | Path) -> Path:
     """A built-in scenario name or a path to a YAML file → the file's path."""
     text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
+    if text.lower().endswith(SCENARIO_SUFFIXES) or "/" in text or "\\" in text:
         path = Path(text)
+        if path.suffix.lower() not in SCENARIO_SUFFIXES:
+            raise ScenarioError(f"{text}: a scenario file's name ends in .yaml")
+        if path.is_dir():
+            raise ScenarioError(f"{text}: is a folder, not a scenario file")
         if not path.is_file():
             raise ScenarioError(f"{text}: no such scenario file")
         return path
@@ -190,15 +220,7 @@ def resolve(name_or_path: str | Path) -> Path:
 def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario; every problem becomes one `ScenarioError` line."""
     path = resolve(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{path}:{where} not valid YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    raw = _read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -260,49 +282,175 @@ def from_mapping(raw: Mapping[str, Any], source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_describe(exc, raw)}") from None
+        raise ScenarioError(f"{source}: {_describe(exc)}") from None
+    except RecursionError:  # a YAML alias that contains itself
+        raise ScenarioError(f"{source}: a value refers to itself") from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file, for editors to validate and complete against."""
+    schema = Scenario.model_json_schema()
+    schema["title"] = "shrinkvis scenario"
+    schema["description"] = "A shrinkvis scenario file (YAML). Every key is optional."
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading YAML safely
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, which never builds Python objects, with two refusals made explicit.
+
+    A tag such as `!!python/object/apply:os.system` is rejected by name (the safe loader would reject
+    it too, but with a message that reads like a bug); a key given twice is rejected because YAML
+    would silently keep only the last one, losing the first section without a word.
+    """
+
+    def refuse_tag(self, node: yaml.Node) -> Any:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the tag {tag} is not allowed; scenario files hold plain values", node.start_mark
+        )
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key_node.value} appears twice", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+_PlainLoader.add_constructor(None, _PlainLoader.refuse_tag)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open("rb") as handle:
+            content = handle.read(MAX_SCENARIO_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(content) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            f"{path}: larger than {MAX_SCENARIO_BYTES:,} bytes; a scenario file holds a few settings"
+        )
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 — _PlainLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: nested too deeply to be a scenario") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return f"{where}{problem}"
+    return f"{where}not valid YAML: {problem}"
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
+    shown = _one_line(override)
     if not sep or not key.strip():
-        raise ScenarioError(f"--set {override}: expected KEY=VALUE, e.g. --set data.sd_int=1")
+        raise ScenarioError(f"--set {shown}: expected KEY=VALUE, e.g. --set data.sd_int=1")
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ScenarioError(f"--set {override}: {part} is not a section")
+            raise ScenarioError(f"--set {shown}: {_one_line(part)} is not a section")
         node = child
     try:
-        value = yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        value = text
+        value = yaml.load(text, Loader=_PlainLoader) if text.strip() else text  # noqa: S506
+    except yaml.constructor.ConstructorError as exc:
+        raise ScenarioError(f"--set {shown}: {exc.problem}") from None
+    except (yaml.YAMLError, RecursionError):
+        value = text  # not YAML: take it as plain text and let validation judge it
     node[parts[-1]] = value
 
 
-def _describe(exc: ValidationError, raw: Mapping[str, Any]) -> str:
-    """The first validation problem as 'key = value: what is allowed'."""
+# ---------------------------------------------------------------------------------------------------------
+# One line per problem
+
+
+def _short_repr() -> reprlib.Repr:
+    """repr() that stays short (and finite) for any value, even a YAML alias bomb or a cycle."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 40
+    short.maxlist = short.maxtuple = short.maxdict = 4
+    short.maxlevel = 1
+    return short
+
+
+_SHORT = _short_repr()
+
+_PLAIN_WORDS = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "string_type": "must be text",
+    "bool_parsing": "must be true or false",
+}
+
+
+def _one_line(text: str) -> str:
+    """User text inside a message, with line breaks and other control characters escaped."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first validation problem as 'key = value: what is allowed', and how many more there are."""
     # a misspelt key also leaves the key it was meant to be missing: name the misspelling first
-    error = min(exc.errors(), key=lambda item: item["type"] != "extra_forbidden")
+    errors = sorted(exc.errors(), key=lambda item: item["type"] == "missing")
+    more = len(errors) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return _describe_one(errors[0]) + suffix
+
+
+def _describe_one(error: Any) -> str:
     loc = [str(part) for part in error["loc"]]
-    key = ".".join(part for index, part in enumerate(loc) if not _is_data_kind(loc, index))
-    if error["type"] == "extra_forbidden":
+    key = _one_line(".".join(part for index, part in enumerate(loc) if not _is_data_kind(loc, index)))
+    kind = error["type"]
+    if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         near = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
         hint = (
             f"; did you mean {key.rpartition('.')[0] + '.' if '.' in key else ''}{near[0]}?" if near else ""
         )
         return f"unknown key {key}{hint} (allowed: {', '.join(model.model_fields)})"
-    if error["type"] == "missing":
+    if kind == "missing":
         return f"{key} is required"
+    message = str(error["msg"]).removeprefix("Value error, ").replace("Input should", "should")
     if not loc:  # a check across keys (Scenario's model validators)
-        return str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    message = error["msg"]
-    if error["type"].startswith(("greater", "less")):
+        return message
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        model = _model_at(loc)
+        message = f"must be a section of keys ({', '.join(model.model_fields)})"
+    elif kind.startswith(("greater", "less")):
         message = f"must be {_range_text(loc)}"
-    return f"{key} = {value!r}: {message}"
+    elif kind == "string_too_long":
+        message = f"must be at most {error['ctx']['max_length']} characters"
+    elif kind == "string_too_short":
+        message = "must not be empty"
+    elif kind in _PLAIN_WORDS:
+        message = _PLAIN_WORDS[kind]
+    if kind == "value_error" and isinstance(error.get("input"), dict):
+        return f"{key or 'scenario'}: {message}"  # a check across several keys of one section
+    return f"{key} = {_SHORT.repr(error.get('input'))}: {message}"
 
 
 def _model_at(loc: list[str]) -> type[BaseModel]:
@@ -311,6 +459,8 @@ def _model_at(loc: list[str]) -> type[BaseModel]:
         if _is_data_kind(loc, index):
             model = DATA_KINDS[part]
             continue
+        if part not in model.model_fields:
+            break
         annotation = model.model_fields[part].annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
@@ -323,9 +473,9 @@ def _is_data_kind(loc: list[str], index: int) -> bool:
 
 def _range_text(loc: list[str]) -> str:
     model = _model_at(loc[:-1])
-    field = model.model_fields[loc[-1]]
+    field = model.model_fields.get(loc[-1])
     bounds = []
-    for item in field.metadata:
+    for item in field.metadata if field else ():
         for attr, symbol in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
             bound = getattr(item, attr, None)
             if bound is not None:

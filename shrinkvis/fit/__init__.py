@@ -8,10 +8,12 @@ import pandas as pd
 from ..data import cluster_order
 from ..errors import DataError
 from ..scenario import ModelSpec
+from .checks import check_data, usable_fit
 from .estimates import CLUSTER_COLUMNS, SINGULAR_TOLERANCE, EngineFit, Estimates, ModelRows, relative_factor
 from .exact import fit_exact
 from .pooling import complete_pool, no_pool_errors
 from .profiled import ClusterStats, cluster_stats, no_pool
+from .scaling import Scaling
 
 __all__ = ["CLUSTER_COLUMNS", "ENGINES", "Estimates", "fit"]
 
@@ -50,9 +52,14 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
             "a between-cluster variance"
         )
 
-    rows = ModelRows(y=y, x=x, codes=codes, n_groups=n_groups)
+    check_data(y, x, codes, n_groups, model.random)
+    # engines see y and x divided by powers of two near their SDs: exact, and tolerances stay meaningful
+    scaling = Scaling.of(y, x)
+    scaled_y, scaled_x = scaling.apply(y, x)
+    scaled = ModelRows(y=scaled_y, x=scaled_x, codes=codes, n_groups=n_groups)
+    mixed = _mixed_model(scaled, cluster_stats(scaled_y, scaled_x, codes, n_groups), model)
+    mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     stats = cluster_stats(y, x, codes, n_groups)
-    mixed = _mixed_model(rows, stats, model)
     no_pool_intercept, no_pool_slope = no_pool(stats)
     no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
         y, x, codes, n_groups, no_pool_intercept, no_pool_slope
@@ -91,20 +98,20 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     clusters["no_pool_slope_se"] = no_pool_slope_se
     no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
     no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
-    usable = np.isfinite(no_pool_intercept)
+    has_own_fit = np.isfinite(no_pool_intercept)
     no_pooling = {
         "estimates": {
-            name: _mean(values[usable]) for name, values in zip(names, no_pool_estimates, strict=True)
+            name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_estimates, strict=True)
         },
-        "std_errors": {name: _mean(values[usable]) for name, values in zip(names, no_pool_se, strict=True)},
+        "std_errors": {name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_se, strict=True)},
         "residual_sd": no_pool_sd,
-        "clusters": int(usable.sum()),
+        "clusters": int(has_own_fit.sum()),
     }
     warnings = []
     if not mixed.converged:
         warnings.append(
             f"the {model.engine} fit did not converge: do not trust the partial-pooling estimates "
-            "(try the other engine, or rescale x and y)"
+            f"(try model.engine: {'statsmodels' if model.engine == 'exact' else 'exact'})"
         )
     if mixed.is_singular:
         warnings.append(singular_warning(mixed.cov_re, mixed.sigma, names))

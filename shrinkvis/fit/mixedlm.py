@@ -34,6 +34,10 @@ def fit_mixedlm(rows: ModelRows, random: str, method: str) -> EngineFit:
             except (np.linalg.LinAlgError, ValueError) as exc:
                 last_error = exc
                 continue
+        if not np.isfinite(attempt.llf):
+            # L-BFGS can stop on the boundary with a log-likelihood of −inf and still call it converged
+            last_error = ValueError(f"{optimizer[0]} ended at a log-likelihood of {attempt.llf}")
+            continue
         if result is None or attempt.converged:
             result = attempt
         if attempt.converged:

@@ -1,0 +1,86 @@
+"""Data a mixed model cannot be fitted to, and engine results that cannot be used, as clear errors.
+
+The rules follow lme4 where it has one (more rows than clusters, more rows than random effects);
+the rest catch data on which every engine would divide by zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import DataError, FitError
+from .estimates import EngineFit
+
+NEGATIVE_VARIANCE_TOLERANCE = 1e-8  # relative round-off allowed in a conditional variance
+
+
+def check_data(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups: int, random: str) -> None:
+    """Raise a `DataError` that says what is wrong with the data for this model, if anything is."""
+    if np.any(codes < 0):
+        raise DataError(f"cluster is missing in {_rows(codes < 0)}")
+    for name, values in (("y", y), ("x", x)):
+        if values is not None and not np.all(np.isfinite(values)):
+            raise DataError(f"{name} is missing or infinite in {_rows(~np.isfinite(values))}")
+    n_obs = len(y)
+    if n_obs <= n_groups:
+        raise DataError(
+            f"{n_obs} rows for {n_groups} clusters: a mixed model needs more rows than clusters, "
+            "or the cluster and residual variances cannot be told apart"
+        )
+    if random == "slope" and n_obs <= 2 * n_groups:
+        raise DataError(
+            f"{n_obs} rows for {n_groups} clusters: a random slope needs more rows than 2 × clusters "
+            f"({2 * n_groups}); use model.random: intercept, or more rows per cluster"
+        )
+    if np.ptp(y) == 0:
+        raise DataError(f"y is {y[0]:g} in every row: there is no variation to pool")
+    if x is not None and np.ptp(x) == 0:
+        raise DataError(f"x is {x[0]:g} in every row: its slope cannot be estimated")
+    if x is not None and _fits_a_line_exactly(y, x):
+        raise DataError(
+            "y is an exact straight-line function of x (no residual variation), so the residual SD would be 0"
+        )
+
+
+def _fits_a_line_exactly(y: np.ndarray, x: np.ndarray) -> bool:
+    design = np.column_stack([np.ones_like(x), x])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    residual = y - design @ coef
+    return bool(np.std(residual) <= 1e-10 * np.std(y))
+
+
+def _rows(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    first = ", ".join(str(row + 1) for row in rows[:3])
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return f"{len(rows)} row{'s' if len(rows) > 1 else ''} (row {first}{more}, counting from 1)"
+
+
+def usable_fit(fit: EngineFit, engine: str) -> EngineFit:
+    """The engine's result if every number in it is finite; conditional variances of −0 become 0."""
+    parts = {
+        "fixed effects": fit.fixed_effects,
+        "their covariance": fit.fixed_cov,
+        "random-effect covariance": fit.cov_re,
+        "residual SD": np.array([fit.sigma]),
+        "random effects": fit.blup,
+        "their conditional covariance": fit.blup_cov,
+        "criterion": np.array([fit.criterion]),
+    }
+    for name, values in parts.items():
+        if not np.all(np.isfinite(values)):
+            raise FitError(f"the {engine} fit returned non-finite {name}; the fit failed")
+    if not fit.sigma > 0:
+        raise FitError(f"the {engine} fit returned a residual SD of {fit.sigma:g}; the fit failed")
+    variances = np.diagonal(fit.blup_cov, axis1=1, axis2=2)
+    scale = np.maximum(np.abs(np.diagonal(fit.cov_re)), fit.sigma**2)
+    if np.any(variances < -NEGATIVE_VARIANCE_TOLERANCE * scale):
+        raise FitError(f"the {engine} fit returned negative conditional variances; the fit failed")
+    if np.any(variances < 0):
+        blup_cov = fit.blup_cov.copy()
+        index = np.arange(blup_cov.shape[1])
+        blup_cov[:, index, index] = np.maximum(variances, 0.0)
+        return dataclasses.replace(fit, blup_cov=blup_cov)
+    return fit

@@ -1,0 +1,143 @@
+"""Atomic outputs: a file is complete or absent, whatever stops the run, and nothing temporary stays."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import shrinkvis
+from shrinkvis import outputs, pipeline, scenario
+from shrinkvis.errors import Interrupted, OutputError
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.rglob("*") if path.name.startswith("."))
+
+
+def test_atomic_path_renames_into_place_with_the_usual_permissions(tmp_path):
+    target = tmp_path / "deep" / "file.txt"
+    previous = os.umask(0o022)
+    try:
+        outputs.write_text(target, "done\n")
+    finally:
+        os.umask(previous)
+    assert target.read_text() == "done\n"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("stop", [ValueError("broken"), KeyboardInterrupt(), Interrupted(signal.SIGTERM)])
+def test_a_stopped_write_leaves_the_earlier_file_and_no_temporary(tmp_path, stop):
+    target = tmp_path / "shrinkage.gif"
+    target.write_bytes(b"earlier, complete")
+    with pytest.raises(type(stop)), outputs.atomic_path(target) as temporary:
+        temporary.write_bytes(b"half of a new fi")
+        raise stop
+    assert target.read_bytes() == b"earlier, complete"
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_unwritable_target_is_an_output_error(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(OutputError, match=r"cannot create the folder .*out/baseline: "):
+        outputs.write_text(blocker / "baseline" / "summary.json", "{}")
+
+
+def test_sigterm_raises_inside_the_block_and_later_signals_wait_for_the_cleanup():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stopped, outputs.interrupts_raise():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [])  # a bytecode boundary for the handler to run at
+    assert stopped.value.signum == signal.SIGTERM and stopped.value.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigint_raises_keyboard_interrupt_inside_the_block():
+    with pytest.raises(KeyboardInterrupt) as stopped, outputs.interrupts_raise():
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert not isinstance(stopped.value, Interrupted)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# An interrupt at any line of the code that writes files
+
+
+SMALL = ["data.n_cluster=6", "animation.frames=4", "animation.width=200", "animation.height=150"]
+WATCHED = {str(Path(shrinkvis.__file__).parent / name) for name in ("outputs.py", "pipeline.py", "encode.py")}
+
+
+class InterruptAtLine:
+    """A trace function that raises KeyboardInterrupt at the n-th line run in the file-writing modules."""
+
+    def __init__(self, at: int | None) -> None:
+        self.at = at
+        self.lines = 0
+
+    def __call__(self, frame, event, arg):
+        if frame.f_code.co_filename not in WATCHED:
+            return None
+        return self.line
+
+    def line(self, frame, event, arg):
+        if event == "line":
+            self.lines += 1
+            if self.lines == self.at:
+                raise KeyboardInterrupt
+        return self.line
+
+
+def _run_traced(loaded, out: Path, tracer: InterruptAtLine) -> bool:
+    sys.settrace(tracer)
+    try:
+        pipeline.run(loaded, out)
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+def test_an_interrupt_at_any_line_leaves_only_complete_files(tmp_path, monkeypatch):
+    earlier = scenario.load("baseline", [*SMALL, "data.seed=1"])
+    later = scenario.load("baseline", [*SMALL, "data.seed=2"])
+    fitted = pipeline.fit(pipeline.simulate_scenario(later), later.model)
+    # the earlier run's files, and the later run's files as they are when complete
+    pipeline.run(earlier, tmp_path / "earlier")
+    monkeypatch.setattr(pipeline, "fit", lambda data, model, **_: fitted)  # the fit is not what is tested here
+    pipeline.run(later, tmp_path / "later")
+    folder = "baseline"
+    old = {p.name: p.read_bytes() for p in (tmp_path / "earlier" / folder).iterdir()}
+    new = {p.name: p.read_bytes() for p in (tmp_path / "later" / folder).iterdir()}
+    assert set(old) == set(new) and len(old) == 7
+
+    counter = InterruptAtLine(None)
+    assert not _run_traced(later, tmp_path / "count", counter)
+    total = counter.lines
+    assert total > 50
+    # the first and last lines and points between them; each run renders, so a sample, not every line
+    for at in (1, total // 3, 2 * total // 3, total - 1, total):
+        out = tmp_path / f"at{at}"
+        (out / folder).mkdir(parents=True)
+        for name, content in old.items():
+            (out / folder / name).write_bytes(content)
+        assert _run_traced(later, out, InterruptAtLine(at)), at
+        assert _leftovers(out) == [], at
+        for name in old:
+            content = _comparable(name, (out / folder / name).read_bytes())
+            assert content in (_comparable(name, old[name]), _comparable(name, new[name])), (at, name)
+
+
+def _comparable(name: str, content: bytes):
+    """summary.json's timings differ between runs by design; every other byte must match."""
+    if name != "summary.json":
+        return content
+    summary = json.loads(content)
+    summary.pop("timings")
+    return summary
