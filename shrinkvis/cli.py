@@ -29,12 +29,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 OutOption = Annotated[Path, typer.Option("--out", help="Root folder; files go to OUT/<scenario>/.")]
 FormatOption = Annotated[
-    str | None, typer.Option("--format", help="Comma-separated subset of gif,mp4,png (default: all).")
+    str | None, typer.Option("--format", help="Comma-separated subset of gif,mp4,png,svg (default: all).")
 ]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a scenario key, e.g. --set data.sd_int=1 (repeatable)."),
 ]
+
+
+ViewOption = Annotated[
+    str | None,
+    typer.Option("--view", help="shrinkage (default), stages, lines or funnel; names the output files."),
+]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")
+]
+ThemeOption = Annotated[str | None, typer.Option("--theme", help="light (default) or dark.")]
+
+
+def _look_overrides(view: str | None, preset: str | None, theme: str | None) -> list[str]:
+    """--view/--preset/--theme are shorthands for --set animation.view=… (and so on)."""
+    given = {"view": view, "preset": preset, "theme": theme}
+    return [f"animation.{key}={value}" for key, value in given.items() if value is not None]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -69,15 +85,18 @@ def run(
     out: OutOption = Path("out"),
     format: FormatOption = None,
     set: SetOption = None,
+    view: ViewOption = None,
+    preset: PresetOption = None,
+    theme: ThemeOption = None,
 ) -> None:
-    """Render one scenario: GIF, MP4, PNG, estimates.csv and summary.json.
+    """Render one scenario: GIF, MP4, PNG stills, SVG, estimates.csv and summary.json.
 
-    Example: shrinkvis run baseline --set data.sd_int=1 --format gif,png
+    Example: shrinkvis run baseline --view stages --preset slide --set data.sd_int=1
     """
     from . import pipeline
     from . import scenario as scenarios
 
-    loaded = scenarios.load(scenario, _overrides(set, format))
+    loaded = scenarios.load(scenario, [*_look_overrides(view, preset, theme), *_overrides(set, format)])
     result = pipeline.run(loaded, out)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)

@@ -41,27 +41,36 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
     return simulate(scenario.data, np.random.default_rng(scenario.data.seed))
 
 
-def storyboard(estimates: Estimates, scenario: Scenario) -> storyboards.Storyboard:
-    return storyboards.shrinkage(
-        estimates, scenario.animation, title=scenario.display_title, caption=scenario.description
-    )
+def storyboard(
+    estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = None
+) -> storyboards.Storyboard:
+    """What the scenario's view shows on each frame; `data` (the modelled rows) for the lines view."""
+    return storyboards.build(estimates, scenario, data)
 
 
 def render(
-    estimates: Estimates, scenario: Scenario, out_dir: Path, formats: tuple[Format, ...] | None = None
+    estimates: Estimates,
+    scenario: Scenario,
+    out_dir: Path,
+    formats: tuple[Format, ...] | None = None,
+    data: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Draw the animation and write the requested formats into `out_dir`; returns format → path.
+    """Draw the animation and write the requested formats into `out_dir`; returns kind → path.
 
-    Each file is written under a temporary name and renamed into place only once complete.
+    Files are named after the view: `<view>.gif`, `.mp4`, `.png` (final state) with `<view>_start.png`
+    (first state), `.svg` (final state). Each is written under a temporary name and renamed into place
+    only once complete.
     """
-    from .render import ShrinkageRenderer
+    from .render import renderer as make_renderer
 
     formats = formats or scenario.animation.formats
-    story = storyboard(estimates, scenario)
+    story = storyboard(estimates, scenario, data)
     view = scenario.animation.view
     files = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
+    if "png" in formats:
+        files["png_start"] = out_dir / f"{view}_start.png"
     with contextlib.ExitStack() as stack:
-        renderer = ShrinkageRenderer(story)
+        renderer = make_renderer(story)
         stack.callback(renderer.close)
         writers: list[GifWriter | Mp4Writer] = []
         if "gif" in formats:
@@ -80,7 +89,10 @@ def render(
             for writer in writers:
                 writer.close()
         if "png" in formats:
+            write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
             write_png(stack.enter_context(atomic_path(files["png"])), renderer.frame(story.n_frames - 1))
+        if "svg" in formats:
+            stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
     return files
 
 
@@ -113,7 +125,7 @@ def run(
     timings["fit"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    files = render(estimates, scenario, out_dir, formats)
+    files = render(estimates, scenario, out_dir, formats, data)
     timings["render"] = time.perf_counter() - started
 
     files["csv"] = out_dir / "estimates.csv"

@@ -6,7 +6,7 @@ import pytest
 
 from shrinkvis.errors import DataError
 from shrinkvis.fit import CLUSTER_COLUMNS, fit
-from shrinkvis.fit.pooling import complete_pool, no_pool
+from shrinkvis.fit.pooling import complete_pool, no_pool, no_pool_std_errors
 from shrinkvis.scenario import DataSpec, ModelSpec
 from shrinkvis.simulate import simulate
 
@@ -83,3 +83,24 @@ def test_fewer_than_three_clusters_is_a_data_error():
     data = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 1], "cluster": ["a", "a", "b", "b"]})
     with pytest.raises(DataError, match="at least 3"):
         fit(data)
+
+
+def test_no_pool_standard_errors_are_those_of_one_regression_with_a_line_per_cluster():
+    data = simulate(DataSpec(n_cluster=12, obs_per_cluster=5, balanced=0.7, seed=4))
+    codes, labels = pd.factorize(data["cluster"], sort=True)
+    y, x = data["y"].to_numpy(), data["x"].to_numpy()
+    intercept, slope = no_pool(y, x, codes, len(labels))
+    intercept_se, slope_se = no_pool_std_errors(y, x, codes, len(labels), intercept, slope)
+    # the same model as one OLS: an intercept and a slope per (identifiable) cluster, one residual variance
+    keep = np.isfinite(intercept)[codes]
+    groups = np.flatnonzero(np.isfinite(intercept))
+    design = np.column_stack(
+        [(codes[keep] == j).astype(float) for j in groups] + [(codes[keep] == j) * x[keep] for j in groups]
+    )
+    coef, residual_ss, _, _ = np.linalg.lstsq(design, y[keep], rcond=None)
+    cov = residual_ss[0] / (keep.sum() - design.shape[1]) * np.linalg.inv(design.T @ design)
+    se = np.sqrt(np.diag(cov))
+    assert np.allclose(intercept[groups], coef[: len(groups)])
+    assert np.allclose(intercept_se[groups], se[: len(groups)])
+    assert np.allclose(slope_se[groups], se[len(groups) :])
+    assert np.all(np.isnan(intercept_se[~np.isfinite(intercept)]))

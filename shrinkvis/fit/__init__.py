@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import DataError
 from ..scenario import ModelSpec
 from .estimates import CLUSTER_COLUMNS, EngineFit, Estimates
-from .pooling import complete_pool, no_pool
+from .pooling import complete_pool, no_pool, no_pool_std_errors
 
 __all__ = ["CLUSTER_COLUMNS", "Estimates", "fit"]
 
@@ -42,6 +42,9 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
 
     mixed = _engine(model.engine)(y, x, codes, n_groups, model.random, model.method)
     no_pool_intercept, no_pool_slope = no_pool(y, x, codes, n_groups)
+    no_pool_intercept_se, no_pool_slope_se = no_pool_std_errors(
+        y, x, codes, n_groups, no_pool_intercept, no_pool_slope
+    )
     complete, complete_se = complete_pool(y, x)
 
     names = ["Intercept"] if x is None else ["Intercept", "x"]
@@ -65,6 +68,8 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None) -> Estimates:
             "partial_slope": partial_slope,
             "partial_intercept_se": partial_intercept_se,
             "partial_slope_se": partial_slope_se,
+            "no_pool_intercept_se": no_pool_intercept_se,
+            "no_pool_slope_se": no_pool_slope_se,
         },
         columns=list(CLUSTER_COLUMNS),
     )

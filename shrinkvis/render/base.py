@@ -1,0 +1,99 @@
+"""The blitting loop every view shares.
+
+The static parts (axes, labels, legend, contours) are drawn once and copied; each frame restores that
+background, lets the view update its moving artists, draws only those, and reads the pixels straight
+from the Agg buffer. The layout is computed once and then frozen, so every frame and the SVG agree.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .style import DPI
+
+SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
+
+
+class BlitRenderer:
+    """`frame(i)` returns frame i as an (H, W, 3) uint8 array; `svg()` the last frame as SVG bytes."""
+
+    def __init__(self, story: Any) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.story = story
+        look = story.look
+        self._figure = Figure(
+            figsize=(look.width / DPI, look.height / DPI),
+            dpi=DPI,
+            layout="constrained",
+            facecolor=look.theme.background,
+        )
+        self._canvas = FigureCanvasAgg(self._figure)
+        self._moving: list[Any] = []
+        self.draw_static(self._figure)
+        self._figure.get_layout_engine().execute(self._figure)  # room for every text, measured once
+        self._figure.set_layout_engine("none")
+        self.after_layout()
+        self._canvas.draw()
+        self._background = self._canvas.copy_from_bbox(self._figure.bbox)
+
+    # --- what a view provides -----------------------------------------------------------------------
+    def draw_static(self, figure: Any) -> None:
+        """Build every artist; register the moving ones (in drawing order) with `moving`."""
+        raise NotImplementedError
+
+    def after_layout(self) -> None:
+        """Turn artists that only needed room in the layout into moving ones (e.g. a changing caption)."""
+
+    def update(self, frame: int) -> None:
+        """Set the moving artists to frame `frame`."""
+        raise NotImplementedError
+
+    # --- the loop -----------------------------------------------------------------------------------
+    def moving(self, artist: Any) -> Any:
+        artist.set_animated(True)
+        self._moving.append(artist)
+        return artist
+
+    @property
+    def size(self) -> tuple[int, int]:
+        width, height = self._canvas.get_width_height()
+        return width, height
+
+    def frame(self, index: int) -> np.ndarray:
+        self._canvas.restore_region(self._background)
+        self.update(index)
+        renderer = self._canvas.get_renderer()
+        for artist in self._moving:
+            artist.draw(renderer)
+        return np.asarray(self._canvas.buffer_rgba())[:, :, :3].copy()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for index in range(self.story.n_frames):
+            yield self.frame(index)
+
+    def svg(self) -> bytes:
+        """The final state as SVG, byte for byte the same for the same storyboard."""
+        import matplotlib
+
+        self.update(self.story.n_frames - 1)
+        for artist in self._moving:
+            artist.set_animated(False)
+        try:
+            buffer = io.BytesIO()
+            with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+                self._figure.savefig(
+                    buffer, format="svg", metadata={"Date": None}, facecolor=self.story.look.theme.background
+                )
+        finally:
+            for artist in self._moving:
+                artist.set_animated(True)
+        return buffer.getvalue()
+
+    def close(self) -> None:
+        self._figure.clear()
