@@ -146,10 +146,10 @@ def test_sizes_grow_with_cluster_size_and_get_a_legend(unbalanced):
     assert np.ptp(n) > 0
     assert np.all(np.diff(sizes) >= 0)
     assert np.all(np.diff(sizes)[np.diff(n) > 0] > 0)
-    size_entries = [entry for entry in board.legend if entry.label.startswith("n = ")]
-    assert [entry.label for entry in size_entries][0] == f"n = {n.min()}"
-    assert [entry.label for entry in size_entries][-1] == f"n = {n.max()}"
-    assert [entry.area for entry in size_entries] == sorted(entry.area for entry in size_entries)
+    (size_key,) = [entry for entry in board.legend if entry.label.startswith("n = ")]
+    assert size_key.label == f"n = {n.min()}, {int(np.median(n))}, {n.max()}"
+    assert list(size_key.areas) == sorted(size_key.areas) and size_key.areas[0] < size_key.areas[-1]
+    assert size_key.areas[0] == pytest.approx(sizes.min()) and size_key.areas[-1] == pytest.approx(sizes.max())
 
 
 def test_contour_axes_come_from_sigma(baseline):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .style import DPI
+from .style import DPI, center_header
 
 SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
 
@@ -38,6 +38,7 @@ class BlitRenderer:
         self.draw_static(self._figure)
         self._figure.get_layout_engine().execute(self._figure)  # room for every text, measured once
         self._figure.set_layout_engine("none")
+        center_header(self._figure)
         self.after_layout()
         self._canvas.draw()
         self._background = self._canvas.copy_from_bbox(self._figure.bbox)

@@ -26,7 +26,7 @@ class FunnelRenderer(BlitRenderer):
         look = story.look
         theme = look.theme
         count = len(story.panels)
-        side_by_side = look.width >= look.height
+        side_by_side = look.width > look.height  # landscape: side by side; square and portrait: stacked
         rows, columns = (1, count) if side_by_side else (count, 1)
         grid, first = grid_with_header(figure, story.header, look, rows, columns)
         self._bars, self._points, self._edges = [], [], []

@@ -9,7 +9,7 @@ import numpy as np
 from ..story.plane import PlaneStory
 from ..story.shrinkage import COMPLETE_POOL_AREA, FIXED_EFFECT_AREA
 from .base import BlitRenderer
-from .style import draw_legend, edge_paths, grid_with_header, style_axes, wrap
+from .style import draw_legend, edge_paths, fit_width, grid_with_header, style_axes
 
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10
@@ -19,6 +19,7 @@ CONTOUR_ALPHA = 0.55
 TRAIL_WIDTH = 0.8
 POINT_EDGE_WIDTH = 0.4
 STAGE_CAPTION_PAD = 6.0  # points between the axes and the stage caption
+STAGE_CAPTION_SHARE = 0.82  # of the figure's width: centred on the axes, which the y label pushes right
 
 
 class PlaneRenderer(BlitRenderer):
@@ -64,26 +65,21 @@ class PlaneRenderer(BlitRenderer):
                     va="bottom",
                     zorder=1,
                 )
-        axes.scatter(
-            *story.complete_pool,
-            s=look.area(COMPLETE_POOL_AREA),
-            marker="D",
-            color=theme.complete_pool,
-            edgecolors=theme.background,
-            linewidths=0.8,
-            zorder=2,
-        )
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
-            # the longest caption takes its room in the layout; after_layout makes the caption move
-            longest = max(story.stage_captions, key=len)
             self._stage = axes.set_title(
-                wrap(longest, look.width * 0.9, look.stage_size),
+                "",
                 fontsize=look.stage_size,
                 fontweight="bold",
                 color=theme.text,
                 pad=STAGE_CAPTION_PAD * look.scale,
             )
+            self._stage_texts = []
+            for caption in story.stage_captions:
+                fit_width(self._stage, caption, look.width * STAGE_CAPTION_SHARE, look.stage_size)
+                self._stage_texts.append(self._stage.get_text())
+            # the tallest caption takes its room in the layout; after_layout makes the caption move
+            self._stage.set_text(max(self._stage_texts, key=lambda text: (text.count("\n"), len(text))))
 
         self._trails = self.moving(
             LineCollection([], colors=[theme.trail], linewidths=TRAIL_WIDTH * look.scale, zorder=2.5)
@@ -98,6 +94,7 @@ class PlaneRenderer(BlitRenderer):
                 edgecolors=theme.background,
                 linewidths=POINT_EDGE_WIDTH,
                 zorder=3,
+                clip_on=False,  # a point just inside the limits shows whole; points outside are edge marks
             )
         )
         self._edge = self.moving(
@@ -118,6 +115,19 @@ class PlaneRenderer(BlitRenderer):
                 edgecolors=self._hole_edges,
                 linewidths=[0] * rings + [1.0],
                 zorder=5,
+            )
+        )
+
+        # complete pooling lands close to the fixed effects: drawn last, small on top of the black hole
+        self.moving(
+            axes.scatter(
+                *story.complete_pool,
+                s=look.area(COMPLETE_POOL_AREA),
+                marker="D",
+                color=theme.complete_pool,
+                edgecolors=theme.background,
+                linewidths=0.8,
+                zorder=6,
             )
         )
 
@@ -148,6 +158,4 @@ class PlaneRenderer(BlitRenderer):
             setter(faded)
         self._hole.set_visible(alpha > 0)
         if story.stage_captions:
-            self._stage.set_text(
-                wrap(story.stage_caption(frame), story.look.width * 0.9, story.look.stage_size)
-            )
+            self._stage.set_text(self._stage_texts[story.stage_captions.index(story.stage_caption(frame))])

@@ -40,6 +40,7 @@ class LegendEntry:
     marker: str = ""  # "o" circle, "D" diamond, "" none
     area: float = 0.0  # marker area in pt²
     line: str = ""  # "-" solid, "--" dashed, ":" dotted, "" none
+    areas: tuple[float, ...] = ()  # several markers side by side (a size key), instead of `area`
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,14 @@ def marker_sizes(n: np.ndarray, look: Look) -> np.ndarray:
 
 
 def size_legend(n: np.ndarray, sizes: np.ndarray, color: RGBA) -> tuple[LegendEntry, ...]:
-    """Smallest, median and largest cluster when sizes differ; nothing when all are the same."""
+    """One key of the smallest, median and largest cluster when sizes differ; nothing when all are equal."""
     n = np.asarray(n)
     if np.ptp(n) == 0:
         return ()
     values = sorted({int(n.min()), int(np.median(n)), int(n.max())})
     areas = np.interp(values, [n.min(), n.max()], [sizes.min(), sizes.max()])
-    return tuple(
-        LegendEntry(f"n = {value}", color, marker="o", area=float(area))
-        for value, area in zip(values, areas, strict=True)
-    )
+    label = "n = " + ", ".join(str(value) for value in values)
+    return (LegendEntry(label, color, marker="o", areas=tuple(float(area) for area in areas)),)
 
 
 def extremeness_alpha(points: np.ndarray, center: np.ndarray) -> np.ndarray:

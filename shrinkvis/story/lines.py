@@ -36,7 +36,7 @@ class LinePanel:
 
     @property
     def title(self) -> str:
-        return f"{self.cluster} · n = {self.n}"
+        return f"Cluster {self.cluster} · n = {self.n}"
 
 
 @dataclass(frozen=True)
