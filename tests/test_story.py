@@ -149,7 +149,8 @@ def test_sizes_grow_with_cluster_size_and_get_a_legend(unbalanced):
     (size_key,) = [entry for entry in board.legend if entry.label.startswith("n = ")]
     assert size_key.label == f"n = {n.min()}, {int(np.median(n))}, {n.max()}"
     assert list(size_key.areas) == sorted(size_key.areas) and size_key.areas[0] < size_key.areas[-1]
-    assert size_key.areas[0] == pytest.approx(sizes.min()) and size_key.areas[-1] == pytest.approx(sizes.max())
+    assert size_key.areas[0] == pytest.approx(sizes.min())
+    assert size_key.areas[-1] == pytest.approx(sizes.max())
 
 
 def test_contour_axes_come_from_sigma(baseline):

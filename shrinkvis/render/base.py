@@ -2,13 +2,14 @@
 
 The static parts (axes, labels, legend, contours) are drawn once and copied; each frame restores that
 background, lets the view update its moving artists, draws only those, and reads the pixels straight
-from the Agg buffer. The layout is computed once and then frozen, so every frame and the SVG agree.
+from the Agg buffer. A view whose static parts change a few times (the stages view's caption) keeps one
+background per version. The layout is computed once and then frozen, so every frame and the SVG agree.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -39,17 +40,20 @@ class BlitRenderer:
         self._figure.get_layout_engine().execute(self._figure)  # room for every text, measured once
         self._figure.set_layout_engine("none")
         center_header(self._figure)
-        self.after_layout()
-        self._canvas.draw()
-        self._background = self._canvas.copy_from_bbox(self._figure.bbox)
+        self._backgrounds: dict[Hashable, Any] = {}
+        self._background(self.background_key(0))
 
     # --- what a view provides -----------------------------------------------------------------------
     def draw_static(self, figure: Any) -> None:
         """Build every artist; register the moving ones (in drawing order) with `moving`."""
         raise NotImplementedError
 
-    def after_layout(self) -> None:
-        """Turn artists that only needed room in the layout into moving ones (e.g. a changing caption)."""
+    def background_key(self, frame: int) -> Hashable:
+        """Which version of the static parts frame `frame` shows; one version unless a view says otherwise."""
+        return None
+
+    def show_background(self, key: Hashable) -> None:
+        """Set the static artists to version `key` (e.g. the caption of a stage)."""
 
     def update(self, frame: int) -> None:
         """Set the moving artists to frame `frame`."""
@@ -66,8 +70,15 @@ class BlitRenderer:
         width, height = self._canvas.get_width_height()
         return width, height
 
+    def _background(self, key: Hashable) -> Any:
+        if key not in self._backgrounds:
+            self.show_background(key)
+            self._canvas.draw()  # moving artists are animated: only the static ones are drawn
+            self._backgrounds[key] = self._canvas.copy_from_bbox(self._figure.bbox)
+        return self._backgrounds[key]
+
     def frame(self, index: int) -> np.ndarray:
-        self._canvas.restore_region(self._background)
+        self._canvas.restore_region(self._background(self.background_key(index)))
         self.update(index)
         renderer = self._canvas.get_renderer()
         for artist in self._moving:
@@ -82,7 +93,9 @@ class BlitRenderer:
         """The final state as SVG, byte for byte the same for the same storyboard."""
         import matplotlib
 
-        self.update(self.story.n_frames - 1)
+        last = self.story.n_frames - 1
+        self.show_background(self.background_key(last))
+        self.update(last)
         for artist in self._moving:
             artist.set_animated(False)
         try:

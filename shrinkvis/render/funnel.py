@@ -9,7 +9,7 @@ import numpy as np
 from ..story.funnel import FunnelStory
 from .base import BlitRenderer
 from .plane import EDGE_MARK_AREA
-from .style import draw_legend, edge_paths, grid_with_header, style_axes
+from .style import broken_line, draw_legend, edge_paths, grid_with_header, style_axes
 
 BAR_WIDTH = 0.5  # relative to the look's line width
 BAR_ALPHA = 0.45
@@ -20,8 +20,6 @@ class FunnelRenderer(BlitRenderer):
     story: FunnelStory
 
     def draw_static(self, figure: Any) -> None:
-        from matplotlib.collections import LineCollection
-
         story = self.story
         look = story.look
         theme = look.theme
@@ -42,8 +40,8 @@ class FunnelRenderer(BlitRenderer):
             axes.axhline(
                 panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2
             )
-            bars = LineCollection([], linewidths=BAR_WIDTH * look.line_width, zorder=2.5)
-            axes.add_collection(bars)
+            # the bars share one colour: one broken line draws them all at once
+            (bars,) = axes.plot([], [], lw=BAR_WIDTH * look.line_width, zorder=2.5)
             self._bars.append(self.moving(bars))
             points = axes.scatter(
                 panel.x,
@@ -67,7 +65,7 @@ class FunnelRenderer(BlitRenderer):
             edge = story.edge(frame, index)
             points = story.points(frame, index)
             points[edge.outside] = np.nan
-            self._bars[index].set_segments(story.bars(frame, index))
+            self._bars[index].set_data(*broken_line(story.bars(frame, index)))
             self._bars[index].set_color(bar_color)
             self._points[index].set_offsets(points)
             self._points[index].set_facecolor(color)

@@ -9,7 +9,7 @@ import numpy as np
 from ..story.plane import PlaneStory
 from ..story.shrinkage import COMPLETE_POOL_AREA, FIXED_EFFECT_AREA
 from .base import BlitRenderer
-from .style import draw_legend, edge_paths, fit_width, grid_with_header, style_axes
+from .style import broken_line, draw_legend, edge_paths, fit_width, grid_with_header, style_axes
 
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10
@@ -26,7 +26,6 @@ class PlaneRenderer(BlitRenderer):
     story: PlaneStory
 
     def draw_static(self, figure: Any) -> None:
-        from matplotlib.collections import LineCollection
         from matplotlib.patches import Ellipse
 
         story = self.story
@@ -78,13 +77,12 @@ class PlaneRenderer(BlitRenderer):
             for caption in story.stage_captions:
                 fit_width(self._stage, caption, look.width * STAGE_CAPTION_SHARE, look.stage_size)
                 self._stage_texts.append(self._stage.get_text())
-            # the tallest caption takes its room in the layout; after_layout makes the caption move
+            # the tallest caption takes its room in the layout; each caption then gets its own background
             self._stage.set_text(max(self._stage_texts, key=lambda text: (text.count("\n"), len(text))))
 
-        self._trails = self.moving(
-            LineCollection([], colors=[theme.trail], linewidths=TRAIL_WIDTH * look.scale, zorder=2.5)
-        )
-        axes.add_collection(self._trails)
+        # every trail has the same colour: one broken line draws them all at once
+        (trails,) = axes.plot([], [], color=theme.trail, lw=TRAIL_WIDTH * look.scale, zorder=2.5)
+        self._trails = self.moving(trails)
         self._points = self.moving(
             axes.scatter(
                 story.start[:, 0],
@@ -131,16 +129,20 @@ class PlaneRenderer(BlitRenderer):
             )
         )
 
-    def after_layout(self) -> None:
+    def background_key(self, frame: int) -> int:
+        """The stage whose caption shows (0 when the view has no captions)."""
+        return self.story.timeline.nearest_state(frame) if self.story.stage_captions else 0
+
+    def show_background(self, key: int) -> None:
         if self.story.stage_captions:
-            self.moving(self._stage)
+            self._stage.set_text(self._stage_texts[key])
 
     def update(self, frame: int) -> None:
         story = self.story
         positions = story.positions(frame)
         colors = story.colors(frame)
         edge = story.edge(frame)
-        self._trails.set_segments(story.trails(frame))
+        self._trails.set_data(*broken_line(story.trails(frame)))
         shown = positions.copy()
         shown[edge.outside] = np.nan  # a point outside is drawn as its edge mark instead
         self._points.set_offsets(shown)
@@ -157,5 +159,3 @@ class PlaneRenderer(BlitRenderer):
             faded[:, 3] *= alpha
             setter(faded)
         self._hole.set_visible(alpha > 0)
-        if story.stage_captions:
-            self._stage.set_text(self._stage_texts[story.stage_captions.index(story.stage_caption(frame))])

@@ -166,3 +166,11 @@ def center_header(figure: Any) -> None:
         if axes.get_label() == HEADER_LABEL:
             box = axes.get_position()
             axes.title.set_x((0.5 - box.x0) / box.width)
+
+
+def broken_line(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, 2, 2) segments as one line's x and y, broken by NaN: one path to draw instead of S."""
+    segments = np.asarray(segments, dtype=float).reshape(-1, 2, 2)
+    gaps = np.full((len(segments), 1, 2), np.nan)
+    points = np.concatenate([segments, gaps], axis=1).reshape(-1, 2)
+    return points[:, 0], points[:, 1]
