@@ -66,7 +66,7 @@ def render(
     formats = formats or scenario.animation.formats
     story = storyboard(estimates, scenario, data)
     view = scenario.animation.view
-    files = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
+    files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
     if "png" in formats:
         files["png_start"] = out_dir / f"{view}_start.png"
     with contextlib.ExitStack() as stack:

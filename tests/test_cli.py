@@ -165,7 +165,7 @@ def test_view_preset_and_theme_options_name_the_files_and_size_them(tmp_path):
             "--out",
             str(tmp_path),
             "--view",
-            "lines",
+            "funnel",
             "--preset",
             "square",
             "--theme",
@@ -180,13 +180,13 @@ def test_view_preset_and_theme_options_name_the_files_and_size_them(tmp_path):
     )
     assert result.exit_code == 0, result.output
     folder = tmp_path / "unbalanced"
-    assert {p.name for p in folder.iterdir()} >= {"lines.png", "lines_start.png", "lines.svg"}
-    with Image.open(folder / "lines.png") as still, Image.open(folder / "lines_start.png") as start:
+    assert {p.name for p in folder.iterdir()} >= {"funnel.png", "funnel_start.png", "funnel.svg"}
+    with Image.open(folder / "funnel.png") as still, Image.open(folder / "funnel_start.png") as start:
         assert still.size == start.size == (800, 800)
         assert max(still.getpixel((2, 2))[:3]) < 60  # the dark theme's background
         assert np.asarray(still).tolist() != np.asarray(start).tolist()
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["scenario"]["animation"]["view"] == "lines"
+    assert summary["scenario"]["animation"]["view"] == "funnel"
     assert summary["scenario"]["animation"]["preset"] == "square"
 
 

@@ -37,7 +37,9 @@ class BlitRenderer:
         self._canvas = FigureCanvasAgg(self._figure)
         self._moving: list[Any] = []
         self.draw_static(self._figure)
-        self._figure.get_layout_engine().execute(self._figure)  # room for every text, measured once
+        layout = self._figure.get_layout_engine()
+        assert layout is not None  # made with layout="constrained"
+        layout.execute(self._figure)  # room for every text, measured once
         self._figure.set_layout_engine("none")
         center_header(self._figure)
         self._backgrounds: dict[Hashable, Any] = {}

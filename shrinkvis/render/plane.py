@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -133,9 +134,9 @@ class PlaneRenderer(BlitRenderer):
         """The stage whose caption shows (0 when the view has no captions)."""
         return self.story.timeline.nearest_state(frame) if self.story.stage_captions else 0
 
-    def show_background(self, key: int) -> None:
+    def show_background(self, key: Hashable) -> None:
         if self.story.stage_captions:
-            self._stage.set_text(self._stage_texts[key])
+            self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
 
     def update(self, frame: int) -> None:
         story = self.story

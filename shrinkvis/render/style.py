@@ -81,7 +81,7 @@ def legend_handles(entries: tuple[LegendEntry, ...], look: Look) -> list[Any]:
         return Line2D(
             [],
             [],
-            linestyle=entry.line or "",
+            linestyle=entry.line or "",  # type: ignore[arg-type]  # one of matplotlib's codes
             linewidth=look.line_width,
             marker=entry.marker or None,
             markersize=float(np.sqrt(area)) if area else 0.0,

@@ -71,7 +71,7 @@ def marker_sizes(n: np.ndarray, look: Look) -> np.ndarray:
     if np.ptp(n) == 0:
         return np.full(len(n), look.area(POINT_AREA))
     low, high = POINT_AREA_RANGE
-    return look.area(low + (n - n.min()) / np.ptp(n) * (high - low))
+    return look.area(1.0) * (low + (n - n.min()) / np.ptp(n) * (high - low))
 
 
 def size_legend(n: np.ndarray, sizes: np.ndarray, color: RGBA) -> tuple[LegendEntry, ...]:
