@@ -345,6 +345,14 @@ def test_funnel_moves_estimates_and_their_bars_from_no_to_partial_pooling(unbala
         # each cluster stands in a narrow column at its size
         assert np.all(np.abs(panel.x - table["n"]) < 0.5)
     assert set(board.xtick_labels) == {str(n) for n in table["n"].unique()}
+    # auto zoom shows every estimate; fixed limits still apply
+    for index in range(len(board.panels)):
+        low, high = board.panels[index].ylim
+        every = np.concatenate([board.estimates(0, index), board.estimates(last, index)])
+        assert low < every.min() and every.max() < high
+    fixed = _build(unbalanced, "animation.view=funnel", "animation.limits.intercept=[0, 2]")
+    assert fixed.panels[0].ylim == (0, 2)
+    assert fixed.edge(0, 0).outside.any()
 
 
 def test_funnel_spreads_equal_sizes_into_a_column_ordered_by_estimate(baseline):

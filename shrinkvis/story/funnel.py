@@ -137,6 +137,8 @@ def funnel(
     if estimates.random == "slope":
         effects.append(("slope", "x", "Slope of x (per cluster)", spec.limits.slope))
     n = table["n"].to_numpy()
+    # the funnel's wide mouth is the noisy small clusters: auto zoom shows every estimate (fixed still applies)
+    zoom = "fit" if spec.zoom == "auto" else spec.zoom
     panels = []
     for axis, (column, name, label, fixed_limits) in enumerate(effects):
         partial = table[f"partial_{column}"].to_numpy(dtype=float)
@@ -146,9 +148,7 @@ def funnel(
         missing = ~(np.isfinite(own) & np.isfinite(own_se))
         own[missing], own_se[missing] = partial[missing], partial_se[missing]
         center = estimates.fixed_effects[name]
-        ylim = axis_limits(
-            spec.zoom, fixed_limits, center, sds[axis], np.concatenate([own, partial]), partial
-        )
+        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], np.concatenate([own, partial]), partial)
         x, log_scale = size_positions(n, own)
         panels.append(
             FunnelPanel(label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim)
