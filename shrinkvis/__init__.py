@@ -6,7 +6,7 @@ The pipeline from Python, as a notebook uses it::
     scenario = shrinkvis.load_scenario("baseline", ["data.sd_int=1"])
     data = shrinkvis.simulate(scenario.data)
     estimates = shrinkvis.fit(data, scenario.model)
-    files = shrinkvis.render(estimates, scenario, "out/mine")
+    files = shrinkvis.render(estimates, scenario, "out/mine", data=data)
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from .simulate import simulate
 __version__ = "0.1.0"
 
 
-def render(estimates: Estimates, scenario: Scenario, out_dir: str | Path, formats=None):  # type: ignore[no-untyped-def]
-    """Write the animation files for a fit into `out_dir` (GIF, MP4, PNG by default)."""
-    return _render(estimates, scenario, Path(out_dir), formats)
+def render(estimates: Estimates, scenario: Scenario, out_dir: str | Path, formats=None, data=None):  # type: ignore[no-untyped-def]
+    """Write the animation files for a fit into `out_dir` (GIF, MP4, PNG, SVG by default).
+
+    `data` (the modelled rows: y, x, cluster) is needed by the lines view, which draws them.
+    """
+    return _render(estimates, scenario, Path(out_dir), formats, data)
 
 
 __all__ = [

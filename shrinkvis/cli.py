@@ -31,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 OutOption = Annotated[Path, typer.Option("--out", help="Root folder; files go to OUT/<scenario>/.")]
 FormatOption = Annotated[
-    str | None, typer.Option("--format", help="Comma-separated subset of gif,mp4,png (default: all).")
+    str | None, typer.Option("--format", help="Comma-separated subset of gif,mp4,png,svg (default: all).")
 ]
 SetOption = Annotated[
     list[str] | None,
@@ -58,6 +58,20 @@ FormulaOption = Annotated[
     typer.Option("--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."),
 ]
 TitleOption = Annotated[str | None, typer.Option("--title", help="With --data: title (default: the file name).")]
+ViewOption = Annotated[
+    str | None,
+    typer.Option("--view", help="shrinkage (default), stages, lines or funnel; names the output files."),
+]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")
+]
+ThemeOption = Annotated[str | None, typer.Option("--theme", help="light (default) or dark.")]
+
+
+def _look_overrides(view: str | None, preset: str | None, theme: str | None) -> list[str]:
+    """--view/--preset/--theme are shorthands for --set animation.view=… (and so on)."""
+    given = {"view": view, "preset": preset, "theme": theme}
+    return [f"animation.{key}={value}" for key, value in given.items() if value is not None]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -160,17 +174,29 @@ def run(
     random: RandomOption = None,
     formula: FormulaOption = None,
     title: TitleOption = None,
+    view: ViewOption = None,
+    preset: PresetOption = None,
+    theme: ThemeOption = None,
 ) -> None:
-    """Render one scenario, or your own data: GIF, MP4, PNG, estimates.csv, summary.json and report.md.
+    """Render one scenario, or your own data: GIF, MP4, PNG stills, SVG, estimates.csv, summary.json and
+    report.md.
 
-    Example: shrinkvis run baseline --set data.sd_int=1 --format gif,png
+    Example: shrinkvis run baseline --view stages --preset slide --set data.sd_int=1
 
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
     from . import pipeline
 
     loaded = _scenario_or_data(
-        scenario, _overrides(set, format), data, y=y, group=group, x=x, random=random, formula=formula, title=title
+        scenario,
+        [*_look_overrides(view, preset, theme), *_overrides(set, format)],
+        data,
+        y=y,
+        group=group,
+        x=x,
+        random=random,
+        formula=formula,
+        title=title,
     )
     result = pipeline.run(loaded, out)
     for warning in result.estimates.warnings:

@@ -63,22 +63,32 @@ def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
     return fit(data.frame, scenario.model, x_name=data.x_name or "x")
 
 
+def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
+    """A random-intercept model has no slopes for the intercept–slope views: unless a view was chosen,
+    it is shown in the funnel view (a chosen view that cannot show it says so and names one that can)."""
+    animation = scenario.animation
+    if estimates.random == "slope" or "view" in animation.model_fields_set:
+        return scenario
+    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": "funnel"})})
+
+
 def storyboard(
     estimates: Estimates, scenario: Scenario, data: ModelData | None = None
 ) -> storyboards.Storyboard:
-    caption = scenario.description
-    if not caption and data is not None and isinstance(scenario.data, DataFileSpec):
+    """What the scenario's view shows on each frame, in the data's own words when they come from a file."""
+    from_file = data is not None and isinstance(scenario.data, DataFileSpec)
+    if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
-    story = storyboards.shrinkage(
-        estimates, scenario.animation, title=scenario.display_title, caption=caption
-    )
-    if data is not None:  # the axes in the data's own words
-        slope = story.y_label.startswith("Slope")
+        scenario = scenario.model_copy(update={"description": caption})
+    story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
+    if from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
             story,
             x_label=f"Intercept (per {data.group_name})",
-            y_label=f"Slope of {data.x_name} (per {data.group_name})" if slope else story.y_label,
+            y_label=f"Slope of {data.x_name} (per {data.group_name})",
         )
+    elif from_file and isinstance(story, storyboards.LinesStory):
+        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name)
     return story
 
 
@@ -89,18 +99,22 @@ def render(
     formats: tuple[Format, ...] | None = None,
     data: ModelData | None = None,
 ) -> dict[str, Path]:
-    """Draw the animation and write the requested formats into `out_dir`; returns format → path.
+    """Draw the animation and write the requested formats into `out_dir`; returns kind → path.
 
-    Each file is written under a temporary name and renamed into place only once complete.
+    Files are named after the view: `<view>.gif`, `.mp4`, `.png` (final state) with `<view>_start.png`
+    (first state), `.svg` (final state). Each is written under a temporary name and renamed into place
+    only once complete.
     """
-    from .render import ShrinkageRenderer
+    from .render import renderer as make_renderer
 
     formats = formats or scenario.animation.formats
     story = storyboard(estimates, scenario, data)
     view = scenario.animation.view
-    files = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
+    files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
+    if "png" in formats:
+        files["png_start"] = out_dir / f"{view}_start.png"
     with contextlib.ExitStack() as stack:
-        renderer = ShrinkageRenderer(story)
+        renderer = make_renderer(story)
         stack.callback(renderer.close)
         writers: list[GifWriter | Mp4Writer] = []
         if "gif" in formats:
@@ -119,7 +133,10 @@ def render(
             for writer in writers:
                 writer.close()
         if "png" in formats:
+            write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
             write_png(stack.enter_context(atomic_path(files["png"])), renderer.frame(story.n_frames - 1))
+        if "svg" in formats:
+            stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
     return files
 
 
@@ -158,6 +175,7 @@ def run(
     timings["fit"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    scenario = view_for(estimates, scenario)
     files = render(estimates, scenario, out_dir, formats, data)
     timings["render"] = time.perf_counter() - started
 

@@ -27,8 +27,26 @@ from pydantic import (
 
 from .errors import ScenarioError
 
-Format = Literal["gif", "mp4", "png"]
-ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png")
+Format = Literal["gif", "mp4", "png", "svg"]
+ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png", "svg")
+
+View = Literal["shrinkage", "stages", "lines", "funnel"]
+Preset = Literal["small", "slide", "square"]
+# Pixel sizes of the presets; the renderer scales fonts and markers with the preset too.
+PRESET_SIZES: dict[str, tuple[int, int]] = {"small": (600, 450), "slide": (1280, 720), "square": (800, 800)}
+# gganimate's easing names (shrinkvis.story.easing implements them).
+Easing = Literal[
+    "linear",
+    "quadratic-in",
+    "quadratic-out",
+    "quadratic-in-out",
+    "cubic-in",
+    "cubic-out",
+    "cubic-in-out",
+    "sine-in",
+    "sine-out",
+    "sine-in-out",
+]
 
 MAX_ROWS = 10_000_000  # n_cluster × obs_per_cluster: about 1 GB of floats through the fit, minutes of work
 MAX_SCENARIO_BYTES = 1_000_000  # real scenario files are a few hundred bytes; this keeps absurd ones out
@@ -106,19 +124,68 @@ class ModelSpec(_Spec):
     )
 
 
+class Limits(_Spec):
+    """Fixed axis limits for `zoom: fixed`, so that scenarios compare."""
+
+    intercept: tuple[float, float] | None = Field(None, description="[low, high] of the intercept axis.")
+    slope: tuple[float, float] | None = Field(None, description="[low, high] of the slope axis.")
+
+    @field_validator("intercept", "slope")
+    @classmethod
+    def _low_below_high(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError("expected [low, high] with low < high")
+        return value
+
+
 class AnimationSpec(_Spec):
     """How the animation looks and moves."""
 
-    view: Literal["shrinkage"] = Field("shrinkage", description="What the animation shows.")
+    view: View = Field(
+        "shrinkage",
+        description="shrinkage: estimates fly to the fixed effects; stages: complete → no → partial pooling; "
+        "lines: one panel per cluster; funnel: estimates ± 1.96 SE against cluster size.",
+    )
+    preset: Preset = Field(
+        "small", description="small 600×450, slide 1280×720 (fonts for a projector), square 800×800."
+    )
+    theme: Literal["light", "dark"] = Field("light", description="Light or dark background.")
+    palette: Literal["okabe_ito", "tol_bright"] = Field(
+        "okabe_ito", description="Colour-blind-safe colours for no, partial and complete pooling."
+    )
     frames: int = Field(120, ge=2, le=2000, description="Number of frames, pauses included.")
     fps: int = Field(10, ge=1, le=50, description="Frames per second (GIF can express 1 to 50).")
-    width: int = Field(600, ge=100, le=4096, description="Width in pixels.")
-    height: int = Field(450, ge=100, le=4096, description="Height in pixels.")
+    width: int = Field(600, ge=100, le=4096, description="Width in pixels (default: the preset's).")
+    height: int = Field(450, ge=100, le=4096, description="Height in pixels (default: the preset's).")
     start_pause: float = Field(
         0.15, ge=0, lt=1, description="Share of the frames that hold the first state before moving."
     )
     end_pause: float = Field(0.25, ge=0, lt=1, description="Share of the frames that hold the final state.")
+    easing: Easing = Field("cubic-in-out", description="How the motion speeds up and slows down.")
+    zoom: Literal["auto", "fit", "fixed"] = Field(
+        "auto",
+        description="auto: fixed effects ± 3 estimated SDs; fit: every point; fixed: `limits` "
+        "(points outside are marked at the edge).",
+    )
+    limits: Limits = Field(Limits(), description="Axis limits for zoom: fixed.")
+    contour_levels: tuple[float, ...] = Field(
+        (0.5, 0.9), description="Contours of the estimated distribution of cluster effects ([] for none)."
+    )
+    transparency: Literal["none", "extremeness"] = Field(
+        "none", description="extremeness: clusters near the centre fade, extreme ones stay opaque."
+    )
+    panels: int = Field(12, ge=1, le=30, description="Clusters shown by the lines view.")
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_sizes_and_limits(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            width, height = PRESET_SIZES.get(raw.get("preset", "small"), PRESET_SIZES["small"])
+            raw = {"width": width, "height": height, **raw}
+            if raw.get("limits") and "zoom" not in raw:
+                raw["zoom"] = "fixed"  # limits written in the file mean: use them
+        return raw
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -127,6 +194,13 @@ class AnimationSpec(_Spec):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("contour_levels")
+    @classmethod
+    def _levels_are_shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < level < 1 for level in value):
+            raise ValueError("each level must be between 0 and 1, e.g. [0.5, 0.9]")
+        return tuple(sorted(set(value)))
+
     @field_validator("end_pause")
     @classmethod
     def _pauses_leave_motion(cls, value: float, info: Any) -> float:
@@ -134,6 +208,14 @@ class AnimationSpec(_Spec):
         if start + value >= 1:
             raise ValueError("start_pause + end_pause must be below 1, leaving frames for the motion")
         return value
+
+    @model_validator(mode="after")
+    def _fixed_zoom_has_limits(self) -> AnimationSpec:
+        if self.zoom == "fixed" and self.limits.intercept is None and self.limits.slope is None:
+            raise ValueError(
+                "zoom: fixed needs limits, e.g. limits: {intercept: [-0.5, 2.5], slope: [-0.25, 1.25]}"
+            )
+        return self
 
 
 class Scenario(_Spec):

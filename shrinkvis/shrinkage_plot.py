@@ -9,13 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from .report import Report
-from .story import NO_POOL_COLOR, PARTIAL_POOL_COLOR
+from .story.themes import theme
 
 WIDTH, HEIGHT, DPI = 640, 420, 100
 SHOWN_RANGE = (-50.0, 150.0)  # % shown; a cluster beyond is drawn on the edge as a triangle
 JITTER = 0.28  # half the width, in units of the gap between sizes, over which equal sizes spread
 MAX_SIZE_TICKS = 12  # up to this many different sizes, each gets its tick
 LOG_SIZES_FROM = 20  # largest / smallest cluster size from which the size axis is logarithmic
+
+_COLOURS = theme("light")  # the report's plot uses the animation's colours
 
 
 def shrinkage_by_size(report: Report) -> np.ndarray:
@@ -39,12 +41,12 @@ def shrinkage_by_size(report: Report) -> np.ndarray:
     low, high = SHOWN_RANGE
     inside = shown & (share >= low) & (share <= high)
     axes.axhspan(0, 100, color="0.96", zorder=0)
-    axes.scatter(x[inside], share[inside], s=26, color=PARTIAL_POOL_COLOR, alpha=0.8, lw=0, zorder=3)
+    axes.scatter(x[inside], share[inside], s=26, color=_COLOURS.partial_pool, alpha=0.8, lw=0, zorder=3)
     for limit, marker in ((low, "v"), (high, "^")):
         beyond = shown & (share < low if limit == low else share > high)
         if beyond.any():
             axes.scatter(
-                x[beyond], np.full(beyond.sum(), limit), marker=marker, s=36, color=NO_POOL_COLOR, zorder=3
+                x[beyond], np.full(beyond.sum(), limit), marker=marker, s=36, color=_COLOURS.no_pool, zorder=3
             )
 
     if report.identity_error is not None:  # random intercept: the model's own curve

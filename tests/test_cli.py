@@ -48,6 +48,8 @@ def test_run_writes_every_output(tmp_path):
         "summary.json",
         "report.md",
         "shrinkage_by_size.png",
+        "shrinkage_start.png",
+        "shrinkage.svg",
     }
 
     # GIF: 600×450, loops forever, plays 30 frames at 10 fps (identical neighbours are merged by duration)
@@ -76,6 +78,8 @@ def test_run_writes_every_output(tmp_path):
         "partial_slope",
         "partial_intercept_se",
         "partial_slope_se",
+        "no_pool_intercept_se",
+        "no_pool_slope_se",
     ]
     assert len(table) == 40
     assert (table["n"] == 10).all()
@@ -89,7 +93,7 @@ def test_run_writes_every_output(tmp_path):
     assert summary["gradient_norm"] < 1e-3
     assert set(summary["fixed_effects"]) == {"Intercept", "x"}
     assert summary["reml_criterion"] > 0
-    assert set(summary["files"]) >= {"shrinkage.gif", "shrinkage.mp4", "shrinkage.png"}
+    assert set(summary["files"]) >= {"shrinkage.gif", "shrinkage.mp4", "shrinkage.png", "shrinkage.svg"}
     assert "timings" in summary
     # the partial-pooling estimates in the CSV are nearer the fixed effects than the no-pooling ones
     fixed = np.array([summary["fixed_effects"]["Intercept"], summary["fixed_effects"]["x"]])
@@ -105,6 +109,7 @@ def test_format_subset(tmp_path):
     assert result.exit_code == 0, result.output
     assert {p.name for p in (tmp_path / "fewer_obs").iterdir()} == {
         "shrinkage.png",
+        "shrinkage_start.png",
         "estimates.csv",
         "summary.json",
         "report.md",
@@ -223,3 +228,83 @@ def test_fit_missing_column_lists_the_columns(tmp_path):
     )
     assert result.exit_code == 2
     assert "no column 'score'; the file has: y, x, cluster" in result.output
+
+
+def test_view_preset_and_theme_options_name_the_files_and_size_them(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "unbalanced",
+            "--out",
+            str(tmp_path),
+            "--view",
+            "funnel",
+            "--preset",
+            "square",
+            "--theme",
+            "dark",
+            "--format",
+            "png,svg",
+            "--set",
+            "animation.frames=6",
+            "--set",
+            "data.n_cluster=30",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "unbalanced"
+    assert {p.name for p in folder.iterdir()} >= {"funnel.png", "funnel_start.png", "funnel.svg"}
+    with Image.open(folder / "funnel.png") as still, Image.open(folder / "funnel_start.png") as start:
+        assert still.size == start.size == (800, 800)
+        assert max(still.getpixel((2, 2))[:3]) < 60  # the dark theme's background
+        assert np.asarray(still).tolist() != np.asarray(start).tolist()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["scenario"]["animation"]["view"] == "funnel"
+    assert summary["scenario"]["animation"]["preset"] == "square"
+
+
+def test_a_view_that_cannot_show_the_model_names_one_that_can(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "baseline",
+            "--out",
+            str(tmp_path),
+            "--view",
+            "stages",
+            "--set",
+            "model.random=intercept",
+            "--set",
+            "data.n_cluster=20",
+        ],
+    )
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "random-intercept model" in lines[0] and "--view funnel" in lines[0]
+
+
+def test_random_intercept_model_renders_the_funnel(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "baseline",
+            "--out",
+            str(tmp_path),
+            "--view",
+            "funnel",
+            "--format",
+            "png",
+            "--set",
+            "model.random=intercept",
+            "--set",
+            "data.n_cluster=20",
+            "--set",
+            "animation.frames=4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "baseline" / "funnel.png").exists()

@@ -32,7 +32,7 @@ def _one_error_line(result) -> str:
         (["run", "baseline", "--set", "novalue"], "--set novalue: expected KEY=VALUE"),
         (
             ["run", "baseline", "--format", "avi"],
-            "animation.formats.0 = 'avi': should be 'gif', 'mp4' or 'png'",
+            "animation.formats.0 = 'avi': should be 'gif', 'mp4', 'png' or 'svg'",
         ),
         (["validate", "missing.yaml"], "missing.yaml: no such scenario file"),
         # valid scenario, data no model can fit: the user can fix it, so exit code 2 as well
@@ -111,6 +111,7 @@ def test_scenario_names_cannot_write_outside_out(tmp_path):
         "out/escaped/report.md",
         "out/escaped/shrinkage.png",
         "out/escaped/shrinkage_by_size.png",
+        "out/escaped/shrinkage_start.png",
         "out/escaped/summary.json",
     ]
 

@@ -102,8 +102,10 @@ def test_reference_cases_run_from_their_files(case, how, tmp_path):
     model = columns if how == "columns" else ["--formula", formula]
     result = _run(["--data", str(LME4_DIR / f"{case}.csv"), *model], tmp_path)
     folder = tmp_path / case  # out/<file stem>/
+    view = "shrinkage" if expected["sd_slope"] is not None else "funnel"  # no slopes: the funnel view
     assert {path.name for path in folder.iterdir()} == {
-        "shrinkage.png",
+        f"{view}.png",
+        f"{view}_start.png",
         "shrinkage_by_size.png",
         "estimates.csv",
         "summary.json",
@@ -127,8 +129,8 @@ def test_singular_warning_is_on_the_frames(tmp_path):
     scenario = scenarios.for_data(LME4_DIR / "singular_s8.csv", formula="y ~ x + (x | cluster)")
     data = pipeline.source_data(scenario)
     story = pipeline.storyboard(pipeline.fit_data(data, scenario), scenario, data)
-    assert story.warning.startswith("singular fit: intercepts and slopes of x perfectly correlated")
-    assert story.caption == "y ~ x + (x | cluster): 150 rows in 30 clusters"
+    assert story.header.warning.startswith("singular fit: intercepts and slopes of x perfectly correlated")
+    assert story.header.caption == "y ~ x + (x | cluster): 150 rows in 30 clusters"
     assert (story.x_label, story.y_label) == ("Intercept (per cluster)", "Slope of x (per cluster)")
 
 
@@ -309,16 +311,18 @@ def test_a_column_in_other_case_is_suggested(tmp_path):
     )
 
 
-def test_a_model_without_predictor_is_drawn_ranked_by_own_mean():
+def test_a_model_without_predictor_is_shown_in_the_funnel_view():
     scenario = scenarios.for_data(LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)")
     data = pipeline.source_data(scenario)
     estimates = pipeline.fit_data(data, scenario)
-    story = pipeline.storyboard(estimates, scenario, data)
+    shown = pipeline.view_for(estimates, scenario)
+    assert shown.animation.view == "funnel"
+    story = pipeline.storyboard(estimates, shown, data)
     table = estimates.clusters
-    assert np.array_equal(story.positions(0)[:, 0], table["no_pool_intercept"])
-    assert np.allclose(story.positions(story.n_frames - 1)[:, 0], table["partial_intercept"])
-    rank = story.start[:, 1]
-    assert sorted(rank) == list(range(1, 26)) and np.array_equal(story.end[:, 1], rank)
-    assert np.all(np.diff(table["no_pool_intercept"].to_numpy()[np.argsort(rank)]) >= 0)
-    assert story.center.tolist() == [estimates.fixed_effects["Intercept"], 13.0]
-    assert (story.x_label, story.y_label) == ("Intercept (per school)", "Clusters, ranked by their own mean")
+    assert np.allclose(np.sort(story.estimates(0, 0)), np.sort(table["no_pool_intercept"]))
+    assert np.allclose(np.sort(story.estimates(story.n_frames - 1, 0)), np.sort(table["partial_intercept"]))
+    # a view the user chose is kept, and one that cannot show the model says so
+    chosen = scenarios.for_data(
+        LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)", overrides=["animation.view=shrinkage"]
+    )
+    assert pipeline.view_for(estimates, chosen).animation.view == "shrinkage"

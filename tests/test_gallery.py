@@ -144,7 +144,9 @@ def test_media_and_alt_text(out_root):
         assert (video["width"], video["height"]) == ("320", "240")
     assert sorted(image["src"] for image in images) == sorted(
         f"{name}/{stem}" for name in ("alpha", "beta", "gamma")
-        for stem in ("shrinkage.gif", "shrinkage.png", "shrinkage_by_size.png")
+        for stem in (
+            "shrinkage.gif", "shrinkage.png", "shrinkage_start.png", "shrinkage.svg", "shrinkage_by_size.png"
+        )
     )
     for image in images:
         title = image["src"].split("/")[0].capitalize()
@@ -269,5 +271,5 @@ def test_batch_writes_the_gallery(tmp_path):
     page = Page((tmp_path / "index.html").read_text())
     assert [attrs["id"] for attrs in page.attributes("article")] == ["scenario-fewer_obs"]
     assert [image["src"] for image in page.attributes("img")] == [
-        "fewer_obs/shrinkage.png", "fewer_obs/shrinkage_by_size.png"
+        "fewer_obs/shrinkage.png", "fewer_obs/shrinkage_start.png", "fewer_obs/shrinkage_by_size.png"
     ]

@@ -132,17 +132,27 @@ def test_every_image_decodes_and_every_video_plays(browser, batch_out):
     state = _wait_for_media(browser)
 
     folders = ("baseline", "fewer_obs", "flat")
-    assert sorted(video["src"] for video in state["videos"]) == [f"{name}/shrinkage.mp4" for name in folders]
+    # each folder's files are named after the view it was drawn in (a random-intercept model: funnel)
+    views = {
+        name: json.loads((batch_out / name / "summary.json").read_text())["scenario"]["animation"]["view"]
+        for name in folders
+    }
+    assert sorted(video["src"] for video in state["videos"]) == [f"{name}/{views[name]}.mp4" for name in folders]
     for video in state["videos"]:
         assert video["error"] is None, video
         assert video["ready"] >= 2, video  # HAVE_CURRENT_DATA: a frame was decoded
         assert video["width"] == 480, video
     assert sorted(image["src"] for image in state["images"]) == sorted(
-        f"{name}/{stem}" for name in folders for stem in ("shrinkage.gif", "shrinkage.png", "shrinkage_by_size.png")
+        f"{name}/{stem}"
+        for name in folders
+        for stem in (
+            f"{views[name]}.gif", f"{views[name]}.png", f"{views[name]}_start.png", f"{views[name]}.svg",
+            "shrinkage_by_size.png",
+        )
     )
     for image in state["images"]:
         assert image["width"] > 0, image  # naturalWidth: the image decoded
-        if "/shrinkage." in image["src"]:
+        if image["src"].endswith(".gif") or image["src"].endswith(f"{views[image['src'].split('/')[0]]}.png"):
             assert image["width"] == 480, image  # animation frames decode at the size they were rendered
 
     # nothing went to the network: the page's requests were files beside it (and the data: icons of

@@ -115,7 +115,7 @@ def test_an_interrupt_at_any_line_leaves_only_complete_files(tmp_path, monkeypat
     folder = "baseline"
     old = {p.name: p.read_bytes() for p in (tmp_path / "earlier" / folder).iterdir()}
     new = {p.name: p.read_bytes() for p in (tmp_path / "later" / folder).iterdir()}
-    assert set(old) == set(new) and len(old) == 7
+    assert set(old) == set(new) and len(old) == 9
 
     counter = InterruptAtLine(None)
     assert not _run_traced(later, tmp_path / "count", counter)

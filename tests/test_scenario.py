@@ -45,7 +45,14 @@ def test_defaults():
     assert (loaded.model.random, loaded.model.method) == ("slope", "REML")
     assert (loaded.animation.width, loaded.animation.height) == (600, 450)
     assert (loaded.animation.frames, loaded.animation.fps) == (120, 10)
-    assert loaded.animation.formats == ("gif", "mp4", "png")
+    assert loaded.animation.formats == ("gif", "mp4", "png", "svg")
+    assert (loaded.animation.view, loaded.animation.preset, loaded.animation.theme) == (
+        "shrinkage",
+        "small",
+        "light",
+    )
+    assert (loaded.animation.easing, loaded.animation.zoom) == ("cubic-in-out", "auto")
+    assert loaded.animation.contour_levels == (0.5, 0.9)
 
 
 def test_title_defaults_to_file_name(tmp_path):
@@ -92,3 +99,42 @@ def test_invalid_values_are_one_line_naming_file_key_and_range(override, fragmen
 def test_unknown_scenario_suggests_the_nearest():
     with pytest.raises(ScenarioError, match="did you mean baseline"):
         scenario.load("basline")
+
+
+def test_presets_give_the_size_unless_it_is_set():
+    assert (scenario.AnimationSpec(preset="slide").width, scenario.AnimationSpec(preset="slide").height) == (
+        1280,
+        720,
+    )
+    square = scenario.load("baseline", ["animation.preset=square"]).animation
+    assert (square.width, square.height) == (800, 800)
+    wide = scenario.load("baseline", ["animation.preset=slide", "animation.width=1920"]).animation
+    assert (wide.width, wide.height) == (1920, 720)
+
+
+def test_limits_in_the_file_mean_a_fixed_zoom(tmp_path):
+    path = tmp_path / "fixed.yaml"
+    path.write_text("animation:\n  limits:\n    intercept: [-0.5, 2.5]\n    slope: [-0.25, 1.25]\n")
+    animation = scenario.load(path).animation
+    assert animation.zoom == "fixed"
+    assert animation.limits.intercept == (-0.5, 2.5) and animation.limits.slope == (-0.25, 1.25)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("animation.zoom=fixed", "zoom: fixed needs limits"),
+        (
+            "animation.limits.intercept=[2, 1]",
+            "animation.limits.intercept = [2, 1]: expected [low, high]",
+        ),
+        ("animation.contour_levels=[0.5, 1]", "each level must be between 0 and 1"),
+        ("animation.easing=bouncy", "animation.easing = 'bouncy'"),
+        ("animation.view=map", "animation.view = 'map'"),
+        ("animation.theme=neon", "animation.theme = 'neon'"),
+    ],
+)
+def test_invalid_animation_values(override, fragment):
+    with pytest.raises(ScenarioError) as error:
+        scenario.load("baseline", [override])
+    assert fragment in str(error.value)

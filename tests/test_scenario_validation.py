@@ -142,7 +142,7 @@ def test_values_at_the_edge_of_their_range_are_valid(tmp_path, key, value):
         ("model:\n  random: curve\n", "model.random = 'curve': should be 'slope' or 'intercept'"),
         (
             "animation:\n  formats: [gif, avi]\n",
-            "animation.formats.1 = 'avi': should be 'gif', 'mp4' or 'png'",
+            "animation.formats.1 = 'avi': should be 'gif', 'mp4', 'png' or 'svg'",
         ),
         ("title: " + "t" * 300 + "\n", "ttt': must be at most 200 characters"),
         (

@@ -87,6 +87,8 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
             "partial_slope": partial_slope,
             "partial_intercept_se": partial_intercept_se,
             "partial_slope_se": partial_slope_se,
+            "no_pool_intercept_se": no_pool_intercept_se,
+            "no_pool_slope_se": no_pool_slope_se,
         },
         columns=list(CLUSTER_COLUMNS),
     )
@@ -94,8 +96,6 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     size = clusters["n"].to_numpy(dtype=float)
     clusters["mean_y"] = stats.sy / size
     clusters["mean_x"] = stats.sx / size if x is not None else np.nan
-    clusters["no_pool_intercept_se"] = no_pool_intercept_se
-    clusters["no_pool_slope_se"] = no_pool_slope_se
     no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
     no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
     has_own_fit = np.isfinite(no_pool_intercept)

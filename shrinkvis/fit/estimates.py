@@ -17,6 +17,8 @@ CLUSTER_COLUMNS = (
     "partial_slope",
     "partial_intercept_se",
     "partial_slope_se",
+    "no_pool_intercept_se",
+    "no_pool_slope_se",
 )
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary

@@ -1,0 +1,74 @@
+"""Draws the funnel view: estimates ± 1.96 SE against cluster size, one panel per effect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..story.funnel import FunnelStory
+from .base import BlitRenderer
+from .plane import EDGE_MARK_AREA
+from .style import broken_line, draw_legend, edge_paths, grid_with_header, style_axes
+
+BAR_WIDTH = 0.5  # relative to the look's line width
+BAR_ALPHA = 0.45
+FIXED_LINE_WIDTH = 0.8  # relative to the look's line width
+
+
+class FunnelRenderer(BlitRenderer):
+    story: FunnelStory
+
+    def draw_static(self, figure: Any) -> None:
+        story = self.story
+        look = story.look
+        theme = look.theme
+        count = len(story.panels)
+        side_by_side = look.width > look.height  # landscape: side by side; square and portrait: stacked
+        rows, columns = (1, count) if side_by_side else (count, 1)
+        grid, first = grid_with_header(figure, story.header, look, rows, columns)
+        self._bars, self._points, self._edges = [], [], []
+        for index, panel in enumerate(story.panels):
+            cell = grid[first, index] if side_by_side else grid[first + index, 0]
+            axes = figure.add_subplot(cell)
+            style_axes(axes, look)
+            axes.set_xlim(*story.xlim)
+            axes.set_ylim(*panel.ylim)
+            axes.set_xticks(story.xticks, story.xtick_labels)
+            axes.set_xlabel(story.x_label)
+            axes.set_ylabel(panel.label)
+            axes.axhline(
+                panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2
+            )
+            # the bars share one colour: one broken line draws them all at once
+            (bars,) = axes.plot([], [], lw=BAR_WIDTH * look.line_width, zorder=2.5)
+            self._bars.append(self.moving(bars))
+            points = axes.scatter(
+                panel.x,
+                panel.states[0],
+                s=story.point_area,
+                edgecolors=theme.background,
+                linewidths=0.3,
+                zorder=3,
+            )
+            self._points.append(self.moving(points))
+            edge = axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
+            self._edges.append(self.moving(edge))
+        draw_legend(figure, story.legend, look)
+
+    def update(self, frame: int) -> None:
+        story = self.story
+        color = story.color(frame)
+        bar_color = color.copy()
+        bar_color[3] *= BAR_ALPHA
+        for index in range(len(story.panels)):
+            edge = story.edge(frame, index)
+            points = story.points(frame, index)
+            points[edge.outside] = np.nan
+            self._bars[index].set_data(*broken_line(story.bars(frame, index)))
+            self._bars[index].set_color(bar_color)
+            self._points[index].set_offsets(points)
+            self._points[index].set_facecolor(color)
+            self._edges[index].set_offsets(edge.at[edge.outside].reshape(-1, 2))
+            self._edges[index].set_paths(edge_paths(edge.side[edge.outside]))
+            self._edges[index].set_facecolor(color)

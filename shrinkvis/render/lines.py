@@ -1,0 +1,76 @@
+"""Draws the lines view: a grid of panels, one cluster each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..story.lines import DATA_POINT_AREA, LinesStory, line_segments
+from .base import BlitRenderer
+from .style import draw_legend, grid_with_header, style_axes
+
+GHOST_ALPHA = 0.6  # the no-pooling line stays behind, faint, once its fit has moved
+DATA_ALPHA = 0.8
+COMPLETE_WIDTH = 0.8  # relative to the look's line width
+GHOST_WIDTH = 0.7
+
+
+class LinesRenderer(BlitRenderer):
+    story: LinesStory
+
+    def draw_static(self, figure: Any) -> None:
+        story = self.story
+        look = story.look
+        theme = look.theme
+        grid, first = grid_with_header(figure, story.header, look, story.rows, story.columns)
+        complete = line_segments(story.complete_pool, story.xlim)[0]
+        self._lines = []
+        shared = None
+        for index in range(story.rows * story.columns):
+            row, column = divmod(index, story.columns)
+            axes = figure.add_subplot(grid[first + row, column], sharex=shared, sharey=shared)
+            shared = shared or axes
+            if index >= len(story.panels):
+                axes.set_axis_off()
+                continue
+            panel = story.panels[index]
+            style_axes(axes, look)
+            axes.set_xlim(*story.xlim)
+            axes.set_ylim(*story.ylim)
+            axes.set_title(panel.title, fontsize=look.annotation_size, color=theme.text, pad=2)
+            # tick labels only on the outer panels: they share their axes
+            bottom = index + story.columns >= len(story.panels)
+            axes.tick_params(labelbottom=bottom, labelleft=column == 0)
+            if bottom:
+                axes.set_xlabel(story.x_label)
+            if column == 0:
+                axes.set_ylabel(story.y_label)
+            axes.scatter(
+                panel.x,
+                panel.y,
+                s=look.area(DATA_POINT_AREA),
+                color=theme.data_point,
+                alpha=DATA_ALPHA,
+                linewidths=0,
+                zorder=2,
+            )
+            axes.plot(
+                *complete.T, color=theme.complete_pool, linestyle="--", lw=COMPLETE_WIDTH * look.line_width
+            )
+            ghost = line_segments(panel.no_pool, story.xlim)[0]
+            axes.plot(
+                *ghost.T,
+                color=theme.no_pool,
+                alpha=GHOST_ALPHA,
+                linestyle=":",
+                lw=GHOST_WIDTH * look.line_width,
+            )
+            (line,) = axes.plot(*ghost.T, color=story.color(0), lw=look.line_width, zorder=3)
+            self._lines.append(self.moving(line))
+        draw_legend(figure, story.legend, look)
+
+    def update(self, frame: int) -> None:
+        segments = self.story.segments(frame)
+        color = self.story.color(frame)
+        for line, segment in zip(self._lines, segments, strict=True):
+            line.set_data(segment[:, 0], segment[:, 1])
+            line.set_color(color)

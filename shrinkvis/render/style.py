@@ -1,0 +1,176 @@
+"""Drawing helpers every view shares: themed axes, the header rows and the legend."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import numpy as np
+
+from ..story.common import Header, LegendEntry
+from ..story.presets import Look
+
+DPI = 100
+POINTS_PER_INCH = 72
+CHAR_WIDTH = 0.5  # average glyph width of DejaVu Sans in running text, in font sizes
+MIN_LINE_CHARS = 20
+TEXT_SHARE = 0.94  # of the figure's width a caption may take
+HEADER_LABEL = "header"  # marks the axes that only carry a header text
+HEADER_HEIGHT = 0.001  # height ratio of the text-only header rows: their titles take the space
+LEGEND_HANDLE_WIDTH = 3.0  # handle, its padding and the column spacing, in font sizes
+LEGEND_SHARE = 0.97  # of the figure's width the legend may take
+GRID_WIDTH = 0.8
+
+
+def fit_width(artist: Any, text: str, width_px: float, font_size: float) -> None:
+    """Wrap a text artist's text, narrower until the drawn text is no wider than `width_px`."""
+    renderer = artist.figure.canvas.get_renderer()
+    font_px = font_size * DPI / POINTS_PER_INCH
+    characters = max(int(width_px / (font_px * CHAR_WIDTH)), MIN_LINE_CHARS)
+    while True:
+        artist.set_text(textwrap.fill(text, characters))
+        if characters <= MIN_LINE_CHARS or artist.get_window_extent(renderer).width <= width_px:
+            return
+        characters -= 2
+
+
+def style_axes(axes: Any, look: Look, grid: bool = True) -> None:
+    theme = look.theme
+    axes.set_facecolor(theme.background)
+    axes.tick_params(labelsize=look.tick_size, colors=theme.spine, labelcolor=theme.muted_text)
+    axes.xaxis.label.set_color(theme.text)
+    axes.yaxis.label.set_color(theme.text)
+    axes.xaxis.label.set_fontsize(look.label_size)
+    axes.yaxis.label.set_fontsize(look.label_size)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    for side in ("bottom", "left"):
+        axes.spines[side].set_color(theme.spine)
+    if grid:
+        axes.grid(color=theme.grid, linewidth=GRID_WIDTH * look.scale)
+        axes.set_axisbelow(True)
+
+
+def header_rows(header: Header) -> list[tuple[str, str]]:
+    """The text rows under the title: the caption and a warning, as (kind, text)."""
+    rows = []
+    if header.caption:
+        rows.append(("caption", header.caption))
+    if header.warning:
+        rows.append(("warning", "⚠ " + header.warning))
+    return rows
+
+
+def draw_header(figure: Any, header: Header, look: Look, row_axes: list[Any]) -> None:
+    """Title on top; caption and warning as titles of near-zero-height axes, so the layout makes room."""
+    theme = look.theme
+    figure.suptitle(header.title, fontsize=look.title_size, fontweight="bold", color=theme.text)
+    for axes, (kind, text) in zip(row_axes, header_rows(header), strict=True):
+        axes.set_axis_off()
+        axes.set_label(HEADER_LABEL)
+        color = theme.warning if kind == "warning" else theme.muted_text
+        title = axes.set_title(text, fontsize=look.caption_size, color=color, pad=0)
+        fit_width(title, text, look.width * TEXT_SHARE, look.caption_size)
+
+
+def legend_handles(entries: tuple[LegendEntry, ...], look: Look) -> list[Any]:
+    """A handle per entry; a size key is a tuple of markers, drawn side by side."""
+    from matplotlib.lines import Line2D
+
+    def marker(entry: LegendEntry, area: float) -> Any:
+        return Line2D(
+            [],
+            [],
+            linestyle=entry.line or "",  # type: ignore[arg-type]  # one of matplotlib's codes
+            linewidth=look.line_width,
+            marker=entry.marker or None,
+            markersize=float(np.sqrt(area)) if area else 0.0,
+            color=entry.color,
+            markeredgecolor=look.theme.background if entry.marker else None,
+            markeredgewidth=0.5,
+            label=entry.label,
+        )
+
+    return [
+        tuple(marker(entry, area) for area in entry.areas) if entry.areas else marker(entry, entry.area)
+        for entry in entries
+    ]
+
+
+def _columns_guess(entries: tuple[LegendEntry, ...], look: Look) -> int:
+    """A generous first guess of how many legend columns fit, from the lengths of the labels."""
+    available = look.width * POINTS_PER_INCH / DPI
+    widths = [
+        (len(entry.label) * CHAR_WIDTH + LEGEND_HANDLE_WIDTH * max(len(entry.areas), 1)) * look.legend_size
+        for entry in entries
+    ]
+    return max(1, min(len(entries), int(available // np.mean(widths)) + 1))
+
+
+def _handle_length(entries: tuple[LegendEntry, ...]) -> float:
+    """Room for the widest handle: a size key's markers need more than a line."""
+    return max([2.0, *(1.6 * len(entry.areas) for entry in entries)])
+
+
+def draw_legend(figure: Any, entries: tuple[LegendEntry, ...], look: Look) -> None:
+    """Below the plot, in as few rows as fit the figure's width (measured, not guessed)."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    renderer = figure.canvas.get_renderer()
+    handles = legend_handles(entries, look)
+    for columns in range(_columns_guess(entries, look), 0, -1):
+        rows = -(-len(entries) // columns)
+        legend = figure.legend(
+            handles=handles,
+            labels=[entry.label for entry in entries],
+            handler_map={tuple: HandlerTuple(ndivide=None, pad=0.4)},
+            handlelength=_handle_length(entries),
+            loc="outside lower center",
+            ncols=-(-len(entries) // rows),  # the same rows with balanced columns
+            fontsize=look.legend_size,
+            labelcolor=look.theme.text,
+            frameon=False,
+            handletextpad=0.4,
+            columnspacing=1.2,
+        )
+        if columns == 1 or legend.get_window_extent(renderer).width <= LEGEND_SHARE * figure.bbox.width:
+            return
+        legend.remove()
+
+
+def grid_with_header(figure: Any, header: Header, look: Look, rows: int, columns: int) -> tuple[Any, int]:
+    """A grid whose first rows hold the header texts; returns it and the index of the first panel row."""
+    extra = len(header_rows(header))
+    grid = figure.add_gridspec(extra + rows, columns, height_ratios=[HEADER_HEIGHT] * extra + [1] * rows)
+    draw_header(figure, header, look, [figure.add_subplot(grid[i, :]) for i in range(extra)])
+    return grid, extra
+
+
+_EDGE_PATHS: dict[str, Any] = {}
+
+
+def edge_paths(sides: np.ndarray) -> list[Any]:
+    """Triangle marker paths pointing out of the view, one per edge mark."""
+    if not _EDGE_PATHS:
+        from matplotlib.markers import MarkerStyle
+
+        for side in ("<", ">", "v", "^"):
+            style = MarkerStyle(side)
+            _EDGE_PATHS[side] = style.get_path().transformed(style.get_transform())
+    return [_EDGE_PATHS[side] for side in sides]
+
+
+def center_header(figure: Any) -> None:
+    """Centre the header texts on the figure, like the title, rather than on the plotting area."""
+    for axes in figure.axes:
+        if axes.get_label() == HEADER_LABEL:
+            box = axes.get_position()
+            axes.title.set_x((0.5 - box.x0) / box.width)
+
+
+def broken_line(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(S, 2, 2) segments as one line's x and y, broken by NaN: one path to draw instead of S."""
+    segments = np.asarray(segments, dtype=float).reshape(-1, 2, 2)
+    gaps = np.full((len(segments), 1, 2), np.nan)
+    points = np.concatenate([segments, gaps], axis=1).reshape(-1, 2)
+    return points[:, 0], points[:, 1]

@@ -1,0 +1,58 @@
+"""Storyboards: what each frame shows, as plain numbers. No matplotlib here.
+
+A storyboard says where everything is on every frame, in which colour and size, and which captions are
+shown; the renderer only draws it, and tests assert on it without rendering a pixel. One module per view:
+shrinkage and stages (the intercept–slope plane), lines (a panel per cluster), funnel (estimates against
+cluster size); shared: easing, timeline, themes (palettes), presets (looks).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..fit import Estimates
+from ..scenario import Scenario
+from .common import Header, header
+from .funnel import FunnelStory, funnel
+from .lines import LinesStory, lines
+from .plane import PlaneStory
+from .presets import Look, look
+from .shrinkage import shrinkage
+from .stages import stages
+from .themes import Theme, theme
+from .timeline import Timeline, timeline
+
+Storyboard = PlaneStory | LinesStory | FunnelStory
+
+# How many key states each view moves through.
+STATES = {"shrinkage": 2, "stages": 3, "lines": 2, "funnel": 2}
+
+__all__ = [
+    "FunnelStory",
+    "Header",
+    "LinesStory",
+    "Look",
+    "PlaneStory",
+    "Storyboard",
+    "Theme",
+    "Timeline",
+    "build",
+]
+
+
+def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = None) -> Storyboard:
+    """The storyboard of the scenario's view; `data` (the modelled rows: y, x, cluster) for the lines view."""
+    spec = scenario.animation
+    view = spec.view
+    the_look = look(spec.width, spec.height, spec.preset, theme(spec.theme, spec.palette))
+    the_header = header(scenario.display_title, scenario.description, estimates)
+    the_timeline = timeline(
+        spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, STATES[view]
+    )
+    if view == "shrinkage":
+        return shrinkage(estimates, spec, the_header, the_look, the_timeline)
+    if view == "stages":
+        return stages(estimates, spec, the_header, the_look, the_timeline)
+    if view == "lines":
+        return lines(estimates, data, spec, the_header, the_look, the_timeline)
+    return funnel(estimates, spec, the_header, the_look, the_timeline)

@@ -1,0 +1,142 @@
+"""Pieces every view shares: the header, legend entries, marker sizes, zoom and edge marks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ScenarioError
+from ..fit import Estimates
+from .presets import Look
+from .themes import RGBA
+
+POINT_AREA = 28.0  # pt², every cluster the same size
+POINT_AREA_RANGE = (8.0, 90.0)  # pt², smallest and largest cluster when sizes differ
+LIMIT_PADDING = 0.06  # share of the range added on each side so nothing touches the frame
+AUTO_ZOOM_SDS = 3.0  # zoom auto: fixed effect ± 3 estimated SDs
+EDGE_INSET = 0.015  # share of the range between an edge mark and the frame, so the mark shows whole
+FADED_ALPHA = 0.3  # transparency by extremeness: opacity of the most central cluster
+
+NO_POOL_LABEL = "No pooling (per-cluster OLS)"
+PARTIAL_POOL_LABEL = "Partial pooling (mixed model)"
+COMPLETE_POOL_LABEL = "Complete pooling (one OLS)"
+FIXED_EFFECT_LABEL = "Fixed effects"
+
+
+@dataclass(frozen=True)
+class Header:
+    title: str
+    caption: str = ""
+    warning: str = ""  # shown in the warning colour: a fit not to be trusted
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """One legend row: a marker and/or a line in a colour. Marker and line codes are matplotlib's."""
+
+    label: str
+    color: RGBA
+    marker: str = ""  # "o" circle, "D" diamond, "" none
+    area: float = 0.0  # marker area in pt²
+    line: str = ""  # "-" solid, "--" dashed, ":" dotted, "" none
+    areas: tuple[float, ...] = ()  # several markers side by side (a size key), instead of `area`
+
+
+@dataclass(frozen=True)
+class EdgeMarks:
+    """Where points outside the view are marked: on the edge they left by, pointing outwards."""
+
+    outside: np.ndarray  # (J,) bool
+    at: np.ndarray  # (J, 2) position of the mark; NaN for points inside
+    side: np.ndarray  # (J,) "<" left, ">" right, "v" below, "^" above, "" inside
+
+
+def header(title: str, caption: str, estimates: Estimates) -> Header:
+    return Header(title=title, caption=caption, warning="; ".join(estimates.warnings))
+
+
+def require_random_slope(estimates: Estimates, view: str) -> None:
+    """Views of the (intercept, slope) plane need a slope per cluster, which a random-intercept model lacks."""
+    if estimates.random != "slope":
+        raise ScenarioError(
+            f"animation.view = {view}: the view shows per-cluster slopes, and a random-intercept model "
+            "has none (every cluster shares the fixed slope); use --view funnel or --view lines"
+        )
+
+
+def marker_sizes(n: np.ndarray, look: Look) -> np.ndarray:
+    """Area grows linearly with cluster size when sizes differ; one size otherwise."""
+    n = np.asarray(n, dtype=float)
+    if np.ptp(n) == 0:
+        return np.full(len(n), look.area(POINT_AREA))
+    low, high = POINT_AREA_RANGE
+    return look.area(1.0) * (low + (n - n.min()) / np.ptp(n) * (high - low))
+
+
+def size_legend(n: np.ndarray, sizes: np.ndarray, color: RGBA) -> tuple[LegendEntry, ...]:
+    """One key of the smallest, median and largest cluster when sizes differ; nothing when all are equal."""
+    n = np.asarray(n)
+    if np.ptp(n) == 0:
+        return ()
+    values = sorted({int(n.min()), int(np.median(n)), int(n.max())})
+    areas = np.interp(values, [n.min(), n.max()], [sizes.min(), sizes.max()])
+    label = "n = " + ", ".join(str(value) for value in values)
+    return (LegendEntry(label, color, marker="o", areas=tuple(float(area) for area in areas)),)
+
+
+def extremeness_alpha(points: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Opacity growing with the standardised distance from the centre: central clusters fade."""
+    spread = np.nanstd(points, axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    distance = np.hypot(*((points - center) / spread).T)
+    largest = np.nanmax(distance) if np.any(distance > 0) else 1.0
+    return FADED_ALPHA + (1 - FADED_ALPHA) * distance / largest
+
+
+def axis_limits(
+    zoom: str,
+    fixed: tuple[float, float] | None,
+    center: float,
+    sd: float,
+    every_value: np.ndarray,
+    must_show: np.ndarray,
+) -> tuple[float, float]:
+    """One axis's limits.
+
+    fixed: the scenario's limits. auto: center ± 3 estimated SDs (wide enough for `must_show`, the
+    partial-pooling estimates), padded; a zero SD falls back to fit. fit: every value, padded.
+    """
+    if zoom == "fixed" and fixed is not None:
+        return float(fixed[0]), float(fixed[1])
+    low = high = None
+    if zoom in ("auto", "fixed"):
+        shown = np.asarray(must_show, dtype=float)
+        shown = shown[np.isfinite(shown)]
+        half = max(AUTO_ZOOM_SDS * sd if np.isfinite(sd) else 0.0, *np.abs(shown - center), 0.0)
+        if half > 0:
+            low, high = center - half, center + half
+    if low is None or high is None:
+        values = np.append(np.asarray(every_value, dtype=float), center)
+        values = values[np.isfinite(values)]
+        low, high = float(values.min()), float(values.max())
+    span = high - low if high > low else max(abs(center), 1.0)
+    return float(low - LIMIT_PADDING * span), float(high + LIMIT_PADDING * span)
+
+
+def edge_marks(points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> EdgeMarks:
+    """Clamp points outside the view onto its edge, inset a little, and say which edge."""
+    points = np.asarray(points, dtype=float)
+    low = np.array([xlim[0], ylim[0]])
+    high = np.array([xlim[1], ylim[1]])
+    span = high - low
+    # how far outside, in shares of the view: the larger excess decides the edge of a corner point
+    below = (low - points) / span
+    above = (points - high) / span
+    excess = np.column_stack([below[:, 0], above[:, 0], below[:, 1], above[:, 1]])
+    outside = np.any(excess > 0, axis=1)
+    side = np.where(outside, np.array(["<", ">", "v", "^"])[np.argmax(excess, axis=1)], "")
+    inset = EDGE_INSET * span
+    at = np.clip(points, low + inset, high - inset)
+    at[~outside] = np.nan
+    return EdgeMarks(outside=outside, at=at, side=side)

@@ -1,0 +1,238 @@
+"""The (intercept, slope) plane, where the shrinkage and stages views happen.
+
+Each cluster is a point that moves through key states (e.g. no pooling → partial pooling). The fixed
+effects sit in the middle like a black hole, drawn on top; faint ellipses show where the fitted model
+expects the clusters' effects, N(fixed effects, Σ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fit import Estimates
+from ..scenario import AnimationSpec
+from .common import EdgeMarks, Header, LegendEntry, axis_limits, edge_marks, extremeness_alpha
+from .presets import Look
+from .themes import RGBA
+from .timeline import Timeline
+
+X_LABEL = "Intercept (per cluster)"
+Y_LABEL = "Slope of x (per cluster)"
+CONTOUR_LABEL = "Expected spread of clusters (model)"
+ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
+
+
+@dataclass(frozen=True)
+class Contour:
+    """The ellipse holding `level` of N(center, Σ): semi-axes along Σ's eigenvectors."""
+
+    level: float
+    center: np.ndarray  # (2,)
+    semi_axes: np.ndarray  # (2,) major, minor
+    angle: float  # degrees from the x axis to the major axis
+    label: str
+    label_at: np.ndarray | None  # (2,) where the label goes; None when no part of it is in view
+
+    def outline(self, samples: int = ELLIPSE_SAMPLES) -> np.ndarray:
+        """(samples, 2) points on the ellipse."""
+        turn = np.linspace(0, 2 * np.pi, samples)
+        theta = np.deg2rad(self.angle)
+        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        unit = np.column_stack([self.semi_axes[0] * np.cos(turn), self.semi_axes[1] * np.sin(turn)])
+        return self.center + unit @ rotation.T
+
+
+@dataclass(frozen=True)
+class PlaneStory:
+    """Clusters moving through key states in the (intercept, slope) plane; frame data computed on demand."""
+
+    view: str
+    header: Header
+    look: Look
+    timeline: Timeline
+    x_label: str
+    y_label: str
+    cluster: np.ndarray  # (J,) labels
+    cluster_n: np.ndarray  # (J,) rows per cluster
+    states: np.ndarray  # (K, J, 2) key positions: states[0] first frame, states[-1] last frame
+    state_colors: np.ndarray  # (K, 4) colour of the points in each key state
+    stage_captions: tuple[str, ...]  # (K,) named while each state shows; empty: no captions
+    sizes: np.ndarray  # (J,) marker areas, pt²
+    alpha: np.ndarray  # (J,) opacity
+    fixed_effects: np.ndarray  # (2,) the black hole
+    complete_pool: np.ndarray  # (2,) one OLS for everyone
+    contours: tuple[Contour, ...]
+    legend: tuple[LegendEntry, ...]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    trail_from: int  # trails lead from this key state to where each point is now
+    fixed_effects_from: int  # the black hole fades in on the way from this key state to the next
+
+    @property
+    def n_frames(self) -> int:
+        return self.timeline.n_frames
+
+    @property
+    def fps(self) -> int:
+        return self.timeline.fps
+
+    @property
+    def start(self) -> np.ndarray:
+        return self.states[0]
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.states[-1]
+
+    def positions(self, frame: int) -> np.ndarray:
+        return self.timeline.blend(self.states, frame)
+
+    def colors(self, frame: int) -> np.ndarray:
+        """(J, 4): every point blends from one state's colour to the next as it moves."""
+        blend = self.timeline.blend(self.state_colors, frame)
+        colors = np.tile(blend, (len(self.cluster), 1))
+        colors[:, 3] *= self.alpha
+        return colors
+
+    def trails(self, frame: int) -> np.ndarray:
+        """(J, 2, 2) segments from the trail's starting state to the current positions; (0, 2, 2) before."""
+        if self.timeline.position[frame] <= self.trail_from:
+            return np.empty((0, 2, 2))
+        return np.stack([self.states[self.trail_from], self.positions(frame)], axis=1)
+
+    def edge(self, frame: int) -> EdgeMarks:
+        return edge_marks(self.positions(frame), self.xlim, self.ylim)
+
+    def fixed_effects_alpha(self, frame: int) -> float:
+        """Opacity of the black hole: there from the start, or fading in on its transition."""
+        return float(np.clip(self.timeline.position[frame] - self.fixed_effects_from, 0.0, 1.0))
+
+    def stage_caption(self, frame: int) -> str:
+        if not self.stage_captions:
+            return ""
+        return self.stage_captions[self.timeline.nearest_state(frame)]
+
+
+def fixed_effects(estimates: Estimates) -> np.ndarray:
+    return estimates.fixed_point
+
+
+def complete_pool(estimates: Estimates) -> np.ndarray:
+    """(intercept, slope) of the one OLS; the slope is named after the data's x column, so by position."""
+    return np.array(list(estimates.complete_pooling["estimates"].values())[:2], dtype=float)
+
+
+def no_and_partial_pool(estimates: Estimates) -> tuple[np.ndarray, np.ndarray]:
+    """(J, 2) each; a cluster without its own estimate (too few rows, constant x) starts where it ends."""
+    table = estimates.clusters
+    end = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
+    start = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float, copy=True)
+    missing = ~np.all(np.isfinite(start), axis=1)
+    start[missing] = end[missing]
+    return start, end
+
+
+def plane_limits(
+    spec: AnimationSpec, estimates: Estimates, states: np.ndarray
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    center = fixed_effects(estimates)
+    sds = np.sqrt(np.clip(np.diag(estimates.cov_re), 0, None))
+    every = states.reshape(-1, 2)
+    partial = states[-1]
+    fixed = (spec.limits.intercept, spec.limits.slope)
+    xlim, ylim = (
+        axis_limits(spec.zoom, fixed[axis], center[axis], sds[axis], every[:, axis], partial[:, axis])
+        for axis in (0, 1)
+    )
+    return xlim, ylim
+
+
+def contours(
+    center: np.ndarray,
+    cov_re: np.ndarray,
+    levels: tuple[float, ...],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+) -> tuple[Contour, ...]:
+    """Ellipses of N(center, Σ) holding each level; the label goes to the upper-right-most visible point."""
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(cov_re, dtype=float))
+    major = eigenvectors[:, 1]  # eigh sorts ascending: the last vector is the major axis
+    angle = float(np.degrees(np.arctan2(major[1], major[0])))
+    result = []
+    for level in levels:
+        radius_squared = -2.0 * np.log(1.0 - level)  # chi-square quantile with 2 degrees of freedom
+        semi_axes = np.sqrt(np.clip(eigenvalues[::-1], 0, None) * radius_squared)
+        contour = Contour(level, center, semi_axes, angle, f"{level:.0%}", None)
+        result.append(_with_label_place(contour, xlim, ylim))
+    return tuple(result)
+
+
+def _with_label_place(contour: Contour, xlim: tuple[float, float], ylim: tuple[float, float]) -> Contour:
+    points = contour.outline()
+    low = np.array([xlim[0], ylim[0]])
+    share = (points - low) / (np.array([xlim[1], ylim[1]]) - low)  # 0 … 1 across the view
+    inside = np.all((share > 0.05) & (share < 0.95), axis=1)
+    if not inside.any():
+        return contour
+    score = np.where(inside, share.sum(axis=1), -np.inf)
+    return Contour(
+        contour.level,
+        contour.center,
+        contour.semi_axes,
+        contour.angle,
+        contour.label,
+        points[np.argmax(score)],
+    )
+
+
+def plane_story(
+    view: str,
+    estimates: Estimates,
+    spec: AnimationSpec,
+    header: Header,
+    look: Look,
+    timeline: Timeline,
+    states: np.ndarray,
+    state_colors: list[RGBA],
+    stage_captions: tuple[str, ...],
+    sizes: np.ndarray,
+    legend: tuple[LegendEntry, ...],
+    show_contours: bool,
+    fixed_effects_from: int = -1,
+) -> PlaneStory:
+    """The parts both plane views share: limits, contours, transparency."""
+    center = fixed_effects(estimates)
+    xlim, ylim = plane_limits(spec, estimates, states)
+    table = estimates.clusters
+    no_pool = states[-2]
+    alpha = extremeness_alpha(no_pool, center) if spec.transparency == "extremeness" else np.ones(len(table))
+    shown_contours = (
+        contours(center, estimates.cov_re, spec.contour_levels, xlim, ylim) if show_contours else ()
+    )
+    if shown_contours:
+        legend = (*legend, LegendEntry(CONTOUR_LABEL, look.theme.contour, line="-"))
+    return PlaneStory(
+        view=view,
+        header=header,
+        look=look,
+        timeline=timeline,
+        x_label=X_LABEL,
+        y_label=Y_LABEL,
+        cluster=table["cluster"].to_numpy(),
+        cluster_n=table["n"].to_numpy(),
+        states=states,
+        state_colors=np.array(state_colors, dtype=float),
+        stage_captions=stage_captions,
+        sizes=sizes,
+        alpha=alpha,
+        fixed_effects=center,
+        complete_pool=complete_pool(estimates),
+        contours=shown_contours,
+        legend=legend,
+        xlim=xlim,
+        ylim=ylim,
+        trail_from=len(states) - 2,
+        fixed_effects_from=fixed_effects_from,
+    )

@@ -1,0 +1,63 @@
+"""The shrinkage view: each cluster flies from its own estimate to its partial-pooling estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fit import Estimates
+from ..scenario import AnimationSpec
+from .common import (
+    COMPLETE_POOL_LABEL,
+    FIXED_EFFECT_LABEL,
+    NO_POOL_LABEL,
+    PARTIAL_POOL_LABEL,
+    POINT_AREA,
+    Header,
+    LegendEntry,
+    marker_sizes,
+    require_random_slope,
+    size_legend,
+)
+from .plane import PlaneStory, no_and_partial_pool, plane_story
+from .presets import Look
+from .timeline import Timeline
+
+FIXED_EFFECT_AREA = 70.0  # pt², the black hole
+COMPLETE_POOL_AREA = 45.0  # pt²
+
+
+def plane_legend(look: Look, states: list[tuple[str, tuple]]) -> tuple[LegendEntry, ...]:
+    theme = look.theme
+    entries = [LegendEntry(label, color, marker="o", area=look.area(POINT_AREA)) for label, color in states]
+    entries.append(
+        LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, marker="o", area=look.area(FIXED_EFFECT_AREA))
+    )
+    entries.append(
+        LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, marker="D", area=look.area(COMPLETE_POOL_AREA))
+    )
+    return tuple(entries)
+
+
+def shrinkage(
+    estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
+) -> PlaneStory:
+    require_random_slope(estimates, "shrinkage")
+    no_pool, partial_pool = no_and_partial_pool(estimates)
+    theme = look.theme
+    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)])
+    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
+    return plane_story(
+        "shrinkage",
+        estimates,
+        spec,
+        header,
+        look,
+        timeline,
+        states=np.stack([no_pool, partial_pool]),
+        state_colors=[theme.no_pool, theme.partial_pool],
+        stage_captions=(),
+        sizes=sizes,
+        legend=legend,
+        show_contours=True,
+    )

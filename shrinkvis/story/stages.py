@@ -1,0 +1,48 @@
+"""The stages view: complete pooling (everyone at one point) → no pooling → partial pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fit import Estimates
+from ..scenario import AnimationSpec
+from .common import NO_POOL_LABEL, PARTIAL_POOL_LABEL, Header, marker_sizes, require_random_slope, size_legend
+from .plane import PlaneStory, complete_pool, no_and_partial_pool, plane_story
+from .presets import Look
+from .shrinkage import plane_legend
+from .timeline import Timeline
+
+STAGE_CAPTIONS = (
+    "1 · Complete pooling: one fit for all clusters",
+    "2 · No pooling: every cluster on its own",
+    "3 · Partial pooling: clusters pulled toward the average",
+)
+
+
+def stages(
+    estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
+) -> PlaneStory:
+    require_random_slope(estimates, "stages")
+    no_pool, partial_pool = no_and_partial_pool(estimates)
+    everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
+    theme = look.theme
+    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)])
+    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
+    return plane_story(
+        "stages",
+        estimates,
+        spec,
+        header,
+        look,
+        timeline,
+        states=np.stack([everyone, no_pool, partial_pool]),
+        state_colors=[theme.complete_pool, theme.no_pool, theme.partial_pool],
+        stage_captions=STAGE_CAPTIONS,
+        sizes=sizes,
+        legend=legend,
+        show_contours=False,
+        # complete pooling lands next to the fixed effects: the black hole would hide it, so it appears
+        # with partial pooling, the stage it explains
+        fixed_effects_from=1,
+    )
