@@ -18,9 +18,11 @@ Why it is written the way it is:
   which cancels catastrophically at large n. The per-cluster blocks use closed 2x2 forms (Sylvester's
   determinant identity and Cayley-Hamilton), e.g. ``X_j' V_j^-1 X_j = (S_j + det(S_j) adj(D)) / det(I + D S_j)``,
   whose terms are all positive semi-definite, so no subtraction of nearly equal matrices either.
-* The criterion has an exact analytic gradient in ``theta`` (derived below), which lets a quasi-Newton
-  optimiser converge reliably, followed by a projected Newton polish with a finite-difference Hessian of
-  that gradient, so the optimum is matched to ~1e-9 in ``theta``, boundary (singular) fits included.
+* The criterion has an exact analytic gradient in ``theta`` (derived below). Since it depends on ``T T'``
+  only, it is smooth for any real ``theta``; L-BFGS runs unconstrained (a bounded run was seen to stop on
+  a wrong bound) from lme4's start and a moment-based one, then a Newton polish (finite-difference Hessian
+  of the exact gradient) pins ``theta`` down to ~1e-9, the signs are made canonical (diagonal >= 0) and
+  near-zero diagonal elements are snapped onto the boundary, so singular fits are exact like lme4's.
 
 Gradient with respect to the relative covariance ``D = Sigma / sigma^2`` (in the centred coordinates), with
 ``Q_j = X_j' V_j^-1 X_j``, ``A = sum_j Q_j``, ``g_j = Z_j' V_j^-1 (y_j - X_j beta)``:
@@ -70,6 +72,9 @@ class ClusterStats:
 
     Raw (uncentred) sums, so that they can be produced by any engine that can ``GROUP BY`` and ``SUM``;
     the fit centres them itself. ``sx``, ``sxx`` and ``sxy`` are zeros when the model has no predictor.
+    Raw sums cost ``log10(mean^2 / variance)`` digits of the within-cluster sums of squares (inherent in
+    ``sxx - sx^2 / n``): harmless for ordinary data, but a predictor whose within-cluster spread is below
+    ~1e-5 of its magnitude is treated as constant (see :data:`CONSTANT_X_RTOL`).
     """
 
     n: np.ndarray
@@ -203,9 +208,7 @@ def _dot(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.einsum("i,i->", u, v))
 
 
-def _solve2(
-    a11: float, a12: float, a22: float, r0: float, r1: float
-) -> tuple[np.ndarray, np.ndarray, float]:
+def _solve2(a11: float, a12: float, a22: float, r0: float, r1: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Solve the 2x2 fixed-effects system A beta = r; returns beta, A^-1 and log det A."""
     det_a = a11 * a22 - a12 * a12
     if not det_a > 0.0:
@@ -291,6 +294,16 @@ class _Problem:
         self.n_obs = n_obs
         if n_obs <= self.p:
             raise ValueError(f"need more than {self.p} rows, got {n_obs:g}")
+        # lme4's default identifiability checks (check.nlev.gtr.1, check.nobs.vs.nlev, check.nobs.vs.nRE):
+        # beyond them the residual and random-effect variances are confounded and the optimum is arbitrary.
+        n_levels = int((n > 0).sum())
+        if n_levels < 2:
+            raise ValueError("the grouping factor must have at least 2 non-empty levels")
+        if n_obs <= self.q * n_levels:
+            raise ValueError(
+                f"number of observations ({n_obs:g}) <= number of random effects ({self.q * n_levels}): "
+                "the random-effects parameters and the residual variance are unidentifiable"
+            )
         # Global centring: shifts of x and y are exactly undone on the fixed effects / random-effect
         # covariance (the centring map has determinant 1, so log|R_X| is unchanged).
         self.cx = float((w.mean_x * n).sum() / n_obs) if stats.has_x else 0.0
@@ -311,6 +324,7 @@ class _Problem:
         self.nw = n * self.wxx  # det(S_j)
         self.df_resid = n_obs - self.p if method == "REML" else n_obs
         self.n_evaluations = 0
+        self.last_magnitude = 0.0
         if self.q == 2:
             self.theta_lower = np.array([0.0, -np.inf, 0.0])
         else:
@@ -324,9 +338,11 @@ class _Problem:
 
     def _tail(self, logdet_l: float, logdet_a: float, r2: float) -> float:
         df = self.df_resid
-        if r2 <= 0.0:
-            return -math.inf
-        base = logdet_l + df * (1.0 + _LOG_2PI + math.log(r2 / df))
+        if not r2 > 0.0:
+            raise ValueError("the penalised residual sum of squares is zero: the data are fitted exactly")
+        log_term = df * (1.0 + _LOG_2PI + math.log(r2 / df))
+        self.last_magnitude = abs(logdet_l) + abs(log_term) + abs(logdet_a)
+        base = logdet_l + log_term
         return base + logdet_a if self.method == "REML" else base
 
     # -- the criterion -------------------------------------------------------------------------------------
@@ -439,6 +455,12 @@ class _Problem:
             sol.det_k = det_k
         return sol
 
+    def noise(self, f: float) -> float:
+        """A bound on the rounding noise of the criterion near value ``f`` (and near the last evaluated
+        theta): it scales with the magnitudes of its terms (log-determinants, n log r^2), which can be far
+        larger than |f| because they partly cancel."""
+        return 256.0 * np.finfo(float).eps * (self.n_obs + abs(f) + self.last_magnitude)
+
     def fg(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         sol = self.evaluate(theta)
         return sol.f, sol.grad
@@ -455,19 +477,20 @@ class _Problem:
         n = self.n
         ok = n > 0
         sigma2 = self.rss_within / max(self.n_obs - self.q * float(ok.sum()), 1.0)
-        sigma2 = max(sigma2, 1e-12 * (float((self.my * self.my * n).sum()) / self.n_obs + 1e-300))
+        if not sigma2 > 0.0:
+            sigma2 = max(float(np.var(self.my[ok])), 1.0) if ok.any() else 1.0
         var0 = float(np.var(self.my[ok])) if ok.sum() > 1 else sigma2
-        mean_inv_n = float((1.0 / n[ok]).mean()) if ok.any() else 1.0
-        rel0 = max(var0 / sigma2 - mean_inv_n, 0.01)
+        rel0 = max(var0 / sigma2 - float((1.0 / n[ok]).mean()), 0.01) if ok.any() else 1.0
         if self.q == 1:
             return np.array([math.sqrt(rel0)])
         good = self.wxx > 0
+        rel1 = 0.01
         if good.sum() > 1:
-            var1 = float(np.var(self.b1h[good]))
-            rel1 = max(var1 / sigma2 - float((1.0 / self.wxx[good]).mean()), 0.01)
-        else:
-            rel1 = 0.01
-        return np.array([math.sqrt(rel0), 0.0, math.sqrt(rel1)])
+            rel1 = max(float(np.var(self.b1h[good])) / sigma2 - float((1.0 / self.wxx[good]).mean()), 0.01)
+        # diag(rel0, rel1) refers to centred x; map to lme4's (uncentred) Cholesky factor
+        d11 = rel0 + self.cx * self.cx * rel1
+        t21 = -self.cx * rel1 / math.sqrt(d11)
+        return np.array([math.sqrt(d11), t21, math.sqrt(max(rel1 - t21 * t21, 1e-4 * rel1))])
 
 
 def criterion_at(
@@ -525,6 +548,16 @@ def _newton_polish(
         evals, evecs = np.linalg.eigh(hess)
         floor = 1e-12 * max(float(np.abs(evals).max()), 1e-300)
         step = -evecs @ ((evecs.T @ g[free]) / np.maximum(np.abs(evals), floor))
+        if -0.5 * float(g[free] @ step) <= problem.noise(f):
+            # The predicted decrease is below the rounding noise of f, so comparing values of f can no
+            # longer judge the step, but the exact gradient still can: take the (small) step and stop.
+            if float(np.abs(step).max()) <= 1e-4 * max(1.0, float(np.abs(theta).max())):
+                cand = theta.copy()
+                cand[free] += step
+                c_sol = problem.evaluate(cand)
+                if c_sol.f <= f + problem.noise(f):
+                    theta, f = cand, c_sol.f
+            break
         alpha = 1.0
         cand = theta
         c_sol = sol
@@ -576,7 +609,8 @@ def _snap_to_boundary(problem: _Problem, theta: np.ndarray, f: float) -> tuple[n
     asymptotically close to 0; lme4 (bobyqa) lands on the bound exactly and reports correlation +-1.
     """
     scale = max(1.0, float(np.abs(theta).max()))
-    tol = 16.0 * np.finfo(float).eps * max(1.0, abs(f))
+    # in degenerate (flat) directions the criterion differs from its value at 0 only by rounding noise
+    tol = problem.noise(f)
     for i in _diag_index(problem):
         if 0.0 < abs(theta[i]) < 1e-5 * scale:
             cand = theta.copy()
@@ -635,9 +669,10 @@ def _escape_boundary(
                 cand[i] = h * scale
                 probes.append(cand)
                 if problem.q == 2 and i == 0:
-                    flipped = cand.copy()
-                    flipped[1] = -flipped[1]
-                    probes.append(flipped)
+                    # no intercept variance: also try correlated directions (slope variance kept)
+                    s = float(theta[2])
+                    for r in (0.5, -0.5):
+                        probes.append(np.array([h * scale, r * s, math.sqrt(1.0 - r * r) * s]))
     for cand in probes:
         if problem.f(cand) < f:
             t_new, f_new, ok_new = _local_min(problem, cand)
