@@ -12,7 +12,7 @@ from .profiled import ClusterStats, fit_profiled
 def fit_exact(rows: ModelRows, random: str, method: str, stats: ClusterStats) -> EngineFit:
     try:
         result = fit_profiled(stats, random, method)  # type: ignore[arg-type]
-    except np.linalg.LinAlgError as exc:
+    except (np.linalg.LinAlgError, ValueError) as exc:  # data the checks let through but no fit exists for
         raise FitError(f"the mixed model cannot be fitted: {exc}") from None
     return EngineFit(
         fixed_effects=result.fixed_effects,
