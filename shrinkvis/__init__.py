@@ -11,22 +11,49 @@ The pipeline from Python, as a notebook uses it::
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import ShrinkvisError, UserError
-from .fit import Estimates, fit
-from .pipeline import RunResult, run, storyboard
-from .pipeline import render as _render
-from .scenario import Scenario
-from .scenario import load as load_scenario
-from .simulate import simulate
+
+if TYPE_CHECKING:
+    from .fit import Estimates, fit
+    from .pipeline import RunResult, run, storyboard
+    from .scenario import Scenario
+    from .scenario import load as load_scenario
+    from .simulate import simulate
 
 __version__ = "0.1.0"
+
+# The public names live in modules that import numpy, pandas and pydantic. They are loaded on first use
+# (PEP 562), so `shrinkvis --help` and every `import shrinkvis.something` stay fast.
+_LAZY = {
+    "Estimates": ("fit", "Estimates"),
+    "fit": ("fit", "fit"),
+    "RunResult": ("pipeline", "RunResult"),
+    "run": ("pipeline", "run"),
+    "storyboard": ("pipeline", "storyboard"),
+    "Scenario": ("scenario", "Scenario"),
+    "load_scenario": ("scenario", "load"),
+    "simulate": ("simulate", "simulate"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'shrinkvis' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(f".{module_name}", __name__), attribute)
+    globals()[name] = value
+    return value
 
 
 def render(estimates: Estimates, scenario: Scenario, out_dir: str | Path, formats=None):  # type: ignore[no-untyped-def]
     """Write the animation files for a fit into `out_dir` (GIF, MP4, PNG by default)."""
-    return _render(estimates, scenario, Path(out_dir), formats)
+    from .pipeline import render as render_files
+
+    return render_files(estimates, scenario, Path(out_dir), formats)
 
 
 __all__ = [

@@ -94,37 +94,37 @@ def batch(
     out: OutOption = Path("out"),
     format: FormatOption = None,
     set: SetOption = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Scenarios rendered at once, each in its own process "
+                     "(default: the number of cores)."),
+    ] = None,
 ) -> None:
-    """Render several scenarios, going on past failures and listing them at the end.
+    """Render several scenarios in parallel, going on past failures and listing them at the end.
 
-    Example: shrinkvis batch baseline fewer_obs --out slides/
+    Example: shrinkvis batch baseline fewer_obs --out slides/ --jobs 2
     """
     from rich.progress import Progress
 
-    from . import pipeline
+    from . import batch as batches
     from . import scenario as scenario_files
 
     names = list(scenarios or scenario_files.builtin_names())
-    failures: list[tuple[str, str]] = []
     with Progress(transient=False) as progress:
         task = progress.add_task("rendering", total=len(names))
-        for name in names:
-            progress.update(task, description=f"rendering {name}")
-            try:
-                loaded = scenario_files.load(name, _overrides(set, format))
-                result = pipeline.run(loaded, out)
-                for warning in result.estimates.warnings:
-                    progress.console.print(f"{name}: warning: {warning}", style="yellow", markup=False)
-            except ShrinkvisError as exc:
-                failures.append((name, str(exc)))
-            except Exception as exc:  # one broken scenario must not stop the others
-                failures.append((name, f"{type(exc).__name__}: {exc}"))
+
+        def done(outcome: batches.Outcome) -> None:
+            for warning in outcome.warnings:
+                progress.console.print(f"{outcome.name}: warning: {warning}", style="yellow", markup=False)
             progress.advance(task)
-    done = len(names) - len(failures)
-    typer.echo(f"rendered {done} of {len(names)} scenarios into {out}")
+            progress.update(task, description=f"rendered {outcome.name}")
+
+        outcomes = batches.run_all(names, out, _overrides(set, format), jobs, on_done=done)
+    failures = [outcome for outcome in outcomes if outcome.failed]
+    typer.echo(f"rendered {len(names) - len(failures)} of {len(names)} scenarios into {out}")
     if failures:
-        for name, reason in failures:
-            typer.echo(f"failed: {name}: {reason}", err=True)
+        for outcome in failures:
+            typer.echo(f"failed: {outcome.name}: {outcome.error}", err=True)
         raise typer.Exit(1)
 
 

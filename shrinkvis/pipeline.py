@@ -19,7 +19,7 @@ from .outputs import atomic_path, json_ready, write_csv, write_json
 from .scenario import Format, Scenario
 from .simulate import simulate
 
-PALETTE_SAMPLES = 5  # frames spread over the animation that the shared GIF palette is built from
+PALETTE_SAMPLES = 9  # frames spread over the animation that the shared GIF palette is built from
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ CENTER_AREA = 70.0
 
 
 class ShrinkageRenderer:
-    """Draws a shrinkage storyboard; `frame(i)` returns frame i as an (H, W, 3) uint8 array."""
+    """Draws a shrinkage storyboard; `frame(i)` returns frame i as an (H, W, 4) uint8 RGBA array (opaque)."""
 
     def __init__(self, story: Storyboard) -> None:
         import matplotlib
@@ -42,6 +42,8 @@ class ShrinkageRenderer:
         from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
+        from matplotlib.markers import MarkerStyle
+        from matplotlib.path import Path
 
         self.story = story
         figure = Figure(figsize=(story.width / DPI, story.height / DPI), dpi=DPI, layout="constrained")
@@ -106,36 +108,34 @@ class ShrinkageRenderer:
 
         self._trails = LineCollection([], colors=[TRAIL_COLOR], linewidths=0.8, animated=True)
         axes.add_collection(self._trails)
+        # One polygon marker, one size and one colour where they are shared: matplotlib then stamps a
+        # single rasterised marker (draw_markers) instead of drawing each point's path, and skips the
+        # slow Bézier extent computation of the circle marker; at these sizes a 32-gon is a circle.
+        self._round = MarkerStyle(Path.unit_regular_polygon(32))
         self._points = axes.scatter(
             story.start[:, 0],
             story.start[:, 1],
-            s=story.sizes,
-            c=story.colors(0),
+            s=_shared_or_each(story.sizes),
+            c=_shared_or_each(story.colors(0)),
+            marker=self._round,
             edgecolors="white",
             linewidths=0.4,
             animated=True,
             zorder=3,
         )
-        self._halo = [
-            axes.scatter(
-                *story.center,
-                s=area,
-                color=FIXED_EFFECT_COLOR,
-                alpha=HALO_ALPHA,
-                lw=0,
-                animated=True,
-                zorder=4,
-            )
-            for area in HALO_AREAS
-        ]
+        # the black hole: halo rings and centre in one collection, so one draw call per frame
+        rings = len(HALO_AREAS)
+        halo_color = (*FIXED_EFFECT_COLOR[:3], HALO_ALPHA)
         self._center = axes.scatter(
-            *story.center,
-            s=CENTER_AREA,
-            color=FIXED_EFFECT_COLOR,
-            edgecolors="white",
-            linewidths=1.0,
+            np.full(rings + 1, story.center[0]),
+            np.full(rings + 1, story.center[1]),
+            s=[*HALO_AREAS, CENTER_AREA],
+            c=[halo_color] * rings + [FIXED_EFFECT_COLOR],
+            edgecolors=[(1.0, 1.0, 1.0, 0.0)] * rings + ["white"],
+            linewidths=[0.0] * rings + [1.0],
+            marker=self._round,
             animated=True,
-            zorder=5,
+            zorder=4,
         )
         canvas.draw()
         self._canvas = canvas
@@ -153,18 +153,31 @@ class ShrinkageRenderer:
         self._canvas.restore_region(self._background)
         self._trails.set_segments(np.stack([story.start, current], axis=1))
         self._points.set_offsets(current)
-        self._points.set_facecolors(story.colors(index))
+        self._points.set_facecolors(_shared_or_each(story.colors(index)))
         renderer = self._canvas.get_renderer()
-        for artist in (self._trails, self._points, *self._halo, self._center):
+        for artist in (self._trails, self._points, self._center):
             artist.draw(renderer)
-        return np.asarray(self._canvas.buffer_rgba())[:, :, :3].copy()
+        # RGBA as Agg holds it: one contiguous copy; dropping alpha here would cost 50× more, and the
+        # encoders take RGBA
+        return np.asarray(self._canvas.buffer_rgba()).copy()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Every frame in order; a frame that shows the same state as the one before (the pauses) is
+        not drawn again but handed out once more."""
+        previous = None
         for index in range(self.story.n_frames):
-            yield self.frame(index)
+            if previous is None or self.story.progress[index] != self.story.progress[index - 1]:
+                previous = self.frame(index)
+            yield previous
 
     def close(self) -> None:
         self._figure.clear()
+
+
+def _shared_or_each(values: np.ndarray) -> np.ndarray:
+    """The first row alone when every row is equal (one size, one colour), else all rows."""
+    values = np.asarray(values)
+    return values[:1] if np.all(values == values[:1]) else values
 
 
 def _size_legend_values(n: np.ndarray) -> list[int]:
