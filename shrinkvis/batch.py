@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ShrinkvisError
+from .scenario import Scenario
 
 # each worker gets one core's worth of BLAS threads; without this, N workers × N threads oversubscribe
 THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -41,19 +42,20 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def run_one(name: str, overrides: Sequence[str], out_root: str) -> Outcome:
-    """Load, simulate, fit and render one scenario; every failure becomes the outcome's one-line error."""
+def run_one(scenario: Scenario, out_root: str, label: str) -> Outcome:
+    """Simulate, fit and render one scenario; every failure becomes the outcome's one-line error.
+
+    `label` is how the user named the scenario (a built-in name or a path).
+    """
     from . import pipeline
-    from . import scenario as scenario_files
 
     try:
-        scenario = scenario_files.load(name, list(overrides))
         result = pipeline.run(scenario, Path(out_root))
     except ShrinkvisError as exc:
-        return Outcome(name, error=str(exc))
+        return Outcome(label, error=str(exc))
     except Exception as exc:  # one broken scenario must not stop the others
-        return Outcome(name, error=f"{type(exc).__name__}: {exc}")
-    return Outcome(name, str(result.out_dir), tuple(result.estimates.warnings))
+        return Outcome(label, error=f"{type(exc).__name__}: {exc}")
+    return Outcome(label, str(result.out_dir), tuple(result.estimates.warnings))
 
 
 def _limit_threads() -> None:
@@ -61,15 +63,9 @@ def _limit_threads() -> None:
         os.environ.setdefault(variable, "1")
 
 
-def _cost(name: str, overrides: Sequence[str]) -> int:
+def _rows(scenario: Scenario) -> int:
     """Rows to fit: a rough cost, so the largest scenarios start first and the batch ends sooner."""
-    from . import scenario as scenario_files
-
-    try:
-        data = scenario_files.load(name, list(overrides)).data
-    except ShrinkvisError:
-        return 0  # fails at once in its worker
-    return data.n_cluster * data.obs_per_cluster
+    return scenario.data.n_cluster * scenario.data.obs_per_cluster
 
 
 def run_all(
@@ -79,12 +75,14 @@ def run_all(
     jobs: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Run every scenario, `jobs` at a time in worker processes (1: in this process).
+    """Run every scenario, up to `jobs` at a time in worker processes (1: all in this process).
 
-    Goes on past failures. `on_done` is called as each scenario finishes, in finishing order; the
-    returned outcomes are in the order of `names`.
+    Scenario files are read here first, so a bad one is reported at once and costs no worker. Goes
+    on past failures. `on_done` is called as each scenario finishes, in finishing order; the returned
+    outcomes are in the order of `names`.
     """
-    jobs = max(1, min(jobs or default_jobs(), len(names)))
+    from . import scenario as scenario_files
+
     outcomes: dict[int, Outcome] = {}
 
     def finish(position: int, outcome: Outcome) -> None:
@@ -92,21 +90,39 @@ def run_all(
         if on_done is not None:
             on_done(outcome)
 
-    if jobs == 1:
-        for position, name in enumerate(names):
-            finish(position, run_one(name, overrides, str(out_root)))
-        return [outcomes[position] for position in range(len(names))]
+    scenarios: dict[int, Scenario] = {}
+    for position, name in enumerate(names):
+        try:
+            scenarios[position] = scenario_files.load(name, list(overrides))
+        except ShrinkvisError as exc:
+            finish(position, Outcome(name, error=str(exc)))
 
+    jobs = min(jobs or default_jobs(), len(scenarios))
+    if jobs <= 1:
+        for position, scenario in scenarios.items():
+            finish(position, run_one(scenario, str(out_root), names[position]))
+    else:
+        _run_in_workers(scenarios, names, str(out_root), jobs, finish)
+    return [outcomes[position] for position in range(len(names))]
+
+
+def _run_in_workers(
+    scenarios: dict[int, Scenario],
+    names: Sequence[str],
+    out_root: str,
+    jobs: int,
+    finish: Callable[[int, Outcome], None],
+) -> None:
     import multiprocessing
 
-    order = sorted(range(len(names)), key=lambda position: -_cost(names[position], overrides))
     # spawn: a fresh interpreter per worker, the same on every platform and safe while the progress
     # display runs a thread in this process (forking a threaded process can deadlock)
     context = multiprocessing.get_context("spawn")
+    largest_first = sorted(scenarios, key=lambda position: -_rows(scenarios[position]))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_limit_threads) as pool:
         pending: dict[Future[Outcome], int] = {
-            pool.submit(run_one, names[position], tuple(overrides), str(out_root)): position
-            for position in order
+            pool.submit(run_one, scenarios[position], out_root, names[position]): position
+            for position in largest_first
         }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -117,4 +133,3 @@ def run_all(
                 except BrokenProcessPool as exc:
                     outcome = Outcome(names[position], error=f"the worker process died: {exc}")
                 finish(position, outcome)
-    return [outcomes[position] for position in range(len(names))]

@@ -96,22 +96,27 @@ def batch(
     set: SetOption = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", min=1, help="Scenarios rendered at once, each in its own process "
-                     "(default: the number of cores)."),
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Scenarios rendered at once, each in its own process (default: the number of cores).",
+        ),
     ] = None,
 ) -> None:
     """Render several scenarios in parallel, going on past failures and listing them at the end.
 
     Example: shrinkvis batch baseline fewer_obs --out slides/ --jobs 2
     """
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import batch as batches
     from . import scenario as scenario_files
 
     names = list(scenarios or scenario_files.builtin_names())
-    with Progress(transient=False) as progress:
-        task = progress.add_task("rendering", total=len(names))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"rendering {len(names)} scenarios", total=len(names))
 
         def done(outcome: batches.Outcome) -> None:
             for warning in outcome.warnings:

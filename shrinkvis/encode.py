@@ -7,10 +7,12 @@ they are deterministic: the same frames give the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 from PIL import GifImagePlugin, Image
@@ -51,7 +53,7 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 # GIF
 
 
-def shared_palette(samples: Sequence[np.ndarray]) -> np.ndarray:
+def shared_palette(samples: Iterable[np.ndarray]) -> np.ndarray:
     """One palette for the whole GIF, as (k, 3) uint8 RGB with k ≤ 255, from frames spread over it.
 
     A single palette without dithering keeps unchanged pixels identical between frames, so each GIF
@@ -95,6 +97,10 @@ class PaletteLookup:
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         """(n,) colour keys → (n,) uint8 palette indices."""
+        if len(self.keys) == 0:  # the first frame: every colour is new
+            distinct, inverse = np.unique(keys, return_inverse=True)
+            self._learn(distinct)
+            return self.indices[inverse]
         position, found = self._find(keys)
         if not found.all():
             self._learn(_sorted_unique(keys[~found]))
@@ -102,8 +108,6 @@ class PaletteLookup:
         return self.indices[position]
 
     def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.keys) == 0:
-            return np.zeros(len(keys), dtype=np.intp), np.zeros(len(keys), dtype=bool)
         position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return position, self.keys[position] == keys
 
@@ -169,15 +173,16 @@ class GifWriter:
             self.held = _HeldFrame(Image.fromarray(self.screen.copy()), (0, 0), 0, delta=False)
         else:
             self._add_delta(keys)
-        self.last_keys = keys.copy()  # a renderer may hand out the same buffer again, redrawn
+        self.last_keys = keys  # computed afresh, so a renderer may reuse its frame buffer
         self.n_frames += 1
 
     def _add_delta(self, keys: np.ndarray) -> None:
         assert self.screen is not None and self.last_keys is not None
-        rows, cols = np.nonzero(keys != self.last_keys)
-        if len(rows) == 0:
+        moved = np.flatnonzero(keys != self.last_keys)  # 10× faster than a 2-D np.nonzero
+        if len(moved) == 0:
             return
-        wanted = keys[rows, cols]
+        rows, cols = np.divmod(moved, keys.shape[1])
+        wanted = keys.reshape(-1)[moved]
         best = self.lookup(wanted)
         shown = self.screen[rows, cols]
         # Leave a pixel as it is on screen when that colour is within GIF_TOLERANCE of the best palette
@@ -232,6 +237,10 @@ class GifWriter:
         finally:
             self.file.close()
 
+    def discard(self) -> None:
+        """Stop after an error elsewhere: release the file, leave it unfinished."""
+        self.file.close()
+
 
 # ---------------------------------------------------------------------------------------------------------
 # MP4
@@ -264,6 +273,76 @@ class Mp4Writer:
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
+
+    def discard(self) -> None:
+        """Stop after an error elsewhere: release the encoder and the file, leave it unfinished."""
+        self.container.close()
+
+
+class FrameWriter(Protocol):
+    def add(self, frame: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class BackgroundWriter:
+    """Runs a writer in its own thread, fed through a short queue, so encoding overlaps with drawing.
+
+    x264, swscale, Pillow's LZW and numpy's larger operations release the GIL, so on two cores the
+    GIF and MP4 encoders mostly run beside the renderer. Each writer still sees the frames in order,
+    so the bytes are the same as without threads. An error in the thread is raised again in the
+    caller by the next `add` or by `close`.
+    """
+
+    QUEUE_FRAMES = 8  # frames in flight per writer: enough to smooth out uneven frames, little memory
+
+    def __init__(self, writer: FrameWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=self.QUEUE_FRAMES)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name=type(writer).__name__, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            while (frame := self.queue.get()) is not None:
+                if self.error is None:
+                    self.writer.add(frame)
+        except BaseException as exc:  # handed to the caller's thread
+            self.error = exc
+            while self.queue.get() is not None:  # drain, so the caller never blocks on a full queue
+                pass
+
+    def add(self, frame: np.ndarray) -> None:
+        self._raise_error()
+        self.queue.put(frame)
+
+    def _finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def close(self) -> None:
+        self._finish()
+        self._raise_error()
+        self.writer.close()
+
+    def discard(self) -> None:
+        self._finish()
+        self.writer.discard()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        """Finish the file after the last frame; after an error, stop the thread and drop it."""
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import story as storyboards
-from .encode import GifWriter, Mp4Writer, shared_palette, write_png
+from .encode import BackgroundWriter, GifWriter, Mp4Writer, shared_palette, write_png
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json
 from .scenario import Format, Scenario
@@ -47,12 +47,19 @@ def storyboard(estimates: Estimates, scenario: Scenario) -> storyboards.Storyboa
     )
 
 
+def palette_frames(n_frames: int) -> list[int]:
+    """The frames the shared GIF palette is built from: spread evenly, first and last included."""
+    return sorted({int(index) for index in np.linspace(0, n_frames - 1, PALETTE_SAMPLES).round()})
+
+
 def render(
     estimates: Estimates, scenario: Scenario, out_dir: Path, formats: tuple[Format, ...] | None = None
 ) -> dict[str, Path]:
     """Draw the animation and write the requested formats into `out_dir`; returns format → path.
 
-    Each file is written under a temporary name and renamed into place only once complete.
+    The frames are drawn once, in order, and handed to every video writer; the writers encode in
+    their own threads while the next frame is drawn. Each file is written under a temporary name and
+    renamed into place only once complete.
     """
     from .render import ShrinkageRenderer
 
@@ -63,24 +70,25 @@ def render(
     with contextlib.ExitStack() as stack:
         renderer = ShrinkageRenderer(story)
         stack.callback(renderer.close)
-        writers: list[GifWriter | Mp4Writer] = []
+        writers: list[BackgroundWriter] = []
         if "gif" in formats:
-            picks = np.linspace(0, story.n_frames - 1, PALETTE_SAMPLES).round().astype(int)
-            palette = shared_palette([renderer.frame(int(index)) for index in picks])
-            writers.append(GifWriter(stack.enter_context(atomic_path(files["gif"])), story.fps, palette))
+            palette = shared_palette(renderer.frame(index) for index in palette_frames(story.n_frames))
+            gif = GifWriter(stack.enter_context(atomic_path(files["gif"])), story.fps, palette)
+            writers.append(stack.enter_context(BackgroundWriter(gif)))
         if "mp4" in formats:
             width, height = renderer.size
-            writers.append(
-                Mp4Writer(stack.enter_context(atomic_path(files["mp4"])), story.fps, width, height)
-            )
+            mp4 = Mp4Writer(stack.enter_context(atomic_path(files["mp4"])), story.fps, width, height)
+            writers.append(stack.enter_context(BackgroundWriter(mp4)))
+        last_frame = None
         if writers:
             for frame in renderer:
                 for writer in writers:
                     writer.add(frame)
-            for writer in writers:
-                writer.close()
+                last_frame = frame
         if "png" in formats:
-            write_png(stack.enter_context(atomic_path(files["png"])), renderer.frame(story.n_frames - 1))
+            still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
+            write_png(stack.enter_context(atomic_path(files["png"])), still)
+    # leaving the block closed the writers (finishing each file) and renamed every file into place
     return files
 
 
