@@ -350,4 +350,5 @@ class BackgroundWriter:
 
 
 def write_png(path: Path, frame: np.ndarray) -> None:
-    Image.fromarray(np.ascontiguousarray(frame[..., :3])).save(path, format="PNG", optimize=True)
+    # zlib level 3: for these flat-colour frames a little smaller than level 9 and five times faster
+    Image.fromarray(np.ascontiguousarray(frame[..., :3])).save(path, format="PNG", compress_level=3)

@@ -39,7 +39,7 @@ class ShrinkageRenderer:
 
         matplotlib.use("Agg", force=False)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.collections import LineCollection
+        from matplotlib.collections import PathCollection
         from matplotlib.figure import Figure
         from matplotlib.lines import Line2D
         from matplotlib.markers import MarkerStyle
@@ -106,7 +106,16 @@ class ShrinkageRenderer:
                 bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": WARNING_COLOR},
             )
 
-        self._trails = LineCollection([], colors=[TRAIL_COLOR], linewidths=0.8, animated=True)
+        # Each trail is a path whose vertices are a view into one (J, 2, 2) array: a frame moves every
+        # trail's end with one numpy assignment instead of building J new paths.
+        self._trail_ends = np.stack([story.start, story.start], axis=1).astype(float)
+        self._trails = PathCollection(
+            [Path(segment) for segment in self._trail_ends],
+            facecolors="none",
+            edgecolors=[TRAIL_COLOR],
+            linewidths=0.8,
+            animated=True,
+        )
         axes.add_collection(self._trails)
         # One polygon marker, one size and one colour where they are shared: matplotlib then stamps a
         # single rasterised marker (draw_markers) instead of drawing each point's path, and skips the
@@ -151,7 +160,7 @@ class ShrinkageRenderer:
         story = self.story
         current = story.positions(index)
         self._canvas.restore_region(self._background)
-        self._trails.set_segments(np.stack([story.start, current], axis=1))
+        self._trail_ends[:, 1] = current
         self._points.set_offsets(current)
         self._points.set_facecolors(_shared_or_each(story.colors(index)))
         renderer = self._canvas.get_renderer()
