@@ -12,6 +12,8 @@ The pipeline from Python, as a notebook uses it::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,22 @@ _LAZY = {
     "load_scenario": ("scenario", "load"),
     "simulate": ("simulate", "simulate"),
 }
+
+
+class _Package(types.ModuleType):
+    """This package's module type: `shrinkvis.fit`, `.simulate` and `.render` stay the functions.
+
+    Importing a submodule binds it on its package under its own name, so loading the `fit`, `simulate`
+    or `render` module (as any run does) would otherwise replace the function of that name.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_FUNCTIONS_NAMED_LIKE_MODULES = {"fit", "simulate", "render"}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,3 +87,5 @@ __all__ = [
     "simulate",
     "storyboard",
 ]
+
+sys.modules[__name__].__class__ = _Package

@@ -7,12 +7,14 @@ they are deterministic: the same frames give the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 from PIL import GifImagePlugin, Image
@@ -269,12 +271,24 @@ class Mp4Writer:
             "tune": MP4_TUNE,
             "threads": str(MP4_THREADS),
         }
+        self.time_base = Fraction(1, fps)
         self._frame_type = av.VideoFrame
+        self.n_frames = 0
+        self._last_rgb: np.ndarray | None = None  # the last frame as given, to spot repeats
+        self._last_yuv: Any = None  # …and as converted for the encoder
 
     def add(self, frame: np.ndarray) -> None:
         cropped = np.ascontiguousarray(frame[: self.height, : self.width])
-        pixel_format = "rgba" if cropped.shape[-1] == 4 else "rgb24"
-        video_frame = self._frame_type.from_ndarray(cropped, format=pixel_format)
+        # RGB → YUV is most of the cost per frame; a repeated frame (a pause) reuses the last conversion
+        if self._last_rgb is None or not np.array_equal(cropped, self._last_rgb):
+            pixel_format = "rgba" if cropped.shape[-1] == 4 else "rgb24"
+            rgb = self._frame_type.from_ndarray(cropped, format=pixel_format)
+            self._last_yuv = rgb.reformat(format="yuv420p")
+            self._last_rgb = cropped.copy()  # a copy: the caller may draw the next frame into the same array
+        video_frame = self._last_yuv
+        video_frame.pts = self.n_frames
+        video_frame.time_base = self.time_base
+        self.n_frames += 1
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
 
@@ -298,46 +312,63 @@ class BackgroundWriter:
     """Runs a writer in its own thread, fed through a short queue, so encoding overlaps with drawing.
 
     x264, swscale, Pillow's LZW and numpy's larger operations release the GIL, so on two cores the
-    GIF and MP4 encoders mostly run beside the renderer. Each writer still sees the frames in order,
-    so the bytes are the same as without threads. An error in the thread is raised again in the
-    caller by the next `add` or by `close`.
+    GIF and MP4 encoders mostly run beside the renderer. The writer is made in the thread too (a GIF
+    writer first builds its palette), and finishes its file there after the last frame. It still
+    sees the frames in order, so the bytes are the same as without threads. An error in the thread
+    is raised again in the caller by the next `add` or by `close`.
     """
 
-    QUEUE_FRAMES = 8  # frames in flight per writer: enough to smooth out uneven frames, little memory
+    QUEUE_FRAMES = 8  # frames in flight: enough to even out uneven frames, little memory
 
-    def __init__(self, writer: FrameWriter) -> None:
-        self.writer = writer
+    def __init__(self, make_writer: Callable[[], FrameWriter], name: str = "writer") -> None:
+        self.make_writer = make_writer
         self.queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=self.QUEUE_FRAMES)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, name=type(writer).__name__, daemon=True)
+        self.ended = False  # the caller has sent the last frame
+        self.discarding = False  # …and wants the file dropped, not finished
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
         self.thread.start()
 
     def _work(self) -> None:
+        writer: FrameWriter | None = None
+        frame: np.ndarray | None = np.empty(0)
         try:
+            writer = self.make_writer()
             while (frame := self.queue.get()) is not None:
-                if self.error is None:
-                    self.writer.add(frame)
-        except BaseException as exc:  # handed to the caller's thread
+                writer.add(frame)
+            if self.discarding:
+                writer.discard()
+            else:
+                writer.close()
+        except BaseException as exc:  # handed over to the caller's thread
             self.error = exc
-            while self.queue.get() is not None:  # drain, so the caller never blocks on a full queue
-                pass
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.discard()
+            while frame is not None:  # drain, so the caller never blocks on a full queue
+                frame = self.queue.get()
 
     def add(self, frame: np.ndarray) -> None:
         self._raise_error()
         self.queue.put(frame)
 
-    def _finish(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+    def end(self) -> None:
+        """No more frames: the thread finishes the file while the caller goes on."""
+        if not self.ended:
+            self.ended = True
+            self.queue.put(None)
 
     def close(self) -> None:
-        self._finish()
+        """Wait until the file is finished; raise the thread's error, if any."""
+        self.end()
+        self.thread.join()
         self._raise_error()
-        self.writer.close()
 
     def discard(self) -> None:
-        self._finish()
-        self.writer.discard()
+        """Stop after an error elsewhere: the file is dropped, not finished."""
+        self.discarding = True
+        self.end()
+        self.thread.join()
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -347,7 +378,6 @@ class BackgroundWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        """Finish the file after the last frame; after an error, stop the thread and drop it."""
         if exc_type is None:
             self.close()
         else:

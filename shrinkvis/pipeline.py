@@ -72,23 +72,34 @@ def render(
         stack.callback(renderer.close)
         writers: list[BackgroundWriter] = []
         if "gif" in formats:
-            palette = shared_palette(renderer.frame(index) for index in palette_frames(story.n_frames))
-            gif = GifWriter(stack.enter_context(atomic_path(files["gif"])), story.fps, palette)
-            writers.append(stack.enter_context(BackgroundWriter(gif)))
+            gif_path = stack.enter_context(atomic_path(files["gif"]))
+            samples = [renderer.frame(index) for index in palette_frames(story.n_frames)]
+
+            def make_gif() -> GifWriter:
+                return GifWriter(gif_path, story.fps, shared_palette(samples))
+
+            writers.append(stack.enter_context(BackgroundWriter(make_gif, "gif")))
         if "mp4" in formats:
+            mp4_path = stack.enter_context(atomic_path(files["mp4"]))
             width, height = renderer.size
-            mp4 = Mp4Writer(stack.enter_context(atomic_path(files["mp4"])), story.fps, width, height)
-            writers.append(stack.enter_context(BackgroundWriter(mp4)))
+
+            def make_mp4() -> Mp4Writer:
+                return Mp4Writer(mp4_path, story.fps, width, height)
+
+            writers.append(stack.enter_context(BackgroundWriter(make_mp4, "mp4")))
         last_frame = None
         if writers:
             for frame in renderer:
                 for writer in writers:
                     writer.add(frame)
                 last_frame = frame
+            for writer in writers:
+                writer.end()  # each finishes its file in its thread, side by side
         if "png" in formats:
             still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
             write_png(stack.enter_context(atomic_path(files["png"])), still)
-    # leaving the block closed the writers (finishing each file) and renamed every file into place
+    # leaving the block waited for the writers, raising any error of theirs, and renamed every file
+    # into place (or removed them all after an error)
     return files
 
 

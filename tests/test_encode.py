@@ -189,7 +189,7 @@ class _Recorder:
 
 def test_background_writer_keeps_the_order_and_closes():
     recorder = _Recorder()
-    with BackgroundWriter(recorder) as writer:
+    with BackgroundWriter(lambda: recorder) as writer:
         for value in range(30):
             writer.add(np.full((1, 1, 3), value, np.uint8))
     assert recorder.frames == list(range(30))
@@ -198,8 +198,19 @@ def test_background_writer_keeps_the_order_and_closes():
 
 def test_background_writer_raises_the_threads_error_in_the_caller():
     recorder = _Recorder(fail_at=5)
-    with pytest.raises(OSError, match="disk full"), BackgroundWriter(recorder) as writer:
+    with pytest.raises(OSError, match="disk full"), BackgroundWriter(lambda: recorder) as writer:
         for value in range(100):
             writer.add(np.full((1, 1, 3), value, np.uint8))
     assert recorder.frames == [0, 1, 2, 3, 4]
     assert recorder.state == "discarded"
+
+
+def test_background_writer_reports_a_writer_that_cannot_start():
+    def cannot_open() -> _Recorder:
+        raise PermissionError("read-only folder")
+
+    writer = BackgroundWriter(cannot_open)
+    with pytest.raises(PermissionError, match="read-only"):
+        for value in range(50):  # never blocks, though nobody takes the frames
+            writer.add(np.full((1, 1, 3), value, np.uint8))
+        writer.close()

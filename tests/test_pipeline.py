@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import shrinkvis
+from shrinkvis import encode, pipeline
+
+SMALL = ["animation.frames=12", "data.n_cluster=15"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    scenario = shrinkvis.load_scenario("baseline", SMALL)
+    return scenario, shrinkvis.fit(shrinkvis.simulate(scenario.data), scenario.model)
+
+
+def test_palette_frames_are_spread_over_the_animation():
+    assert pipeline.palette_frames(120) == [0, 15, 30, 45, 60, 74, 89, 104, 119]
+    assert pipeline.palette_frames(3) == [0, 1, 2]
+
+
+def test_render_writes_the_same_bytes_twice(tmp_path, small):
+    scenario, estimates = small
+    first = pipeline.render(estimates, scenario, tmp_path / "a")
+    second = pipeline.render(estimates, scenario, tmp_path / "b")
+    assert set(first) == {"gif", "mp4", "png"}
+    for fmt in first:
+        assert first[fmt].read_bytes() == second[fmt].read_bytes()
+
+
+def test_a_failing_encoder_leaves_no_file_behind(tmp_path, small, monkeypatch):
+    scenario, estimates = small
+
+    def broken_add(self, frame: np.ndarray) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(encode.Mp4Writer, "add", broken_add)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.render(estimates, scenario, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither the finished GIF nor any temporary file
