@@ -47,9 +47,14 @@ def storyboard(estimates: Estimates, scenario: Scenario) -> storyboards.Storyboa
     )
 
 
-def palette_frames(n_frames: int) -> list[int]:
-    """The frames the shared GIF palette is built from: spread evenly, first and last included."""
-    return sorted({int(index) for index in np.linspace(0, n_frames - 1, PALETTE_SAMPLES).round()})
+def palette_frames(progress: np.ndarray) -> list[int]:
+    """The frames the shared GIF palette is built from, given each frame's progress (0 → 1).
+
+    Spread evenly over the motion rather than over the frames: the pauses hold one picture for many
+    frames, and the easing crosses the middle quickly, yet the middle's colours need entries too.
+    """
+    targets = np.linspace(progress.min(), progress.max(), PALETTE_SAMPLES)
+    return sorted({int(np.argmin(np.abs(progress - target))) for target in targets})
 
 
 def render(
@@ -73,7 +78,9 @@ def render(
         writers: list[BackgroundWriter] = []
         if "gif" in formats:
             gif_path = stack.enter_context(atomic_path(files["gif"]))
-            samples = [renderer.frame(index) for index in palette_frames(story.n_frames)]
+            # a view without a timeline counts as moving evenly from the first frame to the last
+            progress = getattr(story, "progress", np.linspace(0.0, 1.0, story.n_frames))
+            samples = [renderer.frame(index) for index in palette_frames(np.asarray(progress))]
 
             def make_gif() -> GifWriter:
                 return GifWriter(gif_path, story.fps, shared_palette(samples))

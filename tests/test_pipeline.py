@@ -15,9 +15,12 @@ def small():
     return scenario, shrinkvis.fit(shrinkvis.simulate(scenario.data), scenario.model)
 
 
-def test_palette_frames_are_spread_over_the_animation():
-    assert pipeline.palette_frames(120) == [0, 15, 30, 45, 60, 74, 89, 104, 119]
-    assert pipeline.palette_frames(3) == [0, 1, 2]
+def test_palette_frames_are_spread_over_the_motion():
+    assert pipeline.palette_frames(np.linspace(0, 1, 120)) == [0, 15, 30, 45, 60, 74, 89, 104, 119]
+    assert pipeline.palette_frames(np.linspace(0, 1, 3)) == [0, 1, 2]
+    # a pause at each end and a fast middle: one frame from each pause, the rest from the motion
+    progress = np.concatenate([np.zeros(20), np.linspace(0, 1, 9), np.ones(20)])
+    assert pipeline.palette_frames(progress) == [0, 21, 22, 23, 24, 25, 26, 27, 28]
 
 
 def test_render_writes_the_same_bytes_twice(tmp_path, small):
