@@ -6,7 +6,9 @@ stderr and exit code 2; any other `ShrinkvisError` one line and exit code 1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -122,7 +124,7 @@ def batch(
             for warning in outcome.warnings:
                 progress.console.print(f"{outcome.name}: warning: {warning}", style="yellow", markup=False)
             progress.advance(task)
-            progress.update(task, description=f"rendered {outcome.name}")
+            progress.update(task, description=f"{'failed' if outcome.failed else 'rendered'} {outcome.name}")
 
         outcomes = batches.run_all(names, out, _overrides(set, format), jobs, on_done=done)
     failures = [outcome for outcome in outcomes if outcome.failed]
@@ -164,7 +166,22 @@ def validate(
 
 
 def main() -> None:
-    app()
+    """The console command. Once the command is done, the process ends at once: tearing down the
+    modules a run loaded (pandas, statsmodels, matplotlib) takes another 0.3–0.5 s that nobody needs."""
+    try:
+        app()
+        code: Any = 0
+    except SystemExit as exc:  # how click ends every command, with the exit code
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # e.g. a closed pipe: `shrinkvis list | head -1`
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
