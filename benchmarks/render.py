@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,11 +40,22 @@ def shrinkvis_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "shrinkvis"]
 
 
-def timed_with_memory(command: list[str]) -> tuple[float, float, str]:
-    """Run a command to its end: wall seconds, its peak resident memory in MB, and its stdout.
+@dataclass
+class Run:
+    """One finished process: wall seconds, CPU seconds (user + system, its children included), peak
+    resident memory in MB, and what it printed."""
 
-    The peak comes from wait4 on this one child: ru_maxrss of RUSAGE_CHILDREN would be the maximum
-    over every child so far.
+    wall: float
+    cpu: float
+    peak_mb: float
+    stdout: str
+
+
+def run_process(command: list[str]) -> Run:
+    """Run a command to its end and measure it.
+
+    wait4 gives this one child's resource use (with its own waited-for children, e.g. batch workers);
+    RUSAGE_CHILDREN would mix every child so far, and its ru_maxrss would be a running maximum.
     """
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
@@ -55,19 +67,17 @@ def timed_with_memory(command: list[str]) -> tuple[float, float, str]:
         stderr.seek(0)
         if process.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{stderr.read().decode()}")
-        return elapsed, usage.ru_maxrss / 1024, stdout.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(elapsed, cpu, usage.ru_maxrss / 1024, stdout.read().decode())
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def spread(values: list[float]) -> str:
-    return f"{median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+def seconds(values: list[float]) -> str:
+    """Median, with the range, of several runs."""
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f})"
 
 
 def machine() -> str:
@@ -99,23 +109,18 @@ def has_gganimate() -> bool:
 
 
 def bench_shrinkvis_run(work: Path, runs: int) -> dict:
+    folder = work / "run" / "baseline"
     command = [*shrinkvis_command(), "run", "baseline", "--out", str(work / "run")]
-    timed_with_memory(command)  # warm-up: bytecode and font caches, disk cache
-    walls, peaks, fits, hashes = [], [], [], []
+    run_process(command)  # warm-up: bytecode, font cache, disk cache
+    measured, fits, hashes = [], [], []
     for _ in range(runs):
-        wall, peak, _ = timed_with_memory(command)
-        summary = json.loads((work / "run" / "baseline" / "summary.json").read_text())
-        walls.append(wall)
-        peaks.append(peak)
-        fits.append(summary["timings"]["fit"])
-        hashes.append(tuple(digest(work / "run" / "baseline" / name) for name in OUTPUTS))
-    sizes = {name: (work / "run" / "baseline" / name).stat().st_size for name in OUTPUTS}
+        measured.append(run_process(command))
+        fits.append(json.loads((folder / "summary.json").read_text())["timings"]["fit"])
+        hashes.append(tuple(digest(folder / name) for name in OUTPUTS))
     return {
-        "wall": walls,
+        "runs": measured,
         "fit": fits,
-        "without_fit": [wall - fit for wall, fit in zip(walls, fits, strict=True)],
-        "peak_mb": peaks,
-        "sizes": sizes,
+        "sizes": {name: (folder / name).stat().st_size for name in OUTPUTS},
         "reproducible": {name: len({h[i] for h in hashes}) == 1 for i, name in enumerate(OUTPUTS)},
     }
 
@@ -127,24 +132,19 @@ def bench_gganimate(work: Path, runs: int) -> dict:
     data_csv = work / "baseline_data.csv"
     shrinkvis.simulate(scenario.data).to_csv(data_csv, index=False)
     gif = work / "gganimate.gif"
-    walls, peaks, reports = [], [], []
-    for _ in range(runs):
-        wall, peak, stdout = timed_with_memory(["Rscript", str(R_SCRIPT), str(data_csv), str(gif)])
-        walls.append(wall)
-        peaks.append(peak)
-        reports.append(stdout.strip())
-    return {"wall": walls, "peak_mb": peaks, "gif": gif.stat().st_size, "report": reports}
+    measured = [run_process(["Rscript", str(R_SCRIPT), str(data_csv), str(gif)]) for _ in range(runs)]
+    return {"runs": measured, "gif": gif.stat().st_size}
 
 
-def bench_batch(work: Path, runs: int) -> list[float]:
+def bench_batch(work: Path, runs: int) -> list[Run]:
     command = [*shrinkvis_command(), "batch", "--out", str(work / "batch")]
-    return [timed_with_memory(command)[0] for _ in range(runs)]
+    return [run_process(command) for _ in range(runs)]
 
 
-def bench_help(runs: int) -> list[float]:
+def bench_help(runs: int) -> list[Run]:
     command = [*shrinkvis_command(), "--help"]
-    timed_with_memory(command)
-    return [timed_with_memory(command)[0] for _ in range(runs)]
+    run_process(command)
+    return [run_process(command) for _ in range(runs)]
 
 
 def kb(size: int) -> str:
@@ -161,61 +161,76 @@ def main() -> None:
     parser.add_argument("--no-r", action="store_true", help="skip the gganimate pipeline")
     args = parser.parse_args()
 
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     load_before = load_average()
+    progress(f"{machine()}; load average {load_before}")
     with tempfile.TemporaryDirectory(prefix="shrinkvis-bench-") as folder:
         work = Path(folder)
-        print(f"machine: {machine()}; load average before: {load_before}", file=sys.stderr)
         run = bench_shrinkvis_run(work, args.runs)
-        print(f"shrinkvis run baseline: {spread(run['wall'])}", file=sys.stderr)
-        help_walls = bench_help(args.runs)
+        progress(f"shrinkvis run baseline: {seconds([r.wall for r in run['runs']])}")
+        help_runs = bench_help(args.runs)
         batch = bench_batch(work, args.batch_runs)
-        print(f"shrinkvis batch: {spread(batch)}", file=sys.stderr)
+        progress(f"shrinkvis batch: {seconds([r.wall for r in batch])}")
         r = None
         if not args.no_r and has_gganimate():
             r = bench_gganimate(work, args.r_runs)
-            print(f"gganimate: {spread(r['wall'])}; {r['report'][-1]}", file=sys.stderr)
+            progress(f"gganimate: {seconds([r.wall for r in r['runs']])}; {r['runs'][-1].stdout.strip()}")
         elif not args.no_r:
-            print(
-                "gganimate pipeline skipped: Rscript with lme4, ggplot2, gganimate, magick not found",
-                file=sys.stderr,
-            )
+            progress("gganimate skipped: no Rscript with lme4, ggplot2, gganimate and magick")
     load_after = load_average()
 
-    sizes = run["sizes"]
+    def walls(runs: list[Run]) -> str:
+        return seconds([r.wall for r in runs])
+
+    def cpus(runs: list[Run]) -> str:
+        return seconds([r.cpu for r in runs])
+
+    baseline = run["runs"]
+    without_fit = [r.wall - fit for r, fit in zip(baseline, run["fit"], strict=True)]
     rows = [
-        ("`shrinkvis run baseline` (GIF + MP4 + PNG), whole process", spread(run["wall"]), "≤ 2.5 s"),
-        ("… of which the fit (statsmodels, import included)", spread(run["fit"]), ""),
-        ("… everything but the fit", spread(run["without_fit"]), ""),
+        ("`shrinkvis run baseline` (GIF + MP4 + PNG)", walls(baseline), cpus(baseline), "≤ 2.5 s"),
+        ("… its fit step (statsmodels, import included)", seconds(run["fit"]), "", ""),
+        ("… everything but the fit step", seconds(without_fit), "", ""),
     ]
     if r is not None:
-        ratio = median(r["wall"]) / median(run["wall"])
+        ratio = statistics.median(x.wall for x in r["runs"]) / statistics.median(x.wall for x in baseline)
         rows += [
-            ("lme4 + ggplot2 + gganimate + magick, same animation, whole process", spread(r["wall"]), ""),
-            ("… gganimate ÷ shrinkvis", f"{ratio:.0f}×", "≥ 20×"),
-            ("… its GIF", kb(r["gif"]), ""),
+            ("same animation: lme4 + ggplot2 + gganimate + magick", walls(r["runs"]), cpus(r["runs"]), ""),
+            ("… gganimate time ÷ shrinkvis time", f"{ratio:.0f}×", "", "≥ 20×"),
+            ("… its GIF", kb(r["gif"]), "", ""),
         ]
+    sizes = run["sizes"]
+    same = run["reproducible"]
     rows += [
-        ("`shrinkvis batch` (six scenarios, all formats)", spread(batch), "≤ 10 s"),
-        ("GIF (600×450, 120 frames)", kb(sizes["shrinkage.gif"]), "≤ 300 KB"),
-        ("MP4 (H.264)", kb(sizes["shrinkage.mp4"]), "≤ 150 KB"),
-        ("PNG (last frame)", kb(sizes["shrinkage.png"]), ""),
-        ("`shrinkvis --help`", spread(help_walls), "≤ 0.5 s"),
-        ("peak memory of `shrinkvis run baseline` (max RSS)", f"{max(run['peak_mb']):.0f} MB", "≤ 400 MB"),
+        ("`shrinkvis batch` (six scenarios, all formats)", walls(batch), cpus(batch), "≤ 10 s"),
+        ("`shrinkvis --help`", walls(help_runs), cpus(help_runs), "≤ 0.5 s"),
+        ("GIF, 600×450, 120 frames", kb(sizes["shrinkage.gif"]), "", "≤ 300 KB"),
+        ("MP4, H.264", kb(sizes["shrinkage.mp4"]), "", "≤ 150 KB"),
+        ("PNG, last frame", kb(sizes["shrinkage.png"]), "", ""),
         (
-            "same bytes on every run (GIF, MP4, PNG)",
-            ", ".join(
-                f"{name.split('.')[1]}: {'yes' if same else 'NO'}"
-                for name, same in run["reproducible"].items()
-            ),
+            "peak memory of `shrinkvis run baseline`",
+            f"{max(x.peak_mb for x in baseline):.0f} MB",
+            "",
+            "≤ 400 MB",
+        ),
+        (
+            "same bytes on every run",
+            ", ".join(f"{name.split('.')[1]} {'yes' if ok else 'NO'}" for name, ok in same.items()),
+            "",
             "yes",
         ),
     ]
-    print(f"Machine: {machine()}. Load average before {load_before}, after {load_after} (1, 5, 15 min).")
+    print(f"{machine()}. Load average (1, 5, 15 min) before: {load_before}; after: {load_after}.")
+    print(
+        f"Median of {args.runs} runs ({args.batch_runs} for batch, {args.r_runs} for gganimate), range in brackets."
+    )
     print()
-    print("| measurement | median | target |")
-    print("|---|---|---|")
-    for name, value, target in rows:
-        print(f"| {name} | {value} | {target} |")
+    print("| measurement | wall time / size | CPU time (user + system) | target |")
+    print("|---|---|---|---|")
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
