@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":  # batch workers (spawn) import this module again: they must not run the CLI
+    main()

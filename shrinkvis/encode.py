@@ -1,64 +1,255 @@
-"""Frames → file bytes: GIF (one shared palette), MP4 (H.264, yuv420p, fast start), PNG.
+"""Frames → file bytes: GIF (one shared palette, delta frames), MP4 (H.264 in-process), PNG.
 
-Writers take frames one at a time so a long animation never has to sit in memory as RGB.
+A frame is an (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (alpha is ignored: frames are opaque).
+Writers take frames one at a time and write as they go, so a long animation never sits in memory, and
+they are deterministic: the same frames give the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
-GIF_COLORS = 256
-MP4_CRF = 23  # x264's default quality: sharp lines on flat backgrounds, small files
-MP4_PRESET = "medium"
+GIF_COLORS = 255  # palette entries for pixels; the last of the 256 GIF indices means "unchanged"
+GIF_UNCHANGED = 255  # transparent index: a delta frame shows the previous picture through it
+GIF_TOLERANCE = 6  # RGB levels: a pixel on screen this close to its best palette colour is not redrawn
+MP4_CRF = 23  # x264's default quality: clean thin lines on flat backgrounds, about 100 KB for the baseline
+MP4_PRESET = "veryfast"  # 2-3× less CPU than "medium" for these frames at a similar size; faster
+# presets ("superfast", "ultrafast") drop features that keep these frames small: 2-3× the bytes
+MP4_TUNE = "animation"  # flat colours, long static stretches: more reference frames, stronger deblocking
+# One x264 thread: the encoder already runs beside the renderer and the GIF writer, more threads only
+# compete for the same cores; and the bytes then do not depend on how many cores the machine has.
+MP4_THREADS = 1
 
 
-def shared_palette(samples: Sequence[np.ndarray]) -> Image.Image:
-    """One palette for the whole GIF, from a few frames spread over the animation.
+# ---------------------------------------------------------------------------------------------------------
+# Colours as 24-bit keys: R + G·2⁸ + B·2¹⁶, one integer per pixel, cheap to compare and to look up
 
-    A shared palette without dithering keeps unchanged pixels identical between frames, so the GIF
-    encoder only stores what moved.
+
+def colour_keys(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 → (H, W) uint32 colour keys."""
+    if frame.shape[-1] == 4 and frame.flags.c_contiguous:
+        # RGBA bytes read as little-endian 32-bit integers are R + G·2⁸ + B·2¹⁶ + A·2²⁴: drop A
+        return frame.view("<u4")[..., 0] & 0xFFFFFF
+    wide = frame.astype(np.uint32)
+    return wide[..., 0] | (wide[..., 1] << 8) | (wide[..., 2] << 16)
+
+
+def key_colours(keys: np.ndarray) -> np.ndarray:
+    """(n,) colour keys → (n, 3) uint8 RGB."""
+    return np.stack([keys & 255, (keys >> 8) & 255, (keys >> 16) & 255], axis=-1).astype(np.uint8)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting: faster than numpy's hashing for the few thousand values per frame here."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GIF
+
+
+def shared_palette(samples: Iterable[np.ndarray]) -> np.ndarray:
+    """One palette for the whole GIF, as (k, 3) uint8 RGB with k ≤ 255, from frames spread over it.
+
+    A single palette without dithering keeps unchanged pixels identical between frames, so each GIF
+    frame only stores what moved. Median cut runs over the first sample whole plus, from the others,
+    only the pixels that differ from it: the static background counts once, and the moving points in
+    their changing colours get their share of the entries.
     """
-    strip = Image.fromarray(np.concatenate(list(samples), axis=0))
-    return strip.quantize(colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    first, *others = (colour_keys(sample) for sample in samples)
+    keys = np.concatenate([first.reshape(-1), *(sample[sample != first] for sample in others)])
+    column = key_colours(keys)[:, None, :]  # an (n, 1) image of all these pixels
+    boxes = Image.fromarray(column).quantize(
+        colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    return _most_common_colours(keys, np.asarray(boxes)[:, 0])
 
 
-def frame_durations(n_frames: int, fps: int) -> list[int]:
-    """Each frame's display time in ms, in GIF's steps of 10 ms.
+def _most_common_colours(keys: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """For each median-cut box, the colour that occurs most often in it rather than the box's mean.
 
-    Rounding the running total instead of each frame keeps the whole animation at n_frames / fps
-    seconds (at 30 fps: 30, 40, 30, … ms instead of 30 ms throughout, which plays 10 % fast).
+    Flat areas then keep their exact colours: the white background stays 255, black text stays 0.
     """
-    ends = [round(index * 100 / fps) * 10 for index in range(n_frames + 1)]
-    return [later - earlier for earlier, later in zip(ends, ends[1:], strict=False)]
+    box_and_colour, counts = np.unique(boxes.astype(np.int64) << 24 | keys, return_counts=True)
+    box = box_and_colour >> 24
+    order = np.lexsort((counts, box))  # by box, most frequent colour last within each box
+    last_of_box = np.concatenate([box[order][1:] != box[order][:-1], [True]])
+    return key_colours(box_and_colour[order][last_of_box] & 0xFFFFFF)
+
+
+class PaletteLookup:
+    """Colour keys → index of the nearest palette colour, remembering every colour seen.
+
+    All the frames of an animation hold a few tens of thousands of distinct colours and each frame
+    brings few new ones, so each colour is matched against the palette once and later found in a
+    sorted table.
+    """
+
+    def __init__(self, palette: np.ndarray) -> None:
+        self.palette = palette.astype(np.int32)
+        self.keys = np.empty(0, dtype=np.uint32)  # sorted colour keys seen so far
+        self.indices = np.empty(0, dtype=np.uint8)  # their nearest palette entries
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        """(n,) colour keys → (n,) uint8 palette indices."""
+        if len(self.keys) == 0:  # the first frame: every colour is new
+            distinct, inverse = np.unique(keys, return_inverse=True)
+            self._learn(distinct)
+            return self.indices[inverse]
+        position, found = self._find(keys)
+        if not found.all():
+            self._learn(_sorted_unique(keys[~found]))
+            position, found = self._find(keys)
+        return self.indices[position]
+
+    def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return position, self.keys[position] == keys
+
+    def _learn(self, new_keys: np.ndarray) -> None:
+        chunks = range(0, len(new_keys), 2048)  # bounded memory: 2048 × 255 distances at a time
+        nearest = np.concatenate([self._nearest(new_keys[start : start + 2048]) for start in chunks])
+        keys = np.concatenate([self.keys, new_keys])
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.indices = np.concatenate([self.indices, nearest])[order]
+
+    def _nearest(self, keys: np.ndarray) -> np.ndarray:
+        """Nearest palette entry by squared RGB distance, in integers so ties break the same everywhere."""
+        colours = key_colours(keys).astype(np.int32)
+        distance = np.zeros((len(keys), len(self.palette)), dtype=np.int32)
+        for channel in range(3):
+            difference = colours[:, channel, None] - self.palette[None, :, channel]
+            difference *= difference
+            distance += difference
+        return distance.argmin(axis=1).astype(np.uint8)
+
+
+@dataclass
+class _HeldFrame:
+    """A GIF image written only once its delay is known, i.e. when the picture next changes."""
+
+    image: Image.Image
+    offset: tuple[int, int]
+    first_frame: int
+    delta: bool
 
 
 class GifWriter:
-    def __init__(self, path: Path, fps: int, palette: Image.Image) -> None:
-        self.path = path
+    """An animated GIF with one global palette, looping forever.
+
+    The first frame is stored whole. Every later frame stores only the rectangle that changed, with
+    the pixels inside it that did not change set to a transparent index, which LZW packs into a few
+    bytes; "do not dispose" keeps the previous picture underneath. Identical frames (the pauses) are
+    stored once with a longer delay. Delays are in centiseconds, rounded on the running clock so the
+    total length is exact at any frame rate.
+    """
+
+    def __init__(self, path: Path, fps: int, palette: np.ndarray) -> None:
+        if not 1 <= len(palette) <= GIF_COLORS:
+            raise ValueError(f"a GIF palette holds 1 to {GIF_COLORS} colours, not {len(palette)}")
         self.fps = fps
         self.palette = palette
-        self.frames: list[Image.Image] = []
+        self.palette16 = palette.astype(np.int16)
+        self.lookup = PaletteLookup(palette)
+        self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 — closed in close()
+        self.n_frames = 0
+        self.screen: np.ndarray | None = None  # (H, W) palette indices a viewer shows after the frames so far
+        self.last_keys: np.ndarray | None = None  # colour keys of the last frame added
+        self.held: _HeldFrame | None = None
 
     def add(self, frame: np.ndarray) -> None:
-        image = Image.fromarray(frame).quantize(palette=self.palette, dither=Image.Dither.NONE)
-        self.frames.append(image)
+        keys = colour_keys(frame)
+        if self.screen is None:
+            height, width = keys.shape
+            self._write_header(width, height)
+            self.screen = self.lookup(keys.reshape(-1)).reshape(height, width)
+            # a copy: Pillow may share the array's memory, and the screen changes before this is written
+            self.held = _HeldFrame(Image.fromarray(self.screen.copy()), (0, 0), 0, delta=False)
+        else:
+            self._add_delta(keys)
+        self.last_keys = keys  # computed afresh, so a renderer may reuse its frame buffer
+        self.n_frames += 1
+
+    def _add_delta(self, keys: np.ndarray) -> None:
+        assert self.screen is not None and self.last_keys is not None
+        moved = np.flatnonzero(keys != self.last_keys)  # 10× faster than a 2-D np.nonzero
+        if len(moved) == 0:
+            return
+        rows, cols = np.divmod(moved, keys.shape[1])
+        wanted = keys.reshape(-1)[moved]
+        best = self.lookup(wanted)
+        shown = self.screen[rows, cols]
+        # Leave a pixel as it is on screen when that colour is within GIF_TOLERANCE of the best palette
+        # colour: a pixel not rewritten costs no bytes, and the error stays bounded.
+        wanted_rgb = key_colours(wanted).astype(np.int16)
+        error_shown = np.abs(self.palette16[shown] - wanted_rgb).max(axis=1)
+        error_best = np.abs(self.palette16[best] - wanted_rgb).max(axis=1)
+        redraw = (best != shown) & (error_shown > error_best + GIF_TOLERANCE)
+        if not redraw.any():
+            return
+        rows, cols, best = rows[redraw], cols[redraw], best[redraw]
+        self.screen[rows, cols] = best
+        top, left = int(rows.min()), int(cols.min())
+        patch = np.full((int(rows.max()) + 1 - top, int(cols.max()) + 1 - left), GIF_UNCHANGED, np.uint8)
+        patch[rows - top, cols - left] = best
+        self._write_held()
+        self.held = _HeldFrame(Image.fromarray(patch), (left, top), self.n_frames, delta=True)
+
+    def _centiseconds(self, frame_index: int) -> int:
+        return round(100 * frame_index / self.fps)
+
+    def _write_held(self) -> None:
+        held = self.held
+        if held is None:
+            return
+        delay = self._centiseconds(self.n_frames) - self._centiseconds(held.first_frame)
+        params: dict[str, int] = {"duration": 10 * delay, "disposal": 1}  # ms; written as centiseconds
+        if held.delta:
+            params["transparency"] = GIF_UNCHANGED
+        # Pillow's GIF frame writer: graphic control extension, image descriptor, LZW data
+        for chunk in GifImagePlugin.getdata(held.image, offset=held.offset, **params):
+            self.file.write(chunk)
+        self.held = None
+
+    def _write_header(self, width: int, height: int) -> None:
+        table = np.zeros((256, 3), dtype=np.uint8)
+        table[: len(self.palette)] = self.palette
+        self.file.write(
+            b"GIF89a"
+            + width.to_bytes(2, "little")
+            + height.to_bytes(2, "little")
+            + bytes([0xF7, 0, 0])  # a global colour table of 2^(7+1) entries; background 0; square pixels
+            + table.tobytes()
+            + b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # application extension: loop forever
+        )
 
     def close(self) -> None:
-        first, *rest = self.frames
-        first.save(
-            self.path,
-            format="GIF",
-            save_all=True,
-            append_images=rest,
-            duration=frame_durations(len(self.frames), self.fps),
-            loop=0,  # loop forever
-            optimize=False,
-            disposal=1,
-        )
+        try:
+            if self.n_frames:
+                self._write_held()
+                self.file.write(b";")
+        finally:
+            self.file.close()
+
+    def discard(self) -> None:
+        """Stop after an error elsewhere: release the file, leave it unfinished."""
+        self.file.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MP4
 
 
 class Mp4Writer:
@@ -74,12 +265,30 @@ class Mp4Writer:
         self.stream.width = self.width
         self.stream.height = self.height
         self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(MP4_CRF), "preset": MP4_PRESET, "tune": "animation"}
+        self.stream.options = {
+            "crf": str(MP4_CRF),
+            "preset": MP4_PRESET,
+            "tune": MP4_TUNE,
+            "threads": str(MP4_THREADS),
+        }
+        self.time_base = Fraction(1, fps)
         self._frame_type = av.VideoFrame
+        self.n_frames = 0
+        self._last_rgb: np.ndarray | None = None  # the last frame as given, to spot repeats
+        self._last_yuv: Any = None  # …and as converted for the encoder
 
     def add(self, frame: np.ndarray) -> None:
         cropped = np.ascontiguousarray(frame[: self.height, : self.width])
-        video_frame = self._frame_type.from_ndarray(cropped, format="rgb24")
+        # RGB → YUV is most of the cost per frame; a repeated frame (a pause) reuses the last conversion
+        if self._last_rgb is None or not np.array_equal(cropped, self._last_rgb):
+            pixel_format = "rgba" if cropped.shape[-1] == 4 else "rgb24"
+            rgb = self._frame_type.from_ndarray(cropped, format=pixel_format)
+            self._last_yuv = rgb.reformat(format="yuv420p")
+            self._last_rgb = cropped.copy()  # a copy: the caller may draw the next frame into the same array
+        video_frame = self._last_yuv
+        video_frame.pts = self.n_frames
+        video_frame.time_base = self.time_base
+        self.n_frames += 1
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
 
@@ -88,6 +297,97 @@ class Mp4Writer:
             self.container.mux(packet)
         self.container.close()
 
+    def discard(self) -> None:
+        """Stop after an error elsewhere: release the encoder and the file, leave it unfinished."""
+        self.container.close()
+
+
+class FrameWriter(Protocol):
+    def add(self, frame: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class BackgroundWriter:
+    """Runs a writer in its own thread, fed through a short queue, so encoding overlaps with drawing.
+
+    x264, swscale, Pillow's LZW and numpy's larger operations release the GIL, so on two cores the
+    GIF and MP4 encoders mostly run beside the renderer. The writer is made in the thread too (a GIF
+    writer first builds its palette), and finishes its file there after the last frame. It still
+    sees the frames in order, so the bytes are the same as without threads. An error in the thread
+    is raised again in the caller by the next `add` or by `close`.
+    """
+
+    QUEUE_FRAMES = 8  # frames in flight: enough to even out uneven frames, little memory
+
+    def __init__(self, make_writer: Callable[[], FrameWriter], name: str = "writer") -> None:
+        self.make_writer = make_writer
+        self.queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=self.QUEUE_FRAMES)
+        self.error: BaseException | None = None
+        self.ended = False  # the caller has sent the last frame
+        self.discarding = False  # …and wants the file dropped, not finished
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        writer: FrameWriter | None = None
+        frame: np.ndarray | None = np.empty(0)
+        try:
+            writer = self.make_writer()
+            while (frame := self.queue.get()) is not None:
+                writer.add(frame)
+            if self.discarding:
+                writer.discard()
+            else:
+                writer.close()
+        except BaseException as exc:  # handed over to the caller's thread
+            self.error = exc
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.discard()
+            while frame is not None:  # drain, so the caller never blocks on a full queue
+                frame = self.queue.get()
+
+    def add(self, frame: np.ndarray) -> None:
+        self._raise_error()
+        self.queue.put(frame)
+
+    def end(self) -> None:
+        """No more frames: the thread finishes the file while the caller goes on."""
+        if not self.ended:
+            self.ended = True
+            self.queue.put(None)
+
+    def close(self) -> None:
+        """Wait until the file is finished; raise the thread's error, if any."""
+        self.end()
+        self.thread.join()
+        self._raise_error()
+
+    def discard(self) -> None:
+        """Stop after an error elsewhere: the file is dropped, not finished."""
+        self.discarding = True
+        self.end()
+        self.thread.join()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PNG
+
 
 def write_png(path: Path, frame: np.ndarray) -> None:
-    Image.fromarray(frame).save(path, format="PNG", optimize=True)
+    # zlib level 3: for these flat-colour frames a little smaller than level 9 and five times faster
+    Image.fromarray(np.ascontiguousarray(frame[..., :3])).save(path, format="PNG", compress_level=3)

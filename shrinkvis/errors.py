@@ -62,3 +62,9 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum  # the shell's convention for "ended by signal N"
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an error nobody planned for: its type and the first line of its message."""
+    first_line = next(iter(str(exc).strip().splitlines()), "")
+    return f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"

@@ -156,6 +156,8 @@ def test_batch_renders_the_rest_and_lists_every_failure_with_its_reason(tmp_path
             "more_obs",
             "--out",
             str(out),
+            "--jobs",
+            "1",  # in this process, where the patched pipeline.run is
             *FAST,
         ],
     )
@@ -180,7 +182,7 @@ def test_ctrl_c_stops_a_batch_instead_of_counting_as_one_failure(tmp_path, monke
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline, "run", interrupted)
-    result = runner.invoke(app, ["batch", "baseline", "fewer_obs", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["batch", "baseline", "fewer_obs", "--out", str(tmp_path), "--jobs", "1"])
     assert result.exit_code == 130
     assert calls == ["baseline"]
     assert "shrinkvis: error: interrupted" in result.output

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from shrinkvis.encode import (
+    GIF_TOLERANCE,
+    BackgroundWriter,
+    GifWriter,
+    Mp4Writer,
+    PaletteLookup,
+    colour_keys,
+    key_colours,
+    shared_palette,
+    write_png,
+)
+
+WHITE, GREY, ORANGE, BLUE = (255, 255, 255), (235, 235, 235), (230, 159, 0), (0, 114, 178)
+
+
+def moving_square(n_frames: int, hold: int = 0, rgba: bool = False) -> list[np.ndarray]:
+    """A grey grid line and a square moving right, changing colour halfway; `hold` still frames at
+    each end."""
+    frames = []
+    positions = [0] * hold + list(range(n_frames)) + [n_frames - 1] * hold
+    for index, x in enumerate(positions):
+        frame = np.full((40, 60, 3), WHITE, np.uint8)
+        frame[20, :] = GREY
+        frame[10:18, 4 + 3 * x : 12 + 3 * x] = ORANGE if index < len(positions) // 2 else BLUE
+        if rgba:
+            frame = np.concatenate([frame, np.full((40, 60, 1), 255, np.uint8)], axis=2)
+        frames.append(frame)
+    return frames
+
+
+def gif_frames(path) -> tuple[list[np.ndarray], list[int], int | None]:
+    """Every stored GIF image as the viewer shows it (RGB), its delay in ms, and the loop count."""
+    with Image.open(path) as image:
+        shown, delays = [], []
+        for index in range(image.n_frames):
+            image.seek(index)
+            shown.append(np.asarray(image.convert("RGB")))
+            delays.append(image.info["duration"])
+        return shown, delays, image.info.get("loop")
+
+
+def write_gif(path, frames, fps=10):
+    writer = GifWriter(path, fps, shared_palette(frames))
+    for frame in frames:
+        writer.add(frame)
+    writer.close()
+
+
+def test_colour_keys_are_the_same_from_rgb_and_rgba():
+    rgb = moving_square(3)[1]
+    rgba = moving_square(3, rgba=True)[1]
+    keys = colour_keys(rgb)
+    assert keys.shape == (40, 60)
+    np.testing.assert_array_equal(keys, colour_keys(rgba))
+    np.testing.assert_array_equal(key_colours(keys.reshape(-1)), rgb.reshape(-1, 3))
+    assert colour_keys(np.array([[[1, 2, 3]]], np.uint8))[0, 0] == 1 + 2 * 256 + 3 * 65536
+
+
+def test_palette_lookup_finds_the_nearest_colour_and_remembers_it():
+    palette = np.array([WHITE, (0, 0, 0), ORANGE], np.uint8)
+    lookup = PaletteLookup(palette)
+    pixels = np.array([[250, 250, 250], [10, 0, 5], [200, 150, 20], [0, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(lookup(colour_keys(pixels[None])[0]), [0, 1, 2, 1])
+    assert len(lookup.keys) == 4  # each distinct colour matched once
+    more = np.array([[200, 150, 20], [254, 255, 255]], np.uint8)
+    np.testing.assert_array_equal(lookup(colour_keys(more[None])[0]), [2, 0])
+    assert list(lookup.keys) == sorted(lookup.keys) and len(lookup.keys) == 5
+
+
+def test_shared_palette_keeps_the_exact_flat_colours():
+    palette = {tuple(colour) for colour in shared_palette(moving_square(8))}
+    assert {WHITE, GREY, ORANGE, BLUE} <= palette
+
+
+@pytest.mark.parametrize("rgba", [False, True])
+def test_gif_shows_every_frame_exactly_and_merges_the_pauses(tmp_path, rgba):
+    frames = moving_square(6, hold=3, rgba=rgba)  # 3 + 6 + 3 = 12 frames, 6 distinct
+    path = tmp_path / "square.gif"
+    write_gif(path, frames)
+    shown, delays, loop = gif_frames(path)
+    assert loop == 0
+    assert len(shown) == 6  # each hold is one image with a longer delay
+    assert delays == [400, 100, 100, 100, 100, 400]
+    distinct = [frames[0], *frames[4:9]]
+    for got, expected in zip(shown, distinct, strict=True):
+        np.testing.assert_array_equal(got, expected[..., :3])
+
+
+def test_gif_delta_frames_store_only_the_changed_rectangle(tmp_path):
+    path = tmp_path / "square.gif"
+    write_gif(path, moving_square(6))
+    with Image.open(path) as image:
+        image.seek(2)
+        # the square moved 3 px right: old and new position, 8 rows high, not the whole 60 × 40 frame
+        assert image.tile[0][1][2] - image.tile[0][1][0] <= 11
+        assert image.tile[0][1][3] - image.tile[0][1][1] == 8
+
+
+@pytest.mark.parametrize(("nudge", "stored"), [(GIF_TOLERANCE, 1), (GIF_TOLERANCE + 1, 2)])
+def test_gif_leaves_pixels_that_are_within_the_tolerance(tmp_path, nudge, stored):
+    base = moving_square(2)[0]
+    assert (base[12, 6] == ORANGE).all()
+    nudged_orange = np.array(ORANGE) + [0, nudge, 0]
+    nudged = base.copy()
+    nudged[10:18, 4:12] = nudged_orange
+    # both oranges are in the palette: the nudged one is the best match for the second frame
+    palette = np.array([WHITE, GREY, ORANGE, nudged_orange], np.uint8)
+    writer = GifWriter(tmp_path / "nudge.gif", 10, palette)
+    for frame in (base, nudged, nudged):
+        writer.add(frame)
+    writer.close()
+    shown, delays, _ = gif_frames(tmp_path / "nudge.gif")
+    assert len(shown) == stored and sum(delays) == 300
+    np.testing.assert_array_equal(shown[-1][12, 6], ORANGE if stored == 1 else nudged_orange)
+
+
+def test_gif_delays_follow_the_clock_at_any_frame_rate(tmp_path):
+    path = tmp_path / "thirty.gif"
+    write_gif(path, moving_square(9), fps=30)
+    _, delays, _ = gif_frames(path)
+    # 9 frames at 30 fps are 30 centiseconds; each delay rounds the running clock, not the step
+    assert delays == [30, 40, 30, 30, 40, 30, 30, 40, 30]
+    assert sum(delays) == 300
+
+
+def test_files_are_byte_reproducible(tmp_path):
+    frames = moving_square(10, hold=2, rgba=True)
+    digests = []
+    for attempt in range(2):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        write_gif(folder / "a.gif", frames)
+        mp4 = Mp4Writer(folder / "a.mp4", 10, 60, 40)
+        for frame in frames:
+            mp4.add(frame)
+        mp4.close()
+        write_png(folder / "a.png", frames[-1])
+        digests.append([(folder / name).read_bytes() for name in ("a.gif", "a.mp4", "a.png")])
+    assert digests[0] == digests[1]
+
+
+def test_mp4_takes_rgba_and_crops_to_even_size(tmp_path):
+    frames = [np.pad(frame, ((0, 1), (0, 1), (0, 0)), mode="edge") for frame in moving_square(4, rgba=True)]
+    path = tmp_path / "odd.mp4"
+    writer = Mp4Writer(path, 10, 61, 41)
+    for frame in frames:
+        writer.add(frame)
+    writer.close()
+    with av.open(str(path)) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(decoded) == 4 and decoded[0].shape == (40, 60, 3)
+    # the square (orange) is where it was drawn: lossy, so compare its mean colour
+    assert np.abs(decoded[0][11:17, 5:11].reshape(-1, 3).mean(axis=0) - ORANGE).max() < 12
+
+
+def test_png_drops_alpha(tmp_path):
+    path = tmp_path / "still.png"
+    frame = moving_square(1, rgba=True)[0]
+    write_png(path, frame)
+    with Image.open(path) as image:
+        assert image.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(image), frame[..., :3])
+
+
+class _Recorder:
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.frames: list[int] = []
+        self.fail_at = fail_at
+        self.state = "open"
+
+    def add(self, frame: np.ndarray) -> None:
+        if len(self.frames) == self.fail_at:
+            raise OSError("disk full")
+        self.frames.append(int(frame[0, 0, 0]))
+
+    def close(self) -> None:
+        self.state = "closed"
+
+    def discard(self) -> None:
+        self.state = "discarded"
+
+
+def test_background_writer_keeps_the_order_and_closes():
+    recorder = _Recorder()
+    with BackgroundWriter(lambda: recorder) as writer:
+        for value in range(30):
+            writer.add(np.full((1, 1, 3), value, np.uint8))
+    assert recorder.frames == list(range(30))
+    assert recorder.state == "closed"
+
+
+def test_background_writer_raises_the_threads_error_in_the_caller():
+    recorder = _Recorder(fail_at=5)
+    with pytest.raises(OSError, match="disk full"), BackgroundWriter(lambda: recorder) as writer:
+        for value in range(100):
+            writer.add(np.full((1, 1, 3), value, np.uint8))
+    assert recorder.frames == [0, 1, 2, 3, 4]
+    assert recorder.state == "discarded"
+
+
+def test_background_writer_reports_a_writer_that_cannot_start():
+    def cannot_open() -> _Recorder:
+        raise PermissionError("read-only folder")
+
+    writer = BackgroundWriter(cannot_open)
+    with pytest.raises(PermissionError, match="read-only"):
+        for value in range(50):  # never blocks, though nobody takes the frames
+            writer.add(np.full((1, 1, 3), value, np.uint8))
+        writer.close()
