@@ -10,6 +10,7 @@ from ..errors import ScenarioError
 from ..fit import Estimates
 from .presets import Look
 from .themes import RGBA
+from .timeline import Timeline
 
 POINT_AREA = 28.0  # pt², every cluster the same size
 POINT_AREA_RANGE = (8.0, 90.0)  # pt², smallest and largest cluster when sizes differ
@@ -22,6 +23,20 @@ NO_POOL_LABEL = "No pooling (per-cluster OLS)"
 PARTIAL_POOL_LABEL = "Partial pooling (mixed model)"
 COMPLETE_POOL_LABEL = "Complete pooling (one OLS)"
 FIXED_EFFECT_LABEL = "Fixed effects"
+
+
+class Timed:
+    """What every storyboard has through its timeline: the number of frames and their rate."""
+
+    timeline: Timeline
+
+    @property
+    def n_frames(self) -> int:
+        return self.timeline.n_frames
+
+    @property
+    def fps(self) -> int:
+        return self.timeline.fps
 
 
 @dataclass(frozen=True)

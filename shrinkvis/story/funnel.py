@@ -23,6 +23,7 @@ from .common import (
     EdgeMarks,
     Header,
     LegendEntry,
+    Timed,
     axis_limits,
     edge_marks,
 )
@@ -50,7 +51,7 @@ class FunnelPanel:
 
 
 @dataclass(frozen=True)
-class FunnelStory:
+class FunnelStory(Timed):
     view: str
     header: Header
     look: Look
@@ -64,14 +65,6 @@ class FunnelStory:
     state_colors: np.ndarray  # (2, 4)
     point_area: float
     legend: tuple[LegendEntry, ...]
-
-    @property
-    def n_frames(self) -> int:
-        return self.timeline.n_frames
-
-    @property
-    def fps(self) -> int:
-        return self.timeline.fps
 
     def estimates(self, frame: int, panel: int) -> np.ndarray:
         return self.timeline.blend(self.panels[panel].states, frame)

@@ -15,7 +15,15 @@ import pandas as pd
 from ..errors import ScenarioError
 from ..fit import Estimates
 from ..scenario import AnimationSpec
-from .common import COMPLETE_POOL_LABEL, LIMIT_PADDING, NO_POOL_LABEL, PARTIAL_POOL_LABEL, Header, LegendEntry
+from .common import (
+    COMPLETE_POOL_LABEL,
+    LIMIT_PADDING,
+    NO_POOL_LABEL,
+    PARTIAL_POOL_LABEL,
+    Header,
+    LegendEntry,
+    Timed,
+)
 from .plane import complete_pool
 from .presets import Look
 from .timeline import Timeline
@@ -41,7 +49,7 @@ class LinePanel:
 
 
 @dataclass(frozen=True)
-class LinesStory:
+class LinesStory(Timed):
     view: str
     header: Header
     look: Look
@@ -56,14 +64,6 @@ class LinesStory:
     x_label: str
     y_label: str
     legend: tuple[LegendEntry, ...]
-
-    @property
-    def n_frames(self) -> int:
-        return self.timeline.n_frames
-
-    @property
-    def fps(self) -> int:
-        return self.timeline.fps
 
     def coefficients(self, frame: int) -> np.ndarray:
         """(P, 2) intercept and slope of each panel's morphing line."""

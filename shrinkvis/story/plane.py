@@ -13,7 +13,7 @@ import numpy as np
 
 from ..fit import Estimates
 from ..scenario import AnimationSpec
-from .common import EdgeMarks, Header, LegendEntry, axis_limits, edge_marks, extremeness_alpha
+from .common import EdgeMarks, Header, LegendEntry, Timed, axis_limits, edge_marks, extremeness_alpha
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -45,7 +45,7 @@ class Contour:
 
 
 @dataclass(frozen=True)
-class PlaneStory:
+class PlaneStory(Timed):
     """Clusters moving through key states in the (intercept, slope) plane; frame data computed on demand."""
 
     view: str
@@ -69,14 +69,6 @@ class PlaneStory:
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     fixed_effects_from: int  # the black hole fades in on the way from this key state to the next
-
-    @property
-    def n_frames(self) -> int:
-        return self.timeline.n_frames
-
-    @property
-    def fps(self) -> int:
-        return self.timeline.fps
 
     @property
     def start(self) -> np.ndarray:
