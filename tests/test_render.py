@@ -33,13 +33,17 @@ def test_every_view_draws_frames_of_the_right_size_that_move(fitted, view):
         frames = list(drawn)
         assert len(frames) == 8
         assert drawn.size == (600, 450)
-        assert all(frame.shape == (450, 600, 3) and frame.dtype == np.uint8 for frame in frames)
+        assert all(frame.shape == (450, 600, 4) and frame.dtype == np.uint8 for frame in frames)
+        assert all(np.all(frame[..., 3] == 255) for frame in frames)  # RGBA, opaque
         assert not np.array_equal(frames[0], frames[-1])
         # blitting: the background is restored, so drawing a frame again gives the same pixels
         assert np.array_equal(drawn.frame(0), frames[0])
         assert np.array_equal(drawn.frame(7), frames[-1])
-        # the first frames hold the start (start_pause), so they are identical
+        # the first frames hold the start (start_pause), so they are identical; a held frame is handed
+        # out again, and equals the same frame drawn afresh
         assert np.array_equal(frames[0], frames[1])
+        assert not np.array_equal(drawn.frame(7), drawn.frame(1))
+        assert np.array_equal(drawn.frame(1), frames[0])
     finally:
         drawn.close()
 
@@ -49,10 +53,10 @@ def test_presets_and_themes_set_size_and_background(fitted):
     square = _renderer(fitted, "animation.preset=square", "animation.view=funnel")
     try:
         frame = slide.frame(0)
-        assert frame.shape == (720, 1280, 3)
-        assert frame[2, 2].max() < 60  # dark background in the corner
-        assert square.frame(0).shape == (800, 800, 3)
-        assert square.frame(0)[2, 2].min() > 240
+        assert frame.shape == (720, 1280, 4)
+        assert frame[2, 2, :3].max() < 60  # dark background in the corner
+        assert square.frame(0).shape == (800, 800, 4)
+        assert square.frame(0)[2, 2, :3].min() > 240
     finally:
         slide.close()
         square.close()

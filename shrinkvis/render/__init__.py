@@ -1,6 +1,6 @@
 """Frames as RGB arrays: matplotlib on the Agg canvas, one figure per animation, blitting.
 
-`renderer(story)` picks the view's renderer. Every renderer has `frame(i)` → (H, W, 3) uint8, iterates
+`renderer(story)` picks the view's renderer. Every renderer has `frame(i)` → (H, W, 4) uint8 RGBA (opaque), iterates
 over all frames, and has `size`, `svg()` (the final state) and `close()`.
 """
 

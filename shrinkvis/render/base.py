@@ -21,7 +21,7 @@ SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the 
 
 
 class BlitRenderer:
-    """`frame(i)` returns frame i as an (H, W, 3) uint8 array; `svg()` the last frame as SVG bytes."""
+    """`frame(i)` returns frame i as an (H, W, 4) uint8 RGBA array (opaque); `svg()` the last frame as SVG bytes."""
 
     def __init__(self, story: Any) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -47,6 +47,8 @@ class BlitRenderer:
         self._figure.set_layout_engine("none")
         center_header(self._figure)
         self._backgrounds: dict[Hashable, Any] = {}
+        self._last: np.ndarray | None = None  # the last frame drawn, and its (position, background)
+        self._last_key: Hashable = None
         self._background(self.background_key(0))
 
     # --- what a view provides -----------------------------------------------------------------------
@@ -84,16 +86,33 @@ class BlitRenderer:
         return self._backgrounds[key]
 
     def frame(self, index: int) -> np.ndarray:
-        self._canvas.restore_region(self._background(self.background_key(index)))
+        # a frame at the same place on the timeline, with the same background, shows the same picture:
+        # the pauses (about 40% of the frames) are handed out again instead of drawn again
+        key = (float(self.story.timeline.position[index]), self.background_key(index))
+        if key == self._last_key and self._last is not None:
+            return self._last.copy()
+        self._canvas.restore_region(self._background(key[1]))
         self.update(index)
         renderer = self._canvas.get_renderer()
         for artist in self._moving:
             artist.draw(renderer)
-        return np.asarray(self._canvas.buffer_rgba())[:, :, :3].copy()
+        # RGBA as Agg holds it, in one contiguous copy: slicing off alpha costs far more, and the
+        # encoders and write_png take RGBA
+        self._last = np.asarray(self._canvas.buffer_rgba()).copy()
+        self._last_key = key
+        return self._last
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Every frame in order; a held frame is the very array of the frame before (no copy needed:
+        nobody writes into a frame)."""
+        previous: np.ndarray | None = None
+        previous_key: Hashable = None
         for index in range(self.story.n_frames):
-            yield self.frame(index)
+            key = (float(self.story.timeline.position[index]), self.background_key(index))
+            if previous is None or key != previous_key:
+                previous = self.frame(index)
+                previous_key = key
+            yield previous
 
     def svg(self) -> bytes:
         """The final state as SVG, byte for byte the same for the same storyboard."""
