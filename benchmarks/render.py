@@ -191,7 +191,7 @@ def main() -> None:
     without_fit = [r.wall - fit for r, fit in zip(baseline, run["fit"], strict=True)]
     rows = [
         ("`shrinkvis run baseline` (GIF + MP4 + PNG)", walls(baseline), cpus(baseline), "≤ 2.5 s"),
-        ("… its fit step (statsmodels, import included)", seconds(run["fit"]), "", ""),
+        ("… its fit step (exact engine, as summary.json times it)", seconds(run["fit"]), "", ""),
         ("… everything but the fit step", seconds(without_fit), "", ""),
     ]
     if r is not None:

@@ -17,11 +17,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted, OutputError
+
+if TYPE_CHECKING:  # the CLI imports this module for its signal handling: no pandas at start-up
+    import pandas as pd
 
 TEMPORARY_SUFFIX = ".part"
 TERMINATING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
