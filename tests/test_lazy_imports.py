@@ -48,8 +48,6 @@ def test_heavy_libraries_load_only_when_a_command_needs_them(tmp_path):
 
 def test_the_console_command_itself_loads_no_heavy_library_before_a_command_needs_one():
     # main() wraps every command in the signal handling of shrinkvis.outputs: that must stay light
-    code = "import sys, shrinkvis.cli, shrinkvis.outputs; print(sorted(m for m in sys.modules if m in %r))" % (
-        HEAVY,
-    )
+    code = f"import sys, shrinkvis.cli, shrinkvis.outputs; print(sorted(m for m in sys.modules if m in {HEAVY!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
