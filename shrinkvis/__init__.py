@@ -73,12 +73,8 @@ def render(estimates: Estimates, scenario: Scenario, out_dir: str | Path, format
     `data` (the modelled rows: a DataFrame with y, x, cluster, as `simulate` returns) is needed by the
     lines view, which draws them.
     """
-    from .data import ModelData
     from .pipeline import render as render_files
 
-    if data is not None and not isinstance(data, ModelData):
-        x_name = "x" if "x" in data.columns else None
-        data = ModelData(frame=data, source="data", y_name="y", group_name="cluster", x_name=x_name, dropped_rows=0)
     return render_files(estimates, scenario, Path(out_dir), formats, data)
 
 

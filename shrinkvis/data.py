@@ -123,6 +123,14 @@ def simulated_model_data(frame: pd.DataFrame, spec: DataSpec) -> ModelData:
     return ModelData(frame, f"simulated (seed {spec.seed})", "y", "cluster", "x", 0)
 
 
+def as_model_data(data: ModelData | pd.DataFrame) -> ModelData:
+    """A frame of the model's rows (y, cluster and maybe x, as `simulate` returns) as `ModelData`."""
+    if isinstance(data, ModelData):
+        return data
+    x_name = "x" if "x" in data.columns else None
+    return ModelData(frame=data, source="data", y_name="y", group_name="cluster", x_name=x_name, dropped_rows=0)
+
+
 def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a delimited text table with a header row (the delimiter is detected from the content), or
     Parquet when pyarrow is installed.

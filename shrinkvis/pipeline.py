@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import report as reports
 from . import story as storyboards
-from .data import ModelData, read_model_data, simulated_model_data
+from .data import ModelData, as_model_data, read_model_data, simulated_model_data
 from .encode import BackgroundWriter, GifWriter, Mp4Writer, shared_palette, write_png
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
@@ -73,9 +73,13 @@ def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
 
 
 def storyboard(
-    estimates: Estimates, scenario: Scenario, data: ModelData | None = None
+    estimates: Estimates, scenario: Scenario, data: ModelData | pd.DataFrame | None = None
 ) -> storyboards.Storyboard:
-    """What the scenario's view shows on each frame, in the data's own words when they come from a file."""
+    """What the scenario's view shows on each frame, in the data's own words when they come from a file.
+
+    `data` (the modelled rows, as `ModelData` or a DataFrame of y, x, cluster) is needed by the lines view.
+    """
+    data = as_model_data(data) if data is not None else None
     from_file = data is not None and isinstance(scenario.data, DataFileSpec)
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
@@ -107,7 +111,7 @@ def render(
     scenario: Scenario,
     out_dir: Path,
     formats: tuple[Format, ...] | None = None,
-    data: ModelData | None = None,
+    data: ModelData | pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Draw the animation and write the requested formats into `out_dir`; returns kind → path.
 

@@ -43,3 +43,15 @@ def test_a_failing_encoder_leaves_no_file_behind(tmp_path, small, monkeypatch):
     with pytest.raises(OutputError, match="disk full"):  # the write error, named with its file
         pipeline.render(estimates, scenario, tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither the finished GIF nor any temporary file
+
+
+def test_the_notebook_api_takes_the_simulated_frame_for_the_lines_view(tmp_path):
+    import shrinkvis
+
+    scenario = shrinkvis.load_scenario("fewer_obs", ["animation.frames=4", "animation.view=lines", "data.n_cluster=20"])
+    data = shrinkvis.simulate(scenario.data)
+    estimates = shrinkvis.fit(data, scenario.model)
+    board = shrinkvis.storyboard(estimates, scenario, data)
+    assert board.n_frames == 4
+    files = shrinkvis.render(estimates, scenario, tmp_path, ("png",), data=data)
+    assert sorted(path.name for path in files.values()) == ["lines.png", "lines_start.png"]
