@@ -9,7 +9,7 @@ import numpy as np
 from ..story.funnel import FunnelStory
 from .base import BlitRenderer
 from .plane import EDGE_MARK_AREA
-from .style import broken_line, draw_legend, edge_paths, grid_with_header, style_axes
+from .style import broken_line, draw_legend, edge_paths, grid_with_header, round_marker, style_axes
 
 BAR_WIDTH = 0.5  # relative to the look's line width
 BAR_ALPHA = 0.45
@@ -47,6 +47,7 @@ class FunnelRenderer(BlitRenderer):
                 panel.x,
                 panel.states[0],
                 s=story.point_area,
+                marker=round_marker(),
                 edgecolors=theme.background,
                 linewidths=0.3,
                 zorder=3,

@@ -10,7 +10,16 @@ import numpy as np
 from ..story.plane import PlaneStory
 from ..story.shrinkage import COMPLETE_POOL_AREA, FIXED_EFFECT_AREA
 from .base import BlitRenderer
-from .style import broken_line, draw_legend, edge_paths, fit_width, grid_with_header, style_axes
+from .style import (
+    broken_line,
+    draw_legend,
+    edge_paths,
+    fit_width,
+    grid_with_header,
+    round_marker,
+    shared_or_each,
+    style_axes,
+)
 
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10
@@ -88,8 +97,9 @@ class PlaneRenderer(BlitRenderer):
             axes.scatter(
                 story.start[:, 0],
                 story.start[:, 1],
-                s=story.sizes,
-                c=story.colors(0),
+                s=shared_or_each(story.sizes),
+                c=shared_or_each(story.colors(0)),
+                marker=round_marker(),
                 edgecolors=theme.background,
                 linewidths=POINT_EDGE_WIDTH,
                 zorder=3,
@@ -113,6 +123,7 @@ class PlaneRenderer(BlitRenderer):
                 c=hole_colors,
                 edgecolors=self._hole_edges,
                 linewidths=[0] * rings + [1.0],
+                marker=round_marker(),
                 zorder=5,
             )
         )
@@ -147,7 +158,7 @@ class PlaneRenderer(BlitRenderer):
         shown = positions.copy()
         shown[edge.outside] = np.nan  # a point outside is drawn as its edge mark instead
         self._points.set_offsets(shown)
-        self._points.set_facecolors(colors)
+        self._points.set_facecolors(shared_or_each(colors))
         self._edge.set_offsets(edge.at[edge.outside].reshape(-1, 2))
         self._edge.set_paths(edge_paths(edge.side[edge.outside]))
         self._edge.set_facecolors(colors[edge.outside])

@@ -174,3 +174,21 @@ def broken_line(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gaps = np.full((len(segments), 1, 2), np.nan)
     points = np.concatenate([segments, gaps], axis=1).reshape(-1, 2)
     return points[:, 0], points[:, 1]
+
+
+def round_marker() -> Any:
+    """A 32-sided polygon: at marker sizes it looks like a circle, but Agg fills it without flattening
+    Bézier curves, and matplotlib measures its extent without the slow curve maths of the "o" marker."""
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.path import Path
+
+    return MarkerStyle(Path.unit_regular_polygon(32))
+
+
+def shared_or_each(values: Any) -> np.ndarray:
+    """The first row alone when every row is equal (one size, one colour), else every row: with one size
+    and one colour matplotlib stamps a single rasterised marker instead of filling each point's path."""
+    values = np.asarray(values)
+    if len(values) > 1 and np.all(values == values[:1]):
+        return values[:1]
+    return values
