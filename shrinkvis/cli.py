@@ -122,13 +122,9 @@ def user_errors(command: F) -> F:
             raise _fail("out of memory; try fewer clusters, rows, frames or pixels", 1) from None
         except Exception as exc:
             _show_traceback()
-            raise _fail(f"{_unexpected(exc)} (run with --debug for the traceback)", 1) from None
+            raise _fail(f"{unexpected(exc)} (run with --debug for the traceback)", 1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _unexpected(exc: BaseException) -> str:
-    return unexpected(exc)
 
 
 def _overrides(sets: list[str] | None, formats: str | None) -> list[str]:

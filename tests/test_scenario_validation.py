@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import yaml
@@ -200,16 +199,15 @@ def test_unreadable_files_are_one_line(tmp_path, content, fragment):
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
-def test_an_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path):
+def test_an_alias_bomb_is_refused_with_a_short_message(tmp_path):
+    # 9⁹ strings if expanded: were the aliases ever expanded, this test would not finish
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     for level in range(1, 9):
         lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
     lines.append("description: *a8")
-    started = time.perf_counter()
     message = _error(tmp_path, "\n".join(lines) + "\n")
     assert "description = [[" in message and "must be text" in message
     assert len(message) < 400
-    assert time.perf_counter() - started < 30  # not a timing assert: 9⁹ strings would take hours
 
 
 @pytest.mark.parametrize(

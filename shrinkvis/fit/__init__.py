@@ -57,9 +57,11 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     scaling = Scaling.of(y, x)
     scaled_y, scaled_x = scaling.apply(y, x)
     scaled = ModelRows(y=scaled_y, x=scaled_x, codes=codes, n_groups=n_groups)
-    mixed = _mixed_model(scaled, cluster_stats(scaled_y, scaled_x, codes, n_groups), model)
-    mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     stats = cluster_stats(y, x, codes, n_groups)
+    # data near unit scale is not rescaled: its sums serve the engine and the no-pooling fits alike
+    scaled_stats = stats if scaled_y is y and scaled_x is x else cluster_stats(scaled_y, scaled_x, codes, n_groups)
+    mixed = _mixed_model(scaled, scaled_stats, model)
+    mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(stats)
     no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
         y, x, codes, n_groups, no_pool_intercept, no_pool_slope

@@ -27,7 +27,10 @@ class Scaling:
         return cls(y=_power_of_two(np.std(y)), x=_power_of_two(np.std(x)) if x is not None else 1.0)
 
     def apply(self, y: np.ndarray, x: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        return y / self.y, (x / self.x if x is not None else None)
+        """y / a and x / b; the arrays themselves where a or b is 1, so nothing is copied for nothing."""
+        scaled_y = y if self.y == 1.0 else y / self.y
+        scaled_x = x if x is None or self.x == 1.0 else x / self.x
+        return scaled_y, scaled_x
 
     def unscale(self, fit: EngineFit, n_obs: int) -> EngineFit:
         """The engine's result on the original scale of y and x."""
