@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import time
@@ -13,17 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import animation
 from . import report as reports
 from . import story as storyboards
 from .data import ModelData, as_model_data, read_model_data, simulated_model_data
-from .encode import BackgroundWriter, GifWriter, Mp4Writer, shared_palette, write_png
+from .encode import write_png
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
 from .shrinkage_plot import shrinkage_by_size
 from .simulate import simulate
-
-PALETTE_SAMPLES = 9  # frames spread over the animation that the shared GIF palette is built from
 
 
 @dataclass(frozen=True)
@@ -96,16 +94,6 @@ def storyboard(
     return story
 
 
-def palette_frames(progress: np.ndarray) -> list[int]:
-    """The frames the shared GIF palette is built from, given each frame's progress (0 → 1).
-
-    Spread evenly over the motion rather than over the frames: the pauses hold one picture for many
-    frames, and the easing crosses the middle quickly, yet the middle's colours need entries too.
-    """
-    targets = np.linspace(progress.min(), progress.max(), PALETTE_SAMPLES)
-    return sorted({int(np.argmin(np.abs(progress - target))) for target in targets})
-
-
 def render(
     estimates: Estimates,
     scenario: Scenario,
@@ -116,54 +104,11 @@ def render(
     """Draw the animation and write the requested formats into `out_dir`; returns kind → path.
 
     Files are named after the view: `<view>.gif`, `.mp4`, `.png` (final state) with `<view>_start.png`
-    (first state), `.svg` (final state). The frames are drawn once, in order, and handed to every video
-    writer; the writers encode in their own threads while the next frame is drawn. Each file is written
-    under a temporary name and renamed into place only once complete.
+    (first state), `.svg` (final state); see `animation.write_animation`.
     """
-    from .render import renderer as make_renderer
-
-    formats = formats or scenario.animation.formats
     story = storyboard(estimates, scenario, data)
-    view = scenario.animation.view
-    files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
-    if "png" in formats:
-        files["png_start"] = out_dir / f"{view}_start.png"
-    with contextlib.ExitStack() as stack:
-        renderer = make_renderer(story)
-        stack.callback(renderer.close)
-        writers: list[BackgroundWriter] = []
-        if "gif" in formats:
-            gif_path = stack.enter_context(atomic_path(files["gif"]))
-            samples = [renderer.frame(index) for index in palette_frames(story.timeline.position)]
-
-            def make_gif() -> GifWriter:
-                return GifWriter(gif_path, story.fps, shared_palette(samples))
-
-            writers.append(stack.enter_context(BackgroundWriter(make_gif, "gif")))
-        if "mp4" in formats:
-            mp4_path = stack.enter_context(atomic_path(files["mp4"]))
-            width, height = renderer.size
-
-            def make_mp4() -> Mp4Writer:
-                return Mp4Writer(mp4_path, story.fps, width, height)
-
-            writers.append(stack.enter_context(BackgroundWriter(make_mp4, "mp4")))
-        last_frame = None
-        if writers:
-            for frame in renderer:
-                for writer in writers:
-                    writer.add(frame)
-                last_frame = frame
-            for writer in writers:
-                writer.end()  # each finishes its file in its thread, side by side
-        if "png" in formats:
-            still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
-            write_png(stack.enter_context(atomic_path(files["png"])), still)
-            write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
-        if "svg" in formats:
-            stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
-    # leaving the block waited for the writers, raising any error of theirs, and renamed every file
-    # into place (or removed them all after an error)
+    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    animation.write_animation(story, files)
     return files
 
 

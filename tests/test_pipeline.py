@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import shrinkvis
-from shrinkvis import encode, pipeline
+from shrinkvis import animation, encode, pipeline
 from shrinkvis.errors import OutputError
 
 SMALL = ["animation.frames=12", "data.n_cluster=15"]
@@ -17,11 +17,11 @@ def small():
 
 
 def test_palette_frames_are_spread_over_the_motion():
-    assert pipeline.palette_frames(np.linspace(0, 1, 120)) == [0, 15, 30, 45, 60, 74, 89, 104, 119]
-    assert pipeline.palette_frames(np.linspace(0, 1, 3)) == [0, 1, 2]
+    assert animation.palette_frames(np.linspace(0, 1, 120)) == [0, 15, 30, 45, 60, 74, 89, 104, 119]
+    assert animation.palette_frames(np.linspace(0, 1, 3)) == [0, 1, 2]
     # a pause at each end and a fast middle: one frame from each pause, the rest from the motion
     progress = np.concatenate([np.zeros(20), np.linspace(0, 1, 9), np.ones(20)])
-    assert pipeline.palette_frames(progress) == [0, 21, 22, 23, 24, 25, 26, 27, 28]
+    assert animation.palette_frames(progress) == [0, 21, 22, 23, 24, 25, 26, 27, 28]
 
 
 def test_render_writes_the_same_bytes_twice(tmp_path, small):

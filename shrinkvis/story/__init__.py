@@ -8,10 +8,8 @@ cluster size); shared: easing, timeline, themes (palettes), presets (looks).
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from ..fit import Estimates
-from ..scenario import Scenario
 from .common import Header, header
 from .funnel import FunnelStory, funnel
 from .lines import LinesStory, lines
@@ -21,6 +19,12 @@ from .shrinkage import shrinkage
 from .stages import stages
 from .themes import Theme, theme
 from .timeline import Timeline, timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    import pandas as pd
+
+    from ..fit import Estimates
+    from ..scenario import Scenario
 
 Storyboard = PlaneStory | LinesStory | FunnelStory
 

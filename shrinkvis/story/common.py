@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ScenarioError
-from ..fit import Estimates
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
 
 POINT_AREA = 28.0  # pt², every cluster the same size
 POINT_AREA_RANGE = (8.0, 90.0)  # pt², smallest and largest cluster when sizes differ

@@ -9,11 +9,10 @@ estimate, so that balanced data (every cluster the same size) still show each cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..fit import Estimates
-from ..scenario import AnimationSpec
 from .common import (
     FIXED_EFFECT_LABEL,
     LIMIT_PADDING,
@@ -29,6 +28,10 @@ from .common import (
 )
 from .presets import Look
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
+    from ..scenario import AnimationSpec
 
 Z_95 = 1.96  # normal quantile of a 95% interval
 COLUMN_WIDTH = 0.6  # share of the gap between neighbouring sizes that a column of clusters fills

@@ -8,13 +8,11 @@ the most and the least shrunk. Panels run from the most to the least shrunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ScenarioError
-from ..fit import Estimates
-from ..scenario import AnimationSpec
 from .common import (
     COMPLETE_POOL_LABEL,
     LIMIT_PADDING,
@@ -27,6 +25,12 @@ from .common import (
 from .plane import complete_pool
 from .presets import Look
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    import pandas as pd
+
+    from ..fit import Estimates
+    from ..scenario import AnimationSpec
 
 DATA_LABEL = "Data"
 DATA_POINT_AREA = 10.0  # pt²

@@ -8,15 +8,18 @@ expects the clusters' effects, N(fixed effects, Σ).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..fit import Estimates
-from ..scenario import AnimationSpec
 from .common import EdgeMarks, Header, LegendEntry, Timed, axis_limits, edge_marks, extremeness_alpha
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
+    from ..scenario import AnimationSpec
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..fit import Estimates
-from ..scenario import AnimationSpec
 from .common import (
     COMPLETE_POOL_LABEL,
     FIXED_EFFECT_LABEL,
@@ -21,6 +21,10 @@ from .common import (
 from .plane import PlaneStory, no_and_partial_pool, plane_story
 from .presets import Look
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
+    from ..scenario import AnimationSpec
 
 FIXED_EFFECT_AREA = 70.0  # pt², the black hole
 COMPLETE_POOL_AREA = 45.0  # pt²

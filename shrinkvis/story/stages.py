@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..fit import Estimates
-from ..scenario import AnimationSpec
 from .common import NO_POOL_LABEL, PARTIAL_POOL_LABEL, Header, marker_sizes, require_random_slope, size_legend
 from .plane import PlaneStory, complete_pool, no_and_partial_pool, plane_story
 from .presets import Look
 from .shrinkage import plane_legend
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
+    from ..scenario import AnimationSpec
 
 STAGE_CAPTIONS = (
     "1 · Complete pooling: one fit for all clusters",
