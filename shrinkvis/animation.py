@@ -1,14 +1,16 @@
 """A storyboard → its files: the frames are drawn once, in order, and handed to every video writer.
 
-Nothing here needs pandas or the fitting code, so a process that only draws (see `drawing`) loads the
-drawing libraries and nothing else.
+Two halves, so that they can run in two processes (see `drawing`): `write_videos` encodes GIF and MP4 from
+any source of frames; `write_stills` writes the PNG stills and the SVG from the renderer that drew them.
+`write_animation` does both in one process. Nothing here needs pandas or the fitting code.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -16,10 +18,24 @@ from .encode import BackgroundWriter, GifWriter, Mp4Writer, shared_palette, writ
 from .outputs import atomic_path
 
 if TYPE_CHECKING:
+    from .render import BlitRenderer
     from .scenario import Format
     from .story import Storyboard
 
 PALETTE_SAMPLES = 9  # frames spread over the animation that the shared GIF palette is built from
+VIDEO_KINDS = ("gif", "mp4")
+STILL_KINDS = ("png", "png_start", "svg")
+
+
+class Frames(Protocol):
+    """Frames in order, as (H, W, 4) RGBA uint8 arrays; a held frame is the very array of the one before."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...  # width, height
+
+    def palette_samples(self) -> list[np.ndarray]: ...  # the frames `palette_frames` picks
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
 
 
 def palette_frames(progress: np.ndarray) -> list[int]:
@@ -33,55 +49,90 @@ def palette_frames(progress: np.ndarray) -> list[int]:
 
 
 def output_files(view: str, formats: tuple[Format, ...], out_dir: Path) -> dict[str, Path]:
-    """kind → path of what `write_animation` writes: `<view>.<format>`, and `<view>_start.png` with a PNG."""
+    """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG."""
     files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
     if "png" in formats:
         files["png_start"] = out_dir / f"{view}_start.png"
     return files
 
 
-def write_animation(story: Storyboard, files: dict[str, Path]) -> None:
-    """Draw the storyboard and write the files `output_files` named.
+class RendererFrames:
+    """The frames of a renderer in this process."""
 
-    `.gif`, `.mp4`: the animation; `.png`: the final state, `_start.png` the first; `.svg`: the final
-    state. The writers encode in their own threads while the next frame is drawn. Each file is written
-    under a temporary name and renamed into place only once complete.
+    def __init__(self, renderer: BlitRenderer) -> None:
+        self.renderer = renderer
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.renderer.size
+
+    def palette_samples(self) -> list[np.ndarray]:
+        story = self.renderer.story
+        return [self.renderer.frame(index) for index in palette_frames(story.timeline.position)]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.renderer)
+
+
+def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack) -> np.ndarray | None:
+    """Encode the GIF and MP4 that `files` names, each in its own thread, as the frames come.
+
+    The files are renamed into place when `stack` closes without an error, and removed otherwise.
+    Returns the last frame (None when there was no video to write and so no frame was asked for).
+    """
+    writers: list[BackgroundWriter] = []
+    if "gif" in files:
+        gif_path = stack.enter_context(atomic_path(files["gif"]))
+        samples = frames.palette_samples()
+
+        def make_gif() -> GifWriter:
+            return GifWriter(gif_path, fps, shared_palette(samples))
+
+        writers.append(stack.enter_context(BackgroundWriter(make_gif, "gif")))
+    if "mp4" in files:
+        mp4_path = stack.enter_context(atomic_path(files["mp4"]))
+        width, height = frames.size
+
+        def make_mp4() -> Mp4Writer:
+            return Mp4Writer(mp4_path, fps, width, height)
+
+        writers.append(stack.enter_context(BackgroundWriter(make_mp4, "mp4")))
+    last_frame = None
+    if writers:
+        for frame in frames:
+            for writer in writers:
+                writer.add(frame)
+            last_frame = frame
+        for writer in writers:
+            writer.end()  # each finishes its file in its thread, side by side
+    return last_frame
+
+
+def write_stills(
+    renderer: BlitRenderer, files: dict[str, Path], stack: contextlib.ExitStack, last_frame: np.ndarray | None = None
+) -> None:
+    """The PNG stills (last and first frame) and the SVG (last frame) that `files` names."""
+    story = renderer.story
+    if "png" in files:
+        still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
+        write_png(stack.enter_context(atomic_path(files["png"])), still)
+        write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
+    if "svg" in files:
+        stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
+
+
+def write_animation(story: Storyboard, files: dict[str, Path]) -> None:
+    """Draw the storyboard and write the files `output_files` named, all in this process.
+
+    The video writers encode in their own threads while the next frame is drawn. Each file is written
+    under a temporary name and renamed into place only once all are complete.
     """
     from .render import renderer as make_renderer
 
     with contextlib.ExitStack() as stack:
         renderer = make_renderer(story)
         stack.callback(renderer.close)
-        writers: list[BackgroundWriter] = []
-        if "gif" in files:
-            gif_path = stack.enter_context(atomic_path(files["gif"]))
-            samples = [renderer.frame(index) for index in palette_frames(story.timeline.position)]
-
-            def make_gif() -> GifWriter:
-                return GifWriter(gif_path, story.fps, shared_palette(samples))
-
-            writers.append(stack.enter_context(BackgroundWriter(make_gif, "gif")))
-        if "mp4" in files:
-            mp4_path = stack.enter_context(atomic_path(files["mp4"]))
-            width, height = renderer.size
-
-            def make_mp4() -> Mp4Writer:
-                return Mp4Writer(mp4_path, story.fps, width, height)
-
-            writers.append(stack.enter_context(BackgroundWriter(make_mp4, "mp4")))
-        last_frame = None
-        if writers:
-            for frame in renderer:
-                for writer in writers:
-                    writer.add(frame)
-                last_frame = frame
-            for writer in writers:
-                writer.end()  # each finishes its file in its thread, side by side
-        if "png" in files:
-            still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
-            write_png(stack.enter_context(atomic_path(files["png"])), still)
-            write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
-        if "svg" in files:
-            stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
+        last_frame = write_videos(RendererFrames(renderer), story.fps, files, stack)
+        write_stills(renderer, files, stack, last_frame)
     # leaving the block waited for the writers, raising any error of theirs, and renamed every file
     # into place (or removed them all after an error)

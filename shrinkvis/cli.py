@@ -153,6 +153,18 @@ def _scenario_or_data(
     return scenarios.for_data(data, overrides=overrides, **columns)
 
 
+@contextlib.contextmanager
+def _drawing_process() -> Any:
+    """A drawing process beside this one where a fork is safe (see `shrinkvis.drawing`), else None."""
+    from . import drawing
+
+    if not drawing.can_fork():
+        yield None
+        return
+    with drawing.DrawingProcess() as process:
+        yield process
+
+
 @app.command()
 @user_errors
 def run(
@@ -180,20 +192,21 @@ def run(
 
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
-    from . import pipeline
+    with _drawing_process() as drawing:  # started first: it loads matplotlib while this process fits
+        from . import pipeline
 
-    loaded = _scenario_or_data(
-        scenario,
-        [*_look_overrides(view, preset, theme), *_overrides(set, format)],
-        data,
-        y=y,
-        group=group,
-        x=x,
-        random=random,
-        formula=formula,
-        title=title,
-    )
-    result = pipeline.run(loaded, out)
+        loaded = _scenario_or_data(
+            scenario,
+            [*_look_overrides(view, preset, theme), *_overrides(set, format)],
+            data,
+            y=y,
+            group=group,
+            x=x,
+            random=random,
+            formula=formula,
+            title=title,
+        )
+        result = pipeline.run(loaded, out, drawing=drawing)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
     typer.echo(

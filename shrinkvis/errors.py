@@ -59,6 +59,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:  # sent between processes
+        return Interrupted, (self.signum,)
+
     @property
     def exit_code(self) -> int:
         return 128 + self.signum  # the shell's convention for "ended by signal N"

@@ -73,15 +73,19 @@ def interrupts_raise() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = [getattr(signal, name) for name in TERMINATING_SIGNALS if hasattr(signal, name)]
+    received: list[int] = []
 
     def raise_once(signum: int, _frame: object) -> None:
-        for each in signals:
-            signal.signal(each, signal.SIG_IGN)
+        # a flag rather than re-registering the handlers here: a second signal arriving while the
+        # handler runs would make signal.signal fail ("ignored due to race condition")
+        if received:
+            return
+        received.append(signum)
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise Interrupted(signum)
 
+    signals = [getattr(signal, name) for name in TERMINATING_SIGNALS if hasattr(signal, name)]
     previous = {each: signal.signal(each, raise_once) for each in signals}
     try:
         yield

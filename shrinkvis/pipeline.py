@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,12 @@ from . import animation
 from . import report as reports
 from . import story as storyboards
 from .data import ModelData, as_model_data, read_model_data, simulated_model_data
+from .drawing import DrawingProcess, Job
 from .encode import write_png
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
-from .shrinkage_plot import shrinkage_by_size
+from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate
 
 
@@ -133,9 +136,16 @@ def summary(
 
 
 def run(
-    scenario: Scenario, out_root: Path | str = "out", formats: tuple[Format, ...] | None = None
+    scenario: Scenario,
+    out_root: Path | str = "out",
+    formats: tuple[Format, ...] | None = None,
+    drawing: DrawingProcess | None = None,
 ) -> RunResult:
-    """Simulate (or read), fit, render and write everything for one scenario into out_root/<name>/."""
+    """Simulate (or read), fit, render and write everything for one scenario into out_root/<name>/.
+
+    With `drawing` (a drawing process started before the heavy imports, see `shrinkvis.drawing`), the
+    frames, stills and plot are drawn there while this process encodes the videos and writes the rest.
+    """
     out_dir = Path(out_root) / output_folder_name(scenario.name)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -148,23 +158,47 @@ def run(
 
     started = time.perf_counter()
     scenario = view_for(estimates, scenario)
-    files = render(estimates, scenario, out_dir, formats, data)
+    story = storyboard(estimates, scenario, data)
+    report = reports.build(estimates, data, scenario.display_title)
+    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    files["report_plot"] = out_dir / reports.PLOT_FILE
+    files["report"] = out_dir / "report.md"
+    files["csv"] = out_dir / "estimates.csv"
+
+    def write_tables() -> None:
+        write_text(files["report"], reports.markdown(report))
+        write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+
+    if drawing is None:
+        write_tables()
+        animation.write_animation(story, files)
+        with atomic_path(files["report_plot"]) as temporary:
+            write_png(temporary, shrinkage_by_size(size_plot(report)))
+    else:
+        _draw_beside(drawing, story, files, size_plot(report), meanwhile=write_tables)
     timings["render"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    report = reports.build(estimates, data, scenario.display_title)
-    files["report_plot"] = out_dir / reports.PLOT_FILE
-    with atomic_path(files["report_plot"]) as temporary:
-        write_png(temporary, shrinkage_by_size(report))
-    files["report"] = out_dir / "report.md"
-    write_text(files["report"], reports.markdown(report))
-    timings["report"] = time.perf_counter() - started
-
-    files["csv"] = out_dir / "estimates.csv"
-    write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
     files["json"] = out_dir / "summary.json"
     write_json(files["json"], summary(estimates, scenario, files, timings, report))
     return RunResult(scenario, estimates, out_dir, files, timings, report)
+
+
+def _draw_beside(
+    drawing: DrawingProcess,
+    story: storyboards.Storyboard,
+    files: dict[str, Path],
+    plot: SizePlot,
+    meanwhile: Callable[[], None],
+) -> None:
+    """The drawing process draws the frames, the stills and the plot; this one encodes the videos."""
+    videos = {kind: files[kind] for kind in animation.VIDEO_KINDS if kind in files}
+    stills = {kind: files[kind] for kind in animation.STILL_KINDS if kind in files}
+    job = Job(story, stills, frames=bool(videos), samples="gif" in videos, plot=plot, plot_path=files["report_plot"])
+    drawing.draw(job)
+    meanwhile()
+    with contextlib.ExitStack() as stack:
+        animation.write_videos(drawing.frames(), story.fps, videos, stack)
+        drawing.wait()  # inside the block: when the drawing fails, the videos are removed as well
 
 
 def explain(scenario: Scenario) -> reports.Report:

@@ -6,10 +6,15 @@ model the curve 1 − λ(n) = (θ/n) / (ψ + θ/n) shows what the model does to 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .report import Report
 from .story.themes import theme
+
+if TYPE_CHECKING:
+    from .report import Report
 
 WIDTH, HEIGHT, DPI = 640, 420, 100
 SHOWN_RANGE = (-50.0, 150.0)  # % shown; a cluster beyond is drawn on the edge as a triangle
@@ -20,15 +25,38 @@ LOG_SIZES_FROM = 20  # largest / smallest cluster size from which the size axis 
 _COLOURS = theme("light")  # the report's plot uses the animation's colours
 
 
-def shrinkage_by_size(report: Report) -> np.ndarray:
+@dataclass(frozen=True)
+class SizePlot:
+    """What the plot shows, as plain numbers: it can be drawn where pandas and the fit are not loaded."""
+
+    title: str
+    group_name: str
+    n: np.ndarray  # rows per cluster
+    share: np.ndarray  # shrinkage toward the fixed effects, % (NaN: no own estimate)
+    curve: tuple[float, float] | None  # random intercept: (ψ, θ) of the model's curve; else None
+
+
+def size_plot(report: Report) -> SizePlot:
+    table = report.shrinkage
+    curve = None
+    if report.identity_error is not None:  # random intercept: the model's own curve
+        curve = (float(report.estimates.cov_re[0, 0]), float(report.estimates.residual_sd**2))
+    return SizePlot(
+        title=report.title,
+        group_name=report.data.group_name,
+        n=table["n"].to_numpy(dtype=float),
+        share=100 * table["shrinkage"].to_numpy(dtype=float),
+        curve=curve,
+    )
+
+
+def shrinkage_by_size(plot: SizePlot) -> np.ndarray:
     """The plot as an (H, W, 3) uint8 array."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    table = report.shrinkage
-    n = table["n"].to_numpy(dtype=float)
-    share = 100 * table["shrinkage"].to_numpy(dtype=float)
+    n, share = plot.n, plot.share
     shown = np.isfinite(share)
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
     canvas = FigureCanvasAgg(figure)
@@ -49,9 +77,8 @@ def shrinkage_by_size(report: Report) -> np.ndarray:
                 x[beyond], np.full(beyond.sum(), limit), marker=marker, s=36, color=_COLOURS.no_pool, zorder=3
             )
 
-    if report.identity_error is not None:  # random intercept: the model's own curve
-        psi = float(report.estimates.cov_re[0, 0])
-        theta = report.estimates.residual_sd**2
+    if plot.curve is not None:
+        psi, theta = plot.curve
         if log_sizes:
             grid = np.geomspace(n.min() / 1.1, n.max() * 1.1, 200)
         else:  # across the whole axis, where equal sizes are spread out
@@ -78,14 +105,14 @@ def shrinkage_by_size(report: Report) -> np.ndarray:
             axes.set_xticks(sizes)
         else:
             axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel(f"Cluster size n (rows per {report.data.group_name})", fontsize=10)
+    axes.set_xlabel(f"Cluster size n (rows per {plot.group_name})", fontsize=10)
     axes.set_ylabel("Shrinkage toward the fixed effects (%)", fontsize=10)
     axes.tick_params(labelsize=8)
     axes.grid(color="0.9", lw=0.6)
     axes.set_axisbelow(True)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    figure.suptitle(f"{report.title}: shrinkage by cluster size", fontsize=12, fontweight="bold")
+    figure.suptitle(f"{plot.title}: shrinkage by cluster size", fontsize=12, fontweight="bold")
     notes = []
     missing = int((~shown).sum())
     if missing:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-from shrinkvis import pipeline
+from shrinkvis import drawing, pipeline
 from shrinkvis.cli import app
 from shrinkvis.errors import FitError
 
@@ -68,16 +69,21 @@ def test_a_failed_fit_exits_1_with_the_reason(tmp_path, monkeypatch):
     assert _one_error_line(result) == "statsmodels MixedLM could not fit the model: Singular matrix"
 
 
-def test_an_unexpected_failure_in_a_stage_exits_1_with_the_reason(tmp_path, monkeypatch):
-    def broken_render(*args, **kwargs):
+@pytest.mark.parametrize("processes", ["one", "two"])
+def test_an_unexpected_failure_in_a_stage_exits_1_with_the_reason(tmp_path, monkeypatch, processes):
+    def broken_renderer(*args, **kwargs):
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(pipeline, "render", broken_render)
+    # the renderer runs in the drawing process when there is one: the error comes back from there
+    monkeypatch.setattr(importlib.import_module("shrinkvis.render"), "renderer", broken_renderer)
+    if processes == "one":
+        monkeypatch.setattr(drawing, "can_fork", lambda: False)
     result = runner.invoke(app, ["run", "baseline", "--out", str(tmp_path), *FAST])
     assert result.exit_code == 1
     assert _one_error_line(result) == (
         "unexpected ZeroDivisionError: float division by zero (run with --debug for the traceback)"
     )
+    assert sorted(path.name for path in (tmp_path / "baseline").iterdir()) == ["estimates.csv", "report.md"]
 
 
 def test_an_unwritable_out_folder_exits_1_with_the_reason(tmp_path):

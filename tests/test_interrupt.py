@@ -17,7 +17,7 @@ STARTUP_LIMIT = 120  # seconds to wait for the render to begin on a busy machine
 
 
 def _shrinkvis(out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    return subprocess.Popen(  # in its own process group, as a terminal starts a command
         [
             sys.executable,
             "-m",
@@ -34,6 +34,7 @@ def _shrinkvis(out: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        start_new_session=True,
     )
 
 
@@ -50,9 +51,12 @@ def earlier_outputs(tmp_path_factory) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("to", ["command", "group"])
 def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
-    tmp_path, earlier_outputs, signum, exit_code
+    tmp_path, earlier_outputs, signum, exit_code, to
 ):
+    """`command`: `kill PID` reaches the command alone (it stops its drawing process); `group`: Ctrl-C in
+    a terminal reaches the command and its drawing process at once."""
     earlier = earlier_outputs
     folder = tmp_path / "baseline"
     folder.mkdir()
@@ -67,7 +71,10 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
     assert _temporaries(folder), "the render never started writing"
     time.sleep(0.3)  # well into the frames
     assert running.poll() is None, "the render finished before it could be interrupted"
-    running.send_signal(signum)
+    if to == "group":
+        os.killpg(running.pid, signum)
+    else:
+        running.send_signal(signum)
     _, stderr = running.communicate(timeout=STARTUP_LIMIT)
 
     assert running.returncode == exit_code
