@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from .shrinkage_plot import SizePlot
     from .story import Storyboard
 
-SHARED_BYTES = 2 * 4096 * 4096 * 4  # room for at least two frames of the largest size allowed
-MAX_SLOTS = 4  # frames in flight: the drawing process runs at most this far ahead of the encoders
+# Room for the frames in flight: the whole baseline (72 distinct frames of 600×450), so that the drawing
+# process can go on to the stills while the encoders catch up; at least two of the largest frames allowed
+# (4096×4096). Only the pages written to take memory.
+SHARED_BYTES = 128 * 2**20
 STOP_SECONDS = 5.0  # how long a drawing process stopped by a signal gets to remove its temporary files
 
 
@@ -235,7 +237,10 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
         last_frame = None
         if job.frames:
             width, height = renderer.size
-            n_slots = min(MAX_SLOTS, SHARED_BYTES // (width * height * 4))
+            n_slots = min(
+                story.n_frames + len(palette_frames(story.timeline.position)),
+                SHARED_BYTES // (width * height * 4),
+            )
             slots = _slots(shared, width, height, n_slots)
             free = collections.deque(range(n_slots))
             connection.send(("size", (width, height), n_slots))
@@ -244,7 +249,9 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
                 if not free:
                     message = connection.recv()
                     if message[0] != "free":
-                        raise RenderError(f"the encoding process sent {message[0]!r} where a free slot was due")
+                        raise RenderError(
+                            f"the encoding process sent {message[0]!r} where a free slot was due"
+                        )
                     free.append(message[1])
                 slot = free.popleft()
                 slots[slot][...] = frame

@@ -196,6 +196,8 @@ def _draw_beside(
     job = Job(story, stills, frames=bool(videos), samples="gif" in videos, plot=plot, plot_path=files["report_plot"])
     drawing.draw(job)
     meanwhile()
+    if "mp4" in videos:
+        import av  # noqa: F401 — loaded while the drawing process lays out its figure, not after
     with contextlib.ExitStack() as stack:
         animation.write_videos(drawing.frames(), story.fps, videos, stack)
         drawing.wait()  # inside the block: when the drawing fails, the videos are removed as well
