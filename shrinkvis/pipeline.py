@@ -94,6 +94,12 @@ def storyboard(
         )
     elif from_file and isinstance(story, storyboards.LinesStory):
         story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name)
+    elif from_file and isinstance(story, storyboards.FunnelStory):
+        labels = [f"Intercept (per {data.group_name})", f"Slope of {data.x_name} (per {data.group_name})"]
+        panels = tuple(
+            dataclasses.replace(panel, label=label) for panel, label in zip(story.panels, labels, strict=False)
+        )
+        story = dataclasses.replace(story, panels=panels)
     return story
 
 

@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -326,3 +327,15 @@ def test_a_model_without_predictor_is_shown_in_the_funnel_view():
         LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)", overrides=["animation.view=shrinkage"]
     )
     assert pipeline.view_for(estimates, chosen).animation.view == "shrinkage"
+
+
+def test_the_funnel_names_the_data_columns(tmp_path):
+    renamed = tmp_path / "sleep.csv"
+    table = pd.read_csv(LME4_DIR / "baseline_s1.csv").rename(columns={"y": "Reaction", "x": "Days", "cluster": "Subject"})
+    table.to_csv(renamed, index=False)
+    scenario = scenarios.for_data(
+        renamed, formula="Reaction ~ Days + (Days | Subject)", overrides=["animation.view=funnel"]
+    )
+    data = pipeline.source_data(scenario)
+    story = pipeline.storyboard(pipeline.fit_data(data, scenario), scenario, data)
+    assert [panel.label for panel in story.panels] == ["Intercept (per Subject)", "Slope of Days (per Subject)"]
