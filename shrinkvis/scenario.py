@@ -7,6 +7,7 @@ The `Scenario` model is the single source of truth for every default and every a
 from __future__ import annotations
 
 import difflib
+import re
 import reprlib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -257,9 +258,35 @@ class Scenario(_Spec):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fill_in_the_description(self) -> Scenario:
+        # `{n_cluster}`, `{balanced:.0%}` …: the description of a simulation says what is simulated, also
+        # after `--set data.n_cluster=20`; the built-in scenarios use this
+        if isinstance(self.data, DataSpec) and "{" in self.description:
+            object.__setattr__(self, "description", fill_in(self.description, self.data))  # frozen model
+        return self
+
     @property
     def display_title(self) -> str:
         return self.title or self.name
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+
+
+def fill_in(text: str, data: DataSpec) -> str:
+    """`{field}` or `{field:format}` of the data spec replaced by its value; other braces stay as they are."""
+
+    def value(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(2)
+        if name not in DataSpec.model_fields:
+            return match.group(0)
+        try:
+            return format(getattr(data, name), spec or "")
+        except ValueError:  # a format that does not fit the value: leave the placeholder visible
+            return match.group(0)
+
+    return PLACEHOLDER.sub(value, text)
 
 
 # ---------------------------------------------------------------------------------------------------------
