@@ -99,6 +99,9 @@ def _options(
 def _show_traceback() -> None:
     if _debug:
         traceback.print_exc(file=sys.stderr)
+        drawn = getattr(sys.exc_info()[1], "drawing_traceback", None)  # raised in the drawing process
+        if drawn:
+            print(f"In the drawing process:\n{drawn}", end="", file=sys.stderr)
 
 
 def user_errors(command: F) -> F:

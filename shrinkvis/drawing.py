@@ -22,6 +22,7 @@ import mmap
 import os
 import pickle
 import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +202,9 @@ def _serve(connection: Connection, shared: mmap.mmap) -> None:
             _draw(connection, shared, job)
             connection.send(("done",))
         except BaseException as exc:  # handed to the other process, which raises it
-            connection.send(("error", _transportable(exc)))
+            exc = _transportable(exc)
+            exc.drawing_traceback = traceback.format_exc()  # type: ignore[attr-defined] — for --debug
+            connection.send(("error", exc))
 
 
 def _warm_up() -> None:

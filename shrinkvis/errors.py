@@ -59,8 +59,8 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
-    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:  # sent between processes
-        return Interrupted, (self.signum,)
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int], dict[str, object]]:  # between processes
+        return Interrupted, (self.signum,), self.__dict__
 
     @property
     def exit_code(self) -> int:

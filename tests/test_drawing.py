@@ -98,3 +98,14 @@ def test_the_signal_exceptions_survive_the_trip_between_processes():
 class _Unpicklable(Exception):
     def __reduce__(self):
         raise TypeError("cannot pickle")
+
+
+def test_an_error_in_the_drawing_process_comes_back_with_its_traceback_for_debug(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no ink")
+
+    monkeypatch.setattr(drawing, "_draw", broken)
+    loaded = scenario.load("baseline", SMALL)
+    with pytest.raises(ValueError, match="no ink") as raised, drawing.DrawingProcess() as process:
+        pipeline.run(loaded, tmp_path, drawing=process)
+    assert 'in broken\n    raise ValueError("no ink")' in raised.value.drawing_traceback
