@@ -68,7 +68,9 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
     deadline = time.monotonic() + STARTUP_LIMIT
     while not _temporaries(folder) and running.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _temporaries(folder), "the render never started writing"
+    if not _temporaries(folder):
+        running.kill()
+        pytest.fail(f"the render never started writing: exit code {running.poll()}, {running.communicate()[1]}")
     time.sleep(0.3)  # well into the frames
     assert running.poll() is None, "the render finished before it could be interrupted"
     if to == "group":
