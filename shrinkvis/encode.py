@@ -29,6 +29,11 @@ MP4_TUNE = "animation"  # flat colours, long static stretches: more reference fr
 # One x264 thread: the encoder already runs beside the renderer and the GIF writer, more threads only
 # compete for the same cores; and the bytes then do not depend on how many cores the machine has.
 MP4_THREADS = 1
+# On top of the preset, measured on the baseline (120 frames, 600×450): subpixel motion search at its
+# cheapest level takes a fifth off x264's time at the same size, and a fixed B-frame pattern (no adaptive
+# B-frame decision) takes 10 % off the bytes at the same error; both leave the decoded frames as close
+# to the drawn ones as before.
+MP4_X264_PARAMS = "subme=1:b-adapt=0"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -253,10 +258,15 @@ class GifWriter:
 
 
 class Mp4Writer:
-    """H.264 in yuv420p with even dimensions and the index first, so browsers and slides play it."""
+    """H.264 in yuv420p with even dimensions and the index first, so browsers and slides play it.
+
+    A frame must not change once added (the renderer never writes into a frame it handed out, and the
+    writer keeps a reference to spot repeats); a held frame is recognised as the same array object.
+    """
 
     def __init__(self, path: Path, fps: int, width: int, height: int) -> None:
         import av
+        from av.video.reformatter import VideoReformatter
 
         self.width = width - width % 2
         self.height = height - height % 2
@@ -270,21 +280,26 @@ class Mp4Writer:
             "preset": MP4_PRESET,
             "tune": MP4_TUNE,
             "threads": str(MP4_THREADS),
+            "x264-params": MP4_X264_PARAMS,
         }
         self.time_base = Fraction(1, fps)
         self._frame_type = av.VideoFrame
+        # one swscale context for every frame: a fresh one per frame costs as much as the conversion
+        self._reformatter = VideoReformatter()
         self.n_frames = 0
-        self._last_rgb: np.ndarray | None = None  # the last frame as given, to spot repeats
+        self._last_frame: np.ndarray | None = None  # the last frame as given, to spot repeats
         self._last_yuv: Any = None  # …and as converted for the encoder
 
     def add(self, frame: np.ndarray) -> None:
-        cropped = np.ascontiguousarray(frame[: self.height, : self.width])
-        # RGB → YUV is most of the cost per frame; a repeated frame (a pause) reuses the last conversion
-        if self._last_rgb is None or not np.array_equal(cropped, self._last_rgb):
-            pixel_format = "rgba" if cropped.shape[-1] == 4 else "rgb24"
-            rgb = self._frame_type.from_ndarray(cropped, format=pixel_format)
-            self._last_yuv = rgb.reformat(format="yuv420p")
-            self._last_rgb = cropped.copy()  # a copy: the caller may draw the next frame into the same array
+        # RGB → YUV is a third of the cost per frame; a repeated frame (a pause) reuses the last conversion
+        if frame is not self._last_frame:
+            pixel_format = "rgba" if frame.shape[-1] == 4 else "rgb24"
+            # wraps the array's rows without copying them; `width` drops an odd last column
+            rgb = self._frame_type.from_numpy_buffer(
+                np.ascontiguousarray(frame[: self.height]), format=pixel_format, width=self.width
+            )
+            self._last_yuv = self._reformatter.reformat(rgb, format="yuv420p", threads=1)
+            self._last_frame = frame
         video_frame = self._last_yuv
         video_frame.pts = self.n_frames
         video_frame.time_base = self.time_base
