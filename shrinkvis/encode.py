@@ -49,6 +49,16 @@ def colour_keys(frame: np.ndarray) -> np.ndarray:
     return wide[..., 0] | (wide[..., 1] << 8) | (wide[..., 2] << 16)
 
 
+def _pixel_words(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 → (H·W,) uint32 words whose low 24 bits are the colour key.
+
+    An RGBA frame is read as it is (alpha in the high byte, no copy); an RGB one is converted.
+    """
+    if frame.shape[-1] == 4 and frame.flags.c_contiguous:
+        return frame.view("<u4").reshape(-1)
+    return colour_keys(frame).reshape(-1)
+
+
 def key_colours(keys: np.ndarray) -> np.ndarray:
     """(n,) colour keys → (n, 3) uint8 RGB."""
     return np.stack([keys & 255, (keys >> 8) & 255, (keys >> 16) & 255], axis=-1).astype(np.uint8)
@@ -96,39 +106,31 @@ def _most_common_colours(keys: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 class PaletteLookup:
     """Colour keys → index of the nearest palette colour, remembering every colour seen.
 
-    All the frames of an animation hold a few tens of thousands of distinct colours and each frame
-    brings few new ones, so each colour is matched against the palette once and later found in a
-    sorted table.
+    A table over all 2²⁴ colours holds, for each colour seen so far, its palette index + 1 (0: not
+    seen yet), so a lookup is one gather and each colour is matched against the palette once (an
+    animation holds a few tens of thousands of distinct colours, and each frame brings few new ones).
+    The table's 16 MB are zeros from calloc: only the pages the animation's colours fall on are ever
+    touched.
     """
 
     def __init__(self, palette: np.ndarray) -> None:
         self.palette = palette.astype(np.int32)
-        self.keys = np.empty(0, dtype=np.uint32)  # sorted colour keys seen so far
-        self.indices = np.empty(0, dtype=np.uint8)  # their nearest palette entries
+        self.table = np.zeros(1 << 24, dtype=np.uint8)
+        self.n_colours = 0  # distinct colours matched so far
 
     def __call__(self, keys: np.ndarray) -> np.ndarray:
         """(n,) colour keys → (n,) uint8 palette indices."""
-        if len(self.keys) == 0:  # the first frame: every colour is new
-            distinct, inverse = np.unique(keys, return_inverse=True)
-            self._learn(distinct)
-            return self.indices[inverse]
-        position, found = self._find(keys)
-        if not found.all():
-            self._learn(_sorted_unique(keys[~found]))
-            position, found = self._find(keys)
-        return self.indices[position]
-
-    def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        position = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return position, self.keys[position] == keys
-
-    def _learn(self, new_keys: np.ndarray) -> None:
-        chunks = range(0, len(new_keys), 2048)  # bounded memory: 2048 × 255 distances at a time
-        nearest = np.concatenate([self._nearest(new_keys[start : start + 2048]) for start in chunks])
-        keys = np.concatenate([self.keys, new_keys])
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.indices = np.concatenate([self.indices, nearest])[order]
+        entries = self.table[keys]
+        unseen = entries == 0
+        if unseen.any():
+            new_keys = _sorted_unique(keys[unseen])
+            chunks = range(0, len(new_keys), 2048)  # bounded memory: 2048 × 255 distances at a time
+            for start in chunks:
+                chunk = new_keys[start : start + 2048]
+                self.table[chunk] = self._nearest(chunk) + 1
+            self.n_colours += len(new_keys)
+            entries = self.table[keys]
+        return entries - 1
 
     def _nearest(self, keys: np.ndarray) -> np.ndarray:
         """Nearest palette entry by squared RGB distance, in integers so ties break the same everywhere."""
@@ -170,44 +172,54 @@ class GifWriter:
         self.lookup = PaletteLookup(palette)
         self.file: BinaryIO = open(path, "wb")  # noqa: SIM115 — closed in close()
         self.n_frames = 0
-        self.screen: np.ndarray | None = None  # (H, W) palette indices a viewer shows after the frames so far
-        self.last_keys: np.ndarray | None = None  # colour keys of the last frame added
+        self.width = 0
+        self.screen: np.ndarray | None = None  # (H·W,) palette indices a viewer shows after the frames so far
+        self.last_frame: np.ndarray | None = None  # the last frame added…
+        self.last_words: np.ndarray | None = None  # …as one 32-bit word per pixel
         self.held: _HeldFrame | None = None
 
     def add(self, frame: np.ndarray) -> None:
-        keys = colour_keys(frame)
+        """Add the next frame; it must not change afterwards (the writer compares the next one with it)."""
+        if frame is self.last_frame:  # a held frame (a pause): the very array of the frame before
+            self.n_frames += 1
+            return
+        words = _pixel_words(frame)
         if self.screen is None:
-            height, width = keys.shape
-            self._write_header(width, height)
-            self.screen = self.lookup(keys.reshape(-1)).reshape(height, width)
+            height, self.width = frame.shape[:2]
+            self._write_header(self.width, height)
+            self.screen = self.lookup(words & 0xFFFFFF)
             # a copy: Pillow may share the array's memory, and the screen changes before this is written
-            self.held = _HeldFrame(Image.fromarray(self.screen.copy()), (0, 0), 0, delta=False)
+            image = Image.fromarray(self.screen.reshape(height, self.width).copy())
+            self.held = _HeldFrame(image, (0, 0), 0, delta=False)
         else:
-            self._add_delta(keys)
-        self.last_keys = keys  # computed afresh, so a renderer may reuse its frame buffer
+            self._add_delta(words)
+        self.last_frame, self.last_words = frame, words
         self.n_frames += 1
 
-    def _add_delta(self, keys: np.ndarray) -> None:
-        assert self.screen is not None and self.last_keys is not None
-        moved = np.flatnonzero(keys != self.last_keys)  # 10× faster than a 2-D np.nonzero
+    def _add_delta(self, words: np.ndarray) -> None:
+        assert self.screen is not None and self.last_words is not None
+        moved = np.flatnonzero(words != self.last_words)  # sorted flat indices; 10× faster than 2-D
         if len(moved) == 0:
             return
-        rows, cols = np.divmod(moved, keys.shape[1])
-        wanted = keys.reshape(-1)[moved]
+        wanted = words[moved] & 0xFFFFFF
         best = self.lookup(wanted)
-        shown = self.screen[rows, cols]
+        shown = self.screen[moved]
+        changed = best != shown
+        moved, wanted, best, shown = moved[changed], wanted[changed], best[changed], shown[changed]
         # Leave a pixel as it is on screen when that colour is within GIF_TOLERANCE of the best palette
         # colour: a pixel not rewritten costs no bytes, and the error stays bounded.
         wanted_rgb = key_colours(wanted).astype(np.int16)
         error_shown = np.abs(self.palette16[shown] - wanted_rgb).max(axis=1)
         error_best = np.abs(self.palette16[best] - wanted_rgb).max(axis=1)
-        redraw = (best != shown) & (error_shown > error_best + GIF_TOLERANCE)
+        redraw = error_shown > error_best + GIF_TOLERANCE
         if not redraw.any():
             return
-        rows, cols, best = rows[redraw], cols[redraw], best[redraw]
-        self.screen[rows, cols] = best
-        top, left = int(rows.min()), int(cols.min())
-        patch = np.full((int(rows.max()) + 1 - top, int(cols.max()) + 1 - left), GIF_UNCHANGED, np.uint8)
+        moved, best = moved[redraw], best[redraw]
+        self.screen[moved] = best
+        rows, cols = np.divmod(moved, self.width)
+        top, bottom = int(rows[0]), int(rows[-1])  # `moved` is sorted, so its rows are too
+        left, right = int(cols.min()), int(cols.max())
+        patch = np.full((bottom + 1 - top, right + 1 - left), GIF_UNCHANGED, np.uint8)
         patch[rows - top, cols - left] = best
         self._write_held()
         self.held = _HeldFrame(Image.fromarray(patch), (left, top), self.n_frames, delta=True)
