@@ -67,6 +67,20 @@ def errors(decoded: list[np.ndarray], frames: list[np.ndarray]) -> tuple[int, fl
     return largest, total / len(frames)
 
 
+def gif_frames_at(path: Path, fps: int, n_frames: int) -> list[np.ndarray]:
+    """What a viewer shows at each frame time: a stored image lasts its delay."""
+    shown = []
+    with Image.open(path) as image:
+        for index in range(image.n_frames):
+            image.seek(index)
+            picture = np.asarray(image.convert("RGB"))
+            shown += [picture] * round(image.info["duration"] * fps / 1000)
+    return shown[:n_frames]
+
+
+def mp4_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
 def main() -> None:
@@ -78,39 +92,30 @@ def main() -> None:
     height, width = frames[0].shape[:2]
     distinct = len({id(frame) for frame in frames})
     print(f"{args.scenario}: {len(frames)} frames ({distinct} distinct), {width}×{height}, {fps} fps")
+    print("| encoder | CPU s, median (min–max) | size | error max / mean (RGB levels) |")
+    print("|---|---|---|---|")
+
+    def row(name: str, times: list[float], size: str, error: str = "") -> None:
+        timing = f"{statistics.median(times):.3f} ({min(times):.3f}–{max(times):.3f})"
+        print(f"| {name} | {timing} | {size} | {error} |")
+
     palette = shared_palette(samples)
+    row("shared palette", cpu_seconds(lambda: shared_palette(samples), args.runs), f"{len(palette)} colours")
     with tempfile.TemporaryDirectory() as folder:
         gif, mp4 = Path(folder) / "a.gif", Path(folder) / "a.mp4"
-        rows = [
-            ("shared palette", cpu_seconds(lambda: shared_palette(samples), args.runs), None),
-            ("GIF writer", cpu_seconds(lambda: write_all(GifWriter(gif, fps, palette), frames), args.runs), gif),
-            ("MP4 writer", cpu_seconds(lambda: write_all(Mp4Writer(mp4, fps, width, height), frames), args.runs), mp4),
+        writers = [
+            (
+                "GIF writer",
+                gif,
+                lambda: GifWriter(gif, fps, palette),
+                lambda: gif_frames_at(gif, fps, len(frames)),
+            ),
+            ("MP4 writer", mp4, lambda: Mp4Writer(mp4, fps, width, height), lambda: mp4_frames(mp4)),
         ]
-        print("| encoder | CPU s, median (min–max) | size | error max / mean (RGB levels) |")
-        print("|---|---|---|---|")
-        for name, times, path in rows:
-            timing = f"{statistics.median(times):.3f} ({min(times):.3f}–{max(times):.3f})"
-            if path is None:
-                print(f"| {name} | {timing} | {len(palette)} colours | |")
-                continue
-            if path == gif:
-                decoded = gif_frames_at(path, fps, len(frames))
-            else:
-                with av.open(str(path)) as container:
-                    decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-            largest, mean = errors(decoded, frames)
-            print(f"| {name} | {timing} | {path.stat().st_size / 1000:.0f} KB | {largest} / {mean:.2f} |")
-
-
-def gif_frames_at(path: Path, fps: int, n_frames: int) -> list[np.ndarray]:
-    """What a viewer shows at each frame time: a stored image lasts its delay."""
-    shown = []
-    with Image.open(path) as image:
-        for index in range(image.n_frames):
-            image.seek(index)
-            picture = np.asarray(image.convert("RGB"))
-            shown += [picture] * round(image.info["duration"] * fps / 1000)
-    return shown[:n_frames]
+        for name, path, make_writer, decode in writers:
+            times = cpu_seconds(lambda make_writer=make_writer: write_all(make_writer(), frames), args.runs)
+            largest, mean = errors(decode(), frames)
+            row(name, times, f"{path.stat().st_size / 1000:.0f} KB", f"{largest} / {mean:.2f}")
 
 
 if __name__ == "__main__":
