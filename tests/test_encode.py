@@ -68,15 +68,33 @@ def test_palette_lookup_finds_the_nearest_colour_and_remembers_it():
     lookup = PaletteLookup(palette)
     pixels = np.array([[250, 250, 250], [10, 0, 5], [200, 150, 20], [0, 0, 0]], np.uint8)
     np.testing.assert_array_equal(lookup(colour_keys(pixels[None])[0]), [0, 1, 2, 1])
-    assert len(lookup.keys) == 4  # each distinct colour matched once
+    assert lookup.n_colours == 4  # each distinct colour matched once
     more = np.array([[200, 150, 20], [254, 255, 255]], np.uint8)
     np.testing.assert_array_equal(lookup(colour_keys(more[None])[0]), [2, 0])
-    assert list(lookup.keys) == sorted(lookup.keys) and len(lookup.keys) == 5
+    assert lookup.n_colours == 5
+
+
+def test_palette_lookup_matches_the_nearest_colour_by_integer_distance():
+    rng = np.random.default_rng(6)
+    palette = rng.integers(0, 256, (255, 3), dtype=np.uint8)
+    palette[7] = palette[3]  # a tie: the first of two equal entries wins
+    pixels = np.concatenate([rng.integers(0, 256, (3000, 3), dtype=np.uint8), palette[:20]])
+    squared = ((pixels[:, None, :].astype(np.int64) - palette[None, :, :]) ** 2).sum(axis=2)
+    got = PaletteLookup(palette)(colour_keys(pixels[None])[0])
+    np.testing.assert_array_equal(got, squared.argmin(axis=1))
+    assert 3 in got and 7 not in got
 
 
 def test_shared_palette_keeps_the_exact_flat_colours():
     palette = {tuple(colour) for colour in shared_palette(moving_square(8))}
     assert {WHITE, GREY, ORANGE, BLUE} <= palette
+
+
+def test_shared_palette_keeps_a_colour_of_a_single_pixel():
+    frames = moving_square(4)
+    frames[2][30, 30] = (200, 0, 100)  # one pixel among 2400 × 4, far from every other colour
+    palette = {tuple(colour) for colour in shared_palette(frames)}
+    assert {(200, 0, 100), WHITE, GREY, ORANGE, BLUE} <= palette
 
 
 @pytest.mark.parametrize("rgba", [False, True])
@@ -146,8 +164,29 @@ def test_files_are_byte_reproducible(tmp_path):
     assert digests[0] == digests[1]
 
 
-def test_mp4_takes_rgba_and_crops_to_even_size(tmp_path):
-    frames = [np.pad(frame, ((0, 1), (0, 1), (0, 0)), mode="edge") for frame in moving_square(4, rgba=True)]
+def test_held_frames_given_as_the_same_array_give_the_same_bytes(tmp_path):
+    """The renderer hands out a pause as the very array of the frame before; the writers skip it
+    without looking, and must write what they write for equal frames that are separate arrays."""
+    copies = moving_square(5, hold=3, rgba=True)
+    same = list(copies)
+    for index in range(1, len(same)):
+        if np.array_equal(same[index], same[index - 1]):
+            same[index] = same[index - 1]
+    assert sum(same[index] is same[index - 1] for index in range(1, len(same))) == 6  # 3 at each end
+    written = []
+    for name, frames in (("copies", copies), ("same", same)):
+        write_gif(tmp_path / f"{name}.gif", frames)
+        mp4 = Mp4Writer(tmp_path / f"{name}.mp4", 10, 60, 40)
+        for frame in frames:
+            mp4.add(frame)
+        mp4.close()
+        written.append([(tmp_path / f"{name}.{kind}").read_bytes() for kind in ("gif", "mp4")])
+    assert written[0] == written[1]
+
+
+@pytest.mark.parametrize("rgba", [False, True])
+def test_mp4_crops_to_even_size(tmp_path, rgba):
+    frames = [np.pad(frame, ((0, 1), (0, 1), (0, 0)), mode="edge") for frame in moving_square(4, rgba=rgba)]
     path = tmp_path / "odd.mp4"
     writer = Mp4Writer(path, 10, 61, 41)
     for frame in frames:
