@@ -359,11 +359,14 @@ class FrameWriter(Protocol):
 
 
 class BackgroundWriter:
-    """Runs a writer in its own thread, fed through a short queue, so encoding overlaps with drawing.
+    """Runs a writer in its own thread, fed through a short queue.
 
-    x264, swscale, Pillow's LZW and numpy's larger operations release the GIL, so on two cores the
-    GIF and MP4 encoders mostly run beside the renderer. The writer is made in the thread too (a GIF
-    writer first builds its palette), and finishes its file there after the last frame. It still
+    Measured on 2 cores: the GIF and MP4 threads together take about as long as the two writers one after
+    the other, and beside matplotlib drawing they barely overlap either — most of the work holds the GIL.
+    What the threads give is a caller that is free while a writer works: in `shrinkvis run` the main
+    thread receives the next frame from the drawing process (see `drawing`, where the real parallelism
+    is) while the writers encode. The writer is made in the thread too (a GIF writer first builds its
+    palette), and finishes its file there after the last frame. It still
     sees the frames in order, so the bytes are the same as without threads. An error in the thread
     is raised again in the caller by the next `add` or by `close`.
     """
