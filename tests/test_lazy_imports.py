@@ -41,10 +41,12 @@ def test_heavy_libraries_load_only_when_a_command_needs_them(tmp_path):
     assert seen["import shrinkvis"] == []
     assert seen["help, list, validate"] == []
     # a PNG needs the fit here and matplotlib in the drawing process (forked before anything heavy
-    # loaded), not the video encoder; the exact engine needs no statsmodels
+    # loaded), not the video encoder; the exact engine needs neither statsmodels nor (where Newton
+    # settles, as here) scipy
     assert {"numpy", "pandas"} <= set(seen["run --format png"])
     assert "matplotlib" not in seen["run --format png"]
     assert "statsmodels" not in seen["run --format png"]
+    assert "scipy" not in seen["run --format png"]
     assert "av" not in seen["run --format png"]
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize
 
+from shrinkvis.fit import profiled
 from shrinkvis.fit.profiled import (
     ClusterStats,
     ProfiledFit,
@@ -24,6 +26,8 @@ from shrinkvis.fit.profiled import (
     fit_profiled,
     no_pool,
 )
+from shrinkvis.scenario import DataSpec
+from shrinkvis.simulate import simulate
 
 DATA_DIR = Path(__file__).parent / "data" / "lme4"
 CASES = sorted(path.stem for path in DATA_DIR.glob("*.json"))
@@ -304,6 +308,8 @@ def test_large_simulation_reaches_true_optimum() -> None:
                 assert criterion_at(stats, "slope", theta) >= fit.criterion - 1e-7
 
     # an independent derivative-free optimiser from elsewhere does not do better, and lands on the same theta
+    from scipy import optimize
+
     res = optimize.minimize(
         lambda th: criterion_at(stats, "slope", th),
         np.array([0.2, 0.3, 0.8]),
@@ -313,3 +319,116 @@ def test_large_simulation_reaches_true_optimum() -> None:
     )
     assert fit.criterion <= res.fun + 1e-7
     np.testing.assert_allclose(res.x, fit.theta, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Newton does the work; scipy's quasi-Newton method is only a fallback
+# --------------------------------------------------------------------------------------------------------
+
+# A fresh interpreter fits every reference case (REML and ML) and the baseline scenario, then reports the
+# criteria and which scipy modules got loaded: `import scipy.optimize` costs more than such a fit.
+NO_SCIPY_PROBE = """
+import json, sys
+from tests.test_profiled import CASES, _case
+from shrinkvis import scenario
+from shrinkvis.fit import fit
+from shrinkvis.fit.profiled import fit_profiled
+from shrinkvis.simulate import simulate
+
+criteria = {}
+for name in CASES:
+    _, stats, random = _case(name)
+    criteria[name] = [fit_profiled(stats, random, method).criterion for method in ("REML", "ML")]
+baseline = scenario.load("baseline")
+estimates = fit(simulate(baseline.data), baseline.model)
+print(json.dumps({"criteria": criteria, "baseline_converged": estimates.converged,
+                  "scipy": sorted(name for name in sys.modules if name.split(".")[0] == "scipy")}))
+"""
+
+
+def test_ordinary_fits_load_no_scipy() -> None:
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", NO_SCIPY_PROBE], capture_output=True, text=True, cwd=root, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["scipy"] == []
+    assert report["baseline_converged"] is True
+    for name in CASES:
+        ref, _, _ = _case(name)
+        reml, ml = report["criteria"][name]
+        assert reml == pytest.approx(ref["reml_criterion"], abs=1e-4)
+        assert ml == pytest.approx(ref["ml_deviance"], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_quasi_newton_fallback_still_matches_lme4(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one Newton iteration cannot settle, so every start ends in scipy's L-BFGS and the Newton polish
+    monkeypatch.setattr(profiled, "NEWTON_MAX_ITER", 1)
+    fallbacks = []
+    quasi_newton = profiled._quasi_newton
+
+    def counted(problem, start):
+        fallbacks.append(np.array(start))
+        return quasi_newton(problem, start)
+
+    monkeypatch.setattr(profiled, "_quasi_newton", counted)
+    ref, stats, random = _case(name)
+    fit = fit_profiled(stats, random)  # type: ignore[arg-type]
+    assert fallbacks
+    assert fit.converged
+    assert fit.criterion == pytest.approx(ref["reml_criterion"], abs=1e-4)
+    np.testing.assert_allclose(fit.fixed_effects, list(ref["fixed_effects"].values()), rtol=1e-5, atol=0)
+    assert fit.sigma == pytest.approx(ref["residual_sd"], rel=1e-5)
+    sd = np.sqrt(np.diag(fit.cov_re))
+    _close_sd(sd[0], ref["sd_intercept"])
+    if random == "slope":
+        _close_sd(sd[1], ref["sd_slope"])
+        assert fit.cov_re[0, 1] / (sd[0] * sd[1]) == pytest.approx(ref["corr"], abs=1e-3)
+    assert fit.is_singular == ref["is_singular"]
+    np.testing.assert_allclose(
+        fit.fixed_effects[0] + fit.blup[:, 0], _column(ref, "partial_intercept"), rtol=0, atol=1e-4
+    )
+    if name == "singular_s8":
+        assert fit.theta[2] == 0.0  # the fallback lands on the boundary exactly too
+
+
+def test_newton_alone_settles_on_the_reference_fits() -> None:
+    # the same fits as above without the cap: Newton's own optimum, no fallback
+    for name in CASES:
+        _, stats, random = _case(name)
+        problem = profiled._Problem(stats, random, "REML")
+        lme4_start = np.array([1.0, 0.0, 1.0]) if random == "slope" else np.array([1.0])
+        for start in (lme4_start, problem.moment_start()):
+            theta, f, stationary = profiled._descend(problem, start)
+            assert stationary, (name, start)
+            assert f == pytest.approx(_fit(name).criterion, abs=1e-6)
+
+
+def test_a_flat_near_singular_valley_goes_past_lme4() -> None:
+    # Intercepts and slopes simulated perfectly correlated: the optimum lies in a long flat valley at
+    # theta = [0.001, -0.16, 0], where Newton crawls and scipy's L-BFGS takes over. lme4 1.1-31 (bobyqa)
+    # stops on the other boundary, theta = [0, 0.102, 0.125], with REML criterion 10592.9403593863.
+    spec = DataSpec(
+        obs_per_cluster=4,
+        n_cluster=400,
+        intercept=7.27,
+        beta=-2.54,
+        sigma=6.64,
+        sd_int=0.3,
+        sd_slope=1.0,
+        cor=-1.0,
+        seed=198,
+    )
+    data = simulate(spec)
+    stats = cluster_stats(data["y"].to_numpy(), data["x"].to_numpy(), data["cluster"].to_numpy() - 1, 400)
+    fit = fit_profiled(stats, "slope")
+    assert fit.converged and fit.is_singular
+    assert fit.theta[2] == 0.0 and 0.0 < fit.theta[0] < 0.01
+    assert fit.criterion < 10592.9403593863 - 1e-4
+    for i in range(3):
+        for h in (1e-6, 1e-4):
+            theta = fit.theta.copy()
+            theta[i] += h
+            assert criterion_at(stats, "slope", theta) >= fit.criterion - 1e-9
