@@ -18,12 +18,14 @@ import numpy as np
 from .style import DPI, center_header
 
 SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
+POSITION_DECIMALS = 10  # of the axes positions (figure fractions): far below a pixel
 
 
 class BlitRenderer:
     """`frame(i)` returns frame i as an (H, W, 4) uint8 RGBA array (opaque); `svg()` the last frame as SVG bytes."""
 
     def __init__(self, story: Any) -> None:
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -44,7 +46,14 @@ class BlitRenderer:
             # on the smallest frames the text may not leave the axes room; they are drawn as well as fits
             warnings.filterwarnings("ignore", message="constrained_layout not applied")
             layout.execute(self._figure)  # room for every text, measured once
-        self._figure.set_layout_engine("none")
+        for axes in self._figure.axes:
+            # the layout's solver may differ in the last bit from one process to the next; the SVG names
+            # its clip paths after the exact axes boxes, so the same picture must give the same numbers
+            axes.set_position(np.round(axes.get_position().bounds, POSITION_DECIMALS))
+        # no engine at all rather than "none" (a placeholder engine): with any engine savefig lays the
+        # figure out by drawing it once more before the SVG's own draw
+        with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            self._figure.set_layout_engine(None)  # None only while these are off
         center_header(self._figure)
         self._backgrounds: dict[Hashable, Any] = {}
         self._last: np.ndarray | None = None  # the last frame drawn, and its (position, background)
