@@ -39,6 +39,8 @@ class BlitRenderer:
         )
         self._canvas = FigureCanvasAgg(self._figure)
         self._moving: list[Any] = []
+        self._versioned: list[Any] = []  # static artists that differ between background versions
+        self._unversioned: Any = None  # the background without them, drawn once
         self.draw_static(self._figure)
         layout = self._figure.get_layout_engine()
         assert layout is not None  # made with layout="constrained"
@@ -70,7 +72,7 @@ class BlitRenderer:
         return None
 
     def show_background(self, key: Hashable) -> None:
-        """Set the static artists to version `key` (e.g. the caption of a stage)."""
+        """Set the `versioned` static artists to version `key` (e.g. the caption of a stage)."""
 
     def update(self, frame: int) -> None:
         """Set the moving artists to frame `frame`."""
@@ -79,7 +81,16 @@ class BlitRenderer:
     # --- the loop -----------------------------------------------------------------------------------
     def moving(self, artist: Any) -> Any:
         artist.set_animated(True)
+        # where it is at the start says nothing about the room it needs: the layout leaves it out
+        artist.set_in_layout(False)
         self._moving.append(artist)
+        return artist
+
+    def versioned(self, artist: Any) -> Any:
+        """A static artist that `show_background` changes: drawn on top of the rest of the background for
+        each version, so the rest is drawn once. It must not overlap other static artists."""
+        artist.set_animated(True)
+        self._versioned.append(artist)
         return artist
 
     @property
@@ -90,7 +101,14 @@ class BlitRenderer:
     def _background(self, key: Hashable) -> Any:
         if key not in self._backgrounds:
             self.show_background(key)
-            self._canvas.draw()  # moving artists are animated: only the static ones are drawn
+            if self._unversioned is None:
+                self._canvas.draw()  # moving and versioned artists are animated: the others are drawn
+                self._unversioned = self._canvas.copy_from_bbox(self._figure.bbox)
+            else:
+                self._canvas.restore_region(self._unversioned)
+            renderer = self._canvas.get_renderer()
+            for artist in self._versioned:
+                artist.draw(renderer)
             self._backgrounds[key] = self._canvas.copy_from_bbox(self._figure.bbox)
         return self._backgrounds[key]
 
@@ -130,7 +148,7 @@ class BlitRenderer:
         last = self.story.n_frames - 1
         self.show_background(self.background_key(last))
         self.update(last)
-        for artist in self._moving:
+        for artist in (*self._versioned, *self._moving):
             artist.set_animated(False)
         try:
             buffer = io.BytesIO()
@@ -139,7 +157,7 @@ class BlitRenderer:
                     buffer, format="svg", metadata={"Date": None}, facecolor=self.story.look.theme.background
                 )
         finally:
-            for artist in self._moving:
+            for artist in (*self._versioned, *self._moving):
                 artist.set_animated(True)
         return buffer.getvalue()
 
