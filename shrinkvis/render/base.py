@@ -94,6 +94,11 @@ class BlitRenderer:
         return artist
 
     @property
+    def figure(self) -> Any:
+        """The matplotlib figure, laid out (for inspection; drawing goes through the renderer)."""
+        return self._figure
+
+    @property
     def size(self) -> tuple[int, int]:
         width, height = self._canvas.get_width_height()
         return width, height
@@ -101,14 +106,17 @@ class BlitRenderer:
     def _background(self, key: Hashable) -> Any:
         if key not in self._backgrounds:
             self.show_background(key)
-            if self._unversioned is None:
-                self._canvas.draw()  # moving and versioned artists are animated: the others are drawn
-                self._unversioned = self._canvas.copy_from_bbox(self._figure.bbox)
+            if not self._versioned:
+                self._canvas.draw()  # moving artists are animated: only the static ones are drawn
             else:
-                self._canvas.restore_region(self._unversioned)
-            renderer = self._canvas.get_renderer()
-            for artist in self._versioned:
-                artist.draw(renderer)
+                if self._unversioned is None:
+                    self._canvas.draw()  # moving and versioned artists are animated: the others are drawn
+                    self._unversioned = self._canvas.copy_from_bbox(self._figure.bbox)
+                else:
+                    self._canvas.restore_region(self._unversioned)
+                renderer = self._canvas.get_renderer()
+                for artist in self._versioned:
+                    artist.draw(renderer)
             self._backgrounds[key] = self._canvas.copy_from_bbox(self._figure.bbox)
         return self._backgrounds[key]
 
