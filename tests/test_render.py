@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shrinkvis import fit, story
-from shrinkvis.render import renderer
+from shrinkvis.render import BlitRenderer, renderer, style
 from shrinkvis.scenario import load
 from shrinkvis.simulate import simulate
 
@@ -75,3 +75,38 @@ def test_svg_of_the_final_state_is_byte_reproducible(fitted):
     finally:
         first.close()
         second.close()
+
+
+def test_stage_captions_drawn_over_one_background_match_whole_drawings(fitted, monkeypatch):
+    # each stage's background is the shared background with its caption drawn on top; drawing the whole
+    # figure for every stage (the caption as an ordinary static artist) must give the same pixels
+    over = _renderer(fitted, "animation.view=stages")
+    monkeypatch.setattr(BlitRenderer, "versioned", lambda self, artist: artist)
+    whole = _renderer(fitted, "animation.view=stages")
+    try:
+        stages = {over.background_key(index) for index in range(8)}
+        assert len(stages) > 1
+        for drawn, redrawn in zip(over, whole, strict=True):
+            assert np.array_equal(drawn, redrawn)
+        assert over.svg() == whole.svg()
+    finally:
+        over.close()
+        whole.close()
+
+
+@pytest.mark.parametrize("view", ["shrinkage", "funnel"])
+def test_legend_floor_is_below_every_real_legend_width(fitted, view):
+    # legends whose floor is too wide are skipped unbuilt: the floor must never exceed the real width
+    drawn = _renderer(fitted, f"animation.view={view}", "animation.preset=slide")
+    try:
+        figure, look, entries = drawn.figure, drawn.story.look, drawn.story.legend
+        widths = style.text_widths(figure, [entry.label for entry in entries], look.legend_size)
+        font_px = look.legend_size * style.DPI / style.POINTS_PER_INCH
+        for columns in range(1, len(entries) + 1):
+            legend = style.make_legend(figure, entries, look, columns)
+            real = legend.get_window_extent(figure.canvas.get_renderer()).width
+            floor = style.legend_floor(widths, columns, style._handle_length(entries), font_px)
+            assert 0.8 * real < floor <= real
+            legend.remove()
+    finally:
+        drawn.close()

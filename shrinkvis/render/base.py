@@ -18,12 +18,14 @@ import numpy as np
 from .style import DPI, center_header
 
 SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
+POSITION_DECIMALS = 10  # of the axes positions (figure fractions): far below a pixel
 
 
 class BlitRenderer:
     """`frame(i)` returns frame i as an (H, W, 4) uint8 RGBA array (opaque); `svg()` the last frame as SVG bytes."""
 
     def __init__(self, story: Any) -> None:
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -37,6 +39,8 @@ class BlitRenderer:
         )
         self._canvas = FigureCanvasAgg(self._figure)
         self._moving: list[Any] = []
+        self._versioned: list[Any] = []  # static artists that differ between background versions
+        self._unversioned: Any = None  # the background without them, drawn once
         self.draw_static(self._figure)
         layout = self._figure.get_layout_engine()
         assert layout is not None  # made with layout="constrained"
@@ -44,7 +48,14 @@ class BlitRenderer:
             # on the smallest frames the text may not leave the axes room; they are drawn as well as fits
             warnings.filterwarnings("ignore", message="constrained_layout not applied")
             layout.execute(self._figure)  # room for every text, measured once
-        self._figure.set_layout_engine("none")
+        for axes in self._figure.axes:
+            # the layout's solver may differ in the last bit from one process to the next; the SVG names
+            # its clip paths after the exact axes boxes, so the same picture must give the same numbers
+            axes.set_position(np.round(axes.get_position().bounds, POSITION_DECIMALS))
+        # no engine at all rather than "none" (a placeholder engine): with any engine savefig lays the
+        # figure out by drawing it once more before the SVG's own draw
+        with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+            self._figure.set_layout_engine(None)  # None only while these are off
         center_header(self._figure)
         self._backgrounds: dict[Hashable, Any] = {}
         self._last: np.ndarray | None = None  # the last frame drawn, and its (position, background)
@@ -61,7 +72,7 @@ class BlitRenderer:
         return None
 
     def show_background(self, key: Hashable) -> None:
-        """Set the static artists to version `key` (e.g. the caption of a stage)."""
+        """Set the `versioned` static artists to version `key` (e.g. the caption of a stage)."""
 
     def update(self, frame: int) -> None:
         """Set the moving artists to frame `frame`."""
@@ -70,8 +81,22 @@ class BlitRenderer:
     # --- the loop -----------------------------------------------------------------------------------
     def moving(self, artist: Any) -> Any:
         artist.set_animated(True)
+        # where it is at the start says nothing about the room it needs: the layout leaves it out
+        artist.set_in_layout(False)
         self._moving.append(artist)
         return artist
+
+    def versioned(self, artist: Any) -> Any:
+        """A static artist that `show_background` changes: drawn on top of the rest of the background for
+        each version, so the rest is drawn once. It must not overlap other static artists."""
+        artist.set_animated(True)
+        self._versioned.append(artist)
+        return artist
+
+    @property
+    def figure(self) -> Any:
+        """The matplotlib figure, laid out (for inspection; drawing goes through the renderer)."""
+        return self._figure
 
     @property
     def size(self) -> tuple[int, int]:
@@ -81,7 +106,17 @@ class BlitRenderer:
     def _background(self, key: Hashable) -> Any:
         if key not in self._backgrounds:
             self.show_background(key)
-            self._canvas.draw()  # moving artists are animated: only the static ones are drawn
+            if not self._versioned:
+                self._canvas.draw()  # moving artists are animated: only the static ones are drawn
+            else:
+                if self._unversioned is None:
+                    self._canvas.draw()  # moving and versioned artists are animated: the others are drawn
+                    self._unversioned = self._canvas.copy_from_bbox(self._figure.bbox)
+                else:
+                    self._canvas.restore_region(self._unversioned)
+                renderer = self._canvas.get_renderer()
+                for artist in self._versioned:
+                    artist.draw(renderer)
             self._backgrounds[key] = self._canvas.copy_from_bbox(self._figure.bbox)
         return self._backgrounds[key]
 
@@ -121,7 +156,7 @@ class BlitRenderer:
         last = self.story.n_frames - 1
         self.show_background(self.background_key(last))
         self.update(last)
-        for artist in self._moving:
+        for artist in (*self._versioned, *self._moving):
             artist.set_animated(False)
         try:
             buffer = io.BytesIO()
@@ -130,7 +165,7 @@ class BlitRenderer:
                     buffer, format="svg", metadata={"Date": None}, facecolor=self.story.look.theme.background
                 )
         finally:
-            for artist in self._moving:
+            for artist in (*self._versioned, *self._moving):
                 artist.set_animated(True)
         return buffer.getvalue()
 

@@ -24,11 +24,11 @@ class LinesRenderer(BlitRenderer):
         grid, first = grid_with_header(figure, story.header, look, story.rows, story.columns)
         complete = line_segments(story.complete_pool, story.xlim)[0]
         self._lines = []
-        shared = None
         for index in range(story.rows * story.columns):
             row, column = divmod(index, story.columns)
-            axes = figure.add_subplot(grid[first + row, column], sharex=shared, sharey=shared)
-            shared = shared or axes
+            # every panel gets the same limits, so the axes need not be shared: sharing makes each panel
+            # measure the tick labels of all the others (quadratic in the panels) when laid out and drawn
+            axes = figure.add_subplot(grid[first + row, column])
             if index >= len(story.panels):
                 axes.set_axis_off()
                 continue

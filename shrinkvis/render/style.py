@@ -112,28 +112,75 @@ def _handle_length(entries: tuple[LegendEntry, ...]) -> float:
     return max([2.0, *(1.6 * len(entry.areas) for entry in entries)])
 
 
-def draw_legend(figure: Any, entries: tuple[LegendEntry, ...], look: Look) -> None:
-    """Below the plot, in as few rows as fit the figure's width (measured, not guessed)."""
-    from matplotlib.legend_handler import HandlerTuple
+LEGEND_TEXT_PAD = 0.4  # between a legend handle and its label, in font sizes
+LEGEND_COLUMN_SPACING = 1.2  # between legend columns, in font sizes
+LEGEND_FLOOR_SHARE = 0.95  # of its floor a legend is surely wider than: measured texts round a little
+
+
+def legend_floor(label_widths: list[float], columns: int, handle_length: float, font_px: float) -> float:
+    """A width the legend with `columns` columns surely exceeds (px): handles, labels and the spaces between
+    them, columns filled as matplotlib fills them, without the legend's outer padding."""
+    split = np.array_split(np.asarray(label_widths), columns)
+    widest = sum(float(column.max()) for column in split if len(column))
+    used = sum(1 for column in split if len(column))
+    spaces = used * (handle_length + LEGEND_TEXT_PAD) + (used - 1) * LEGEND_COLUMN_SPACING
+    return LEGEND_FLOOR_SHARE * (widest + spaces * font_px)
+
+
+def text_widths(figure: Any, texts: list[str], font_size: float) -> list[float]:
+    """Each text's drawn width in pixels, in the figure's default font at `font_size`."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.text import Text
 
     renderer = figure.canvas.get_renderer()
-    handles = legend_handles(entries, look)
+    font = FontProperties(size=font_size)
+    widths = []
+    for text in texts:
+        artist = Text(0, 0, text, fontproperties=font)
+        artist.set_figure(figure)
+        widths.append(artist.get_window_extent(renderer).width)
+    return widths
+
+
+def make_legend(figure: Any, entries: tuple[LegendEntry, ...], look: Look, columns: int) -> Any:
+    """The figure's legend below the plot, in `columns` columns."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    return figure.legend(
+        handles=legend_handles(entries, look),
+        labels=[entry.label for entry in entries],
+        handler_map={tuple: HandlerTuple(ndivide=None, pad=0.4)},
+        handlelength=_handle_length(entries),
+        loc="outside lower center",
+        ncols=columns,
+        fontsize=look.legend_size,
+        labelcolor=look.theme.text,
+        frameon=False,
+        handletextpad=LEGEND_TEXT_PAD,
+        columnspacing=LEGEND_COLUMN_SPACING,
+    )
+
+
+def draw_legend(figure: Any, entries: tuple[LegendEntry, ...], look: Look) -> None:
+    """Below the plot, in as few rows as fit the figure's width (measured, not guessed)."""
+    renderer = figure.canvas.get_renderer()
+    available = LEGEND_SHARE * figure.bbox.width
+    # the labels measured alone (the legend's own texts find these measures again): a legend surely too
+    # wide is skipped without building and measuring it
+    label_widths = text_widths(figure, [entry.label for entry in entries], look.legend_size)
+    font_px = look.legend_size * DPI / POINTS_PER_INCH
+    tried = set()
     for columns in range(_columns_guess(entries, look), 0, -1):
         rows = -(-len(entries) // columns)
-        legend = figure.legend(
-            handles=handles,
-            labels=[entry.label for entry in entries],
-            handler_map={tuple: HandlerTuple(ndivide=None, pad=0.4)},
-            handlelength=_handle_length(entries),
-            loc="outside lower center",
-            ncols=-(-len(entries) // rows),  # the same rows with balanced columns
-            fontsize=look.legend_size,
-            labelcolor=look.theme.text,
-            frameon=False,
-            handletextpad=0.4,
-            columnspacing=1.2,
-        )
-        if columns == 1 or legend.get_window_extent(renderer).width <= LEGEND_SHARE * figure.bbox.width:
+        balanced = -(-len(entries) // rows)  # the same rows with balanced columns
+        if balanced in tried or (
+            balanced > 1
+            and legend_floor(label_widths, balanced, _handle_length(entries), font_px) > available
+        ):
+            continue
+        tried.add(balanced)
+        legend = make_legend(figure, entries, look, balanced)
+        if balanced == 1 or legend.get_window_extent(renderer).width <= available:
             return
         legend.remove()
 
