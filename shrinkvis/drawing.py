@@ -1,12 +1,12 @@
 """`shrinkvis run` on two cores: a drawing process beside the process that fits.
 
-Measured on the 2-core machine (baseline): loading matplotlib takes ≈ 0.6 s and pandas + scipy ≈ 0.8 s,
-and the threads of one process barely overlap, because drawing (matplotlib), numpy's indexing and PyAV
-mostly hold the GIL. So a run forks a drawing process first thing, before anything heavy is loaded (no
-thread exists yet, which makes the fork safe). It loads matplotlib and warms its font caches while this
-process reads the scenario and fits. Then it draws the frames and hands each one over through shared
-memory, and writes the PNG stills, the SVG and the report's plot, while this process encodes the GIF and
-the MP4 from those frames. The files are the same bytes as from one process.
+Measured on the 2-core machine (baseline): loading matplotlib takes ≈ 0.6 s and pandas ≈ 0.4 s, and
+the threads of one process barely overlap, because drawing (matplotlib), numpy's indexing and PyAV mostly
+hold the GIL. So a run forks a drawing process first thing, before anything heavy is loaded (no thread
+exists yet, which makes the fork safe). It loads matplotlib while this process reads the scenario and
+fits. Then it draws the frames and hands each one over through shared memory, and writes the PNG stills,
+the SVG and the report's plot, while this process encodes the GIF and the MP4 from those frames. The
+files are the same bytes as from one process.
 
 Messages (pickled, over one duplex pipe), drawing process → here: `("size", (w, h), slots)`, then for
 every frame `("frame", slot)` (the pixels are in shared-memory slot `slot`) or `("same",)` (a held frame),
@@ -194,7 +194,7 @@ def _serve(connection: Connection, shared: mmap.mmap) -> None:
     # may escape, or multiprocessing prints a traceback.
     with contextlib.suppress(BaseException), interrupts_raise():
         try:
-            _warm_up()
+            _load()
             try:
                 job = connection.recv()
             except EOFError:  # the run stopped before there was anything to draw
@@ -207,23 +207,14 @@ def _serve(connection: Connection, shared: mmap.mmap) -> None:
             connection.send(("error", exc))
 
 
-def _warm_up() -> None:
-    """Load what drawing needs and draw a throwaway figure: font files, glyph and text caches."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _load() -> None:
+    """Load what drawing needs, while the other process fits. (Drawing a throwaway figure as well, to
+    warm the font caches, was measured to cost more than it saved.)"""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
 
-    from . import animation, render, shrinkage_plot  # noqa: F401 — loaded now, while the other side fits
-    from .render import funnel, plane  # noqa: F401
-
-    figure = Figure(figsize=(3, 2), dpi=100, layout="constrained")
-    canvas = FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.scatter([0, 1], [0, 1], label="warm")
-    axes.set_xlabel("Intercept")
-    axes.set_title("Partial pooling", fontweight="bold")
-    axes.legend()
-    canvas.draw()
-    figure.clear()
+    from . import animation, render, shrinkage_plot  # noqa: F401
+    from .render import funnel, lines, plane  # noqa: F401
 
 
 def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
