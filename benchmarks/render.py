@@ -3,8 +3,8 @@
     python benchmarks/render.py [--runs 5] [--r-runs 3] [--no-r]
 
 Every measurement is a fresh process, timed from start to exit, the median of several runs:
-(a) `shrinkvis run baseline` (GIF + MP4 + PNG), also split into the fit (statsmodels, its import
-included) and everything else; (b) the same animation through lme4 + ggplot2 + gganimate + magick
+(a) `shrinkvis run baseline` (every default output: GIF, MP4, PNG stills, SVG, report), also split into
+the fit step (as summary.json times it) and everything else; (b) the same animation through lme4 + ggplot2 + gganimate + magick
 (benchmarks/gganimate_baseline.R) when Rscript has those packages, and the ratio; (c) `shrinkvis batch`
 of the six built-in scenarios; (d) file sizes; (e) `shrinkvis --help`; (f) peak memory (max RSS) of a
 baseline run. It also checks that repeated runs write byte-identical files.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 R_SCRIPT = HERE / "gganimate_baseline.R"
-OUTPUTS = ("shrinkage.gif", "shrinkage.mp4", "shrinkage.png")
+OUTPUTS = ("shrinkage.gif", "shrinkage.mp4", "shrinkage.png", "shrinkage.svg")
 
 
 def shrinkvis_command() -> list[str]:
@@ -190,7 +190,7 @@ def main() -> None:
     baseline = run["runs"]
     without_fit = [r.wall - fit for r, fit in zip(baseline, run["fit"], strict=True)]
     rows = [
-        ("`shrinkvis run baseline` (GIF + MP4 + PNG)", walls(baseline), cpus(baseline), "≤ 2.5 s"),
+        ("`shrinkvis run baseline` (GIF, MP4, PNGs, SVG, report)", walls(baseline), cpus(baseline), "≤ 2.5 s"),
         ("… its fit step (exact engine, as summary.json times it)", seconds(run["fit"]), "", ""),
         ("… everything but the fit step", seconds(without_fit), "", ""),
     ]
