@@ -114,7 +114,9 @@ class DrawingProcess:
         if self.process.is_alive():  # stuck: no cleanup is worth hanging the command for
             self.process.kill()
             self.process.join()
-        self.shared.close()
+        # frames still viewed (e.g. by a traceback on its way up) keep the memory until they go
+        with contextlib.suppress(BufferError):
+            self.shared.close()
 
     def __enter__(self) -> DrawingProcess:
         return self
