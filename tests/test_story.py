@@ -11,6 +11,7 @@ from shrinkvis import fit, story
 from shrinkvis.errors import ScenarioError
 from shrinkvis.scenario import Easing, load
 from shrinkvis.simulate import simulate
+from shrinkvis.story import themes
 from shrinkvis.story.common import AUTO_ZOOM_SDS, LIMIT_PADDING, edge_marks
 from shrinkvis.story.easing import EASINGS, ease
 from shrinkvis.story.funnel import Z_95
@@ -417,3 +418,20 @@ def test_the_warning_of_a_fit_reaches_the_header(baseline):
     warned = type(estimates)(**{**estimates.__dict__, "warnings": ("singular fit: beware",)})
     assert story.build(warned, scenario, data).header.warning == "singular fit: beware"
     assert story.build(estimates, scenario, data).header.title == "Baseline"
+
+
+def test_colours_in_between_are_blended_in_cielab_like_gganimate():
+    from shrinkvis.story import colour_space
+
+    orange, blue = np.array(themes.rgba("#E69F00")), np.array(themes.rgba("#0072B2"))
+    # tweenr::tween_colour(list("#E69F00", "#0072B2"), 3)[[1]][2] is "#A3876F" (R 4.2, tweenr 2.0.2)
+    halfway = colour_space.blend(orange, blue, 0.5)
+    assert "#{:02X}{:02X}{:02X}".format(*(round(255 * value) for value in halfway[:3])) == "#A3876F"
+    assert halfway[3] == 1.0
+    assert np.allclose(colour_space.blend(orange, blue, 0.0), orange)
+    assert np.allclose(colour_space.blend(orange, blue, 1.0), blue)
+    # the conversions invert each other, and white and black sit where CIELAB puts them
+    rgb = np.random.default_rng(1).random((500, 3))
+    assert np.allclose(colour_space.lab_to_rgb(colour_space.rgb_to_lab(rgb)), rgb, atol=1e-12)
+    assert np.allclose(colour_space.rgb_to_lab(np.ones(3)), [100, 0, 0], atol=1e-6)
+    assert np.allclose(colour_space.rgb_to_lab(np.zeros(3)), [0, 0, 0], atol=1e-9)

@@ -86,7 +86,7 @@ class FunnelStory(Timed):
         return np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
 
     def color(self, frame: int) -> np.ndarray:
-        return self.timeline.blend(self.state_colors, frame)
+        return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
         return edge_marks(self.points(frame, panel), self.xlim, self.panels[panel].ylim)

@@ -81,7 +81,7 @@ class LinesStory(Timed):
         return line_segments(self.coefficients(frame), self.xlim)
 
     def color(self, frame: int) -> np.ndarray:
-        return self.timeline.blend(self.state_colors, frame)
+        return self.timeline.blend_colours(self.state_colors, frame)
 
 
 def line_segments(coefficients: np.ndarray, xlim: tuple[float, float]) -> np.ndarray:

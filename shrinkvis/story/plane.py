@@ -86,7 +86,7 @@ class PlaneStory(Timed):
 
     def colors(self, frame: int) -> np.ndarray:
         """(J, 4): every point blends from one state's colour to the next as it moves."""
-        blend = self.timeline.blend(self.state_colors, frame)
+        blend = self.timeline.blend_colours(self.state_colors, frame)
         colors = np.tile(blend, (len(self.cluster), 1))
         colors[:, 3] *= self.alpha
         return colors

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import colour_space
 from .easing import ease
 
 MIN_TRANSITION_FRAMES = 2  # a transition needs its first and last frame
@@ -43,6 +44,14 @@ class Timeline:
             return states[0]
         k, share = self.step(frame)
         return states[k] + share * (states[k + 1] - states[k])
+
+    def blend_colours(self, states: np.ndarray, frame: int) -> np.ndarray:
+        """Like `blend` for RGBA colours, in CIELAB as gganimate does (see colour_space)."""
+        states = np.asarray(states, dtype=float)
+        if len(states) == 1:
+            return states[0]
+        k, share = self.step(frame)
+        return colour_space.blend(states[k], states[k + 1], share)
 
     def nearest_state(self, frame: int) -> int:
         return int(np.floor(self.position[frame] + 0.5))
