@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .encode import BackgroundWriter, GifWriter, Mp4Writer, shared_palette, write_png
-from .outputs import atomic_path
+from .outputs import atomic_path, enter_safely
 
 if TYPE_CHECKING:
     from .render import BlitRenderer
@@ -82,21 +82,21 @@ def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contex
     """
     writers: list[BackgroundWriter] = []
     if "gif" in files:
-        gif_path = stack.enter_context(atomic_path(files["gif"]))
+        gif_path = enter_safely(stack, atomic_path(files["gif"]))
         samples = frames.palette_samples()
 
         def make_gif() -> GifWriter:
             return GifWriter(gif_path, fps, shared_palette(samples))
 
-        writers.append(stack.enter_context(BackgroundWriter(make_gif, "gif")))
+        writers.append(enter_safely(stack, BackgroundWriter(make_gif, "gif")))
     if "mp4" in files:
-        mp4_path = stack.enter_context(atomic_path(files["mp4"]))
+        mp4_path = enter_safely(stack, atomic_path(files["mp4"]))
         width, height = frames.size
 
         def make_mp4() -> Mp4Writer:
             return Mp4Writer(mp4_path, fps, width, height)
 
-        writers.append(stack.enter_context(BackgroundWriter(make_mp4, "mp4")))
+        writers.append(enter_safely(stack, BackgroundWriter(make_mp4, "mp4")))
     last_frame = None
     if writers:
         for frame in frames:
@@ -115,10 +115,10 @@ def write_stills(
     story = renderer.story
     if "png" in files:
         still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
-        write_png(stack.enter_context(atomic_path(files["png"])), still)
-        write_png(stack.enter_context(atomic_path(files["png_start"])), renderer.frame(0))
+        write_png(enter_safely(stack, atomic_path(files["png"])), still)
+        write_png(enter_safely(stack, atomic_path(files["png_start"])), renderer.frame(0))
     if "svg" in files:
-        stack.enter_context(atomic_path(files["svg"])).write_bytes(renderer.svg())
+        enter_safely(stack, atomic_path(files["svg"])).write_bytes(renderer.svg())
 
 
 def write_animation(story: Storyboard, files: dict[str, Path]) -> None:

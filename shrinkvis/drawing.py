@@ -222,7 +222,7 @@ def _load() -> None:
 def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
     from .animation import palette_frames, write_stills
     from .encode import write_png
-    from .outputs import atomic_path
+    from .outputs import atomic_path, enter_safely
     from .render import renderer as make_renderer
     from .shrinkage_plot import shrinkage_by_size
 
@@ -268,7 +268,7 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
             connection.send(("end",))
         write_stills(renderer, job.stills, stack, last_frame)
         if job.plot is not None and job.plot_path is not None:
-            write_png(stack.enter_context(atomic_path(job.plot_path)), shrinkage_by_size(job.plot))
+            write_png(enter_safely(stack, atomic_path(job.plot_path)), shrinkage_by_size(job.plot))
 
 
 def _transportable(exc: BaseException) -> BaseException:

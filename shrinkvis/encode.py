@@ -379,8 +379,16 @@ class BackgroundWriter:
         self.error: BaseException | None = None
         self.ended = False  # the caller has sent the last frame
         self.discarding = False  # …and wants the file dropped, not finished
+        # started by `with` (or the first frame), not here: entering it as one step lets a caller keep
+        # signals out of the moment between starting the thread and registering its cleanup
         self.thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self.thread.start()
+        self.started = False
+
+    def start(self) -> BackgroundWriter:
+        if not self.started:
+            self.started = True
+            self.thread.start()
+        return self
 
     def _work(self) -> None:
         writer: FrameWriter | None = None
@@ -403,10 +411,12 @@ class BackgroundWriter:
 
     def add(self, frame: np.ndarray) -> None:
         self._raise_error()
+        self.start()
         self.queue.put(frame)
 
     def end(self) -> None:
         """No more frames: the thread finishes the file while the caller goes on."""
+        self.start()
         if not self.ended:
             self.ended = True
             self.queue.put(None)
@@ -420,6 +430,8 @@ class BackgroundWriter:
     def discard(self) -> None:
         """Stop after an error elsewhere: the file is dropped, not finished."""
         self.discarding = True
+        if not self.started:  # no writer was made: nothing to drop
+            return
         self.end()
         self.thread.join()
 
@@ -428,7 +440,7 @@ class BackgroundWriter:
             raise self.error
 
     def __enter__(self) -> BackgroundWriter:
-        return self
+        return self.start()
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         if exc_type is None:

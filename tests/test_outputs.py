@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,21 @@ def _comparable(name: str, content: bytes):
     summary = json.loads(content)
     summary.pop("timings")
     return summary
+
+
+def test_a_signal_within_signals_deferred_waits_for_the_end_of_the_block():
+    reached = []
+    with pytest.raises(Interrupted), outputs.interrupts_raise():
+        with outputs.signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # a signal that was not held back would have raised by now
+            reached.append("the whole block ran")
+        time.sleep(1)  # …and here it arrives
+    assert reached == ["the whole block ran"]
+
+
+def test_enter_safely_registers_what_it_enters(tmp_path):
+    with contextlib.ExitStack() as stack:
+        temporary = outputs.enter_safely(stack, outputs.atomic_path(tmp_path / "a.txt"))
+        temporary.write_text("done")
+    assert (tmp_path / "a.txt").read_text() == "done" and not temporary.exists()
