@@ -49,8 +49,7 @@ STOP_SECONDS = 5.0  # how long a drawing process stopped by a signal gets to rem
 class Job:
     story: Storyboard
     stills: dict[str, Path]  # kind → path, see animation.STILL_KINDS
-    frames: bool  # hand the frames over (there are videos to encode)
-    samples: bool  # …and the GIF palette's samples first
+    videos: tuple[str, ...]  # what the other process encodes from the frames: "gif" and/or "mp4"
     plot: SizePlot | None = None
     plot_path: Path | None = None
 
@@ -231,12 +230,10 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
         renderer = make_renderer(story)
         stack.callback(renderer.close)
         last_frame = None
-        if job.frames:
+        if job.videos:  # hand the frames over, the GIF palette's samples first
+            samples = palette_frames(story.timeline.position) if "gif" in job.videos else []
             width, height = renderer.size
-            n_slots = min(
-                story.n_frames + len(palette_frames(story.timeline.position)),
-                SHARED_BYTES // (width * height * 4),
-            )
+            n_slots = min(story.n_frames + len(samples), SHARED_BYTES // (width * height * 4))
             slots = _slots(shared, width, height, n_slots)
             free = collections.deque(range(n_slots))
             connection.send(("size", (width, height), n_slots))
@@ -253,10 +250,9 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
                 slots[slot][...] = frame
                 connection.send(("frame", slot))
 
-            if job.samples:
-                indices = palette_frames(story.timeline.position)
-                connection.send(("samples", len(indices)))
-                for index in indices:
+            if samples:
+                connection.send(("samples", len(samples)))
+                for index in samples:
                     hand_over(renderer.frame(index))
             previous = None
             for frame in renderer:

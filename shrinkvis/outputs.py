@@ -63,7 +63,7 @@ def _reason(exc: OSError) -> str:
 
 # A signal that arrives within `signals_deferred` waits here and is raised as the outermost such block ends.
 _deferred_depth = 0
-_pending: list[int] = []
+_pending: int | None = None
 
 
 def _raise_for(signum: int) -> None:
@@ -87,13 +87,14 @@ def interrupts_raise() -> Iterator[None]:
     received: list[int] = []
 
     def raise_once(signum: int, _frame: object) -> None:
+        global _pending
         # a flag rather than re-registering the handlers here: a second signal arriving while the
         # handler runs would make signal.signal fail ("ignored due to race condition")
         if received:
             return
         received.append(signum)
         if _deferred_depth:
-            _pending.append(signum)
+            _pending = signum
             return
         _raise_for(signum)
 
@@ -116,7 +117,7 @@ def signals_deferred() -> Iterator[None]:
     signal handlers in the main thread only, between two steps of its code, so the handler can simply
     note the signal while a block is open.
     """
-    global _deferred_depth
+    global _deferred_depth, _pending
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -125,9 +126,8 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         _deferred_depth -= 1
-        if not _deferred_depth and _pending:
-            signum = _pending.pop()
-            _pending.clear()
+        if not _deferred_depth and _pending is not None:
+            signum, _pending = _pending, None
             _raise_for(signum)
 
 

@@ -199,7 +199,7 @@ def _draw_beside(
     """The drawing process draws the frames, the stills and the plot; this one encodes the videos."""
     videos = {kind: files[kind] for kind in animation.VIDEO_KINDS if kind in files}
     stills = {kind: files[kind] for kind in animation.STILL_KINDS if kind in files}
-    job = Job(story, stills, frames=bool(videos), samples="gif" in videos, plot=plot, plot_path=files["report_plot"])
+    job = Job(story, stills, videos=tuple(videos), plot=plot, plot_path=files["report_plot"])
     drawing.draw(job)
     meanwhile()
     if "mp4" in videos:

@@ -8,6 +8,7 @@ for `end_pause`; a middle state holds as long as the first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,12 @@ from . import colour_space
 from .easing import ease
 
 MIN_TRANSITION_FRAMES = 2  # a transition needs its first and last frame
+
+Mix = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+def _linear(first: np.ndarray, second: np.ndarray, share: float) -> np.ndarray:
+    return first + share * (second - first)
 
 
 @dataclass(frozen=True)
@@ -37,21 +44,17 @@ class Timeline:
         k = min(int(np.floor(position)), max(self.n_states - 2, 0))
         return k, position - k
 
-    def blend(self, states: np.ndarray, frame: int) -> np.ndarray:
-        """Linear interpolation between the key states (first axis of `states`) at this frame."""
+    def blend(self, states: np.ndarray, frame: int, mix: Mix = _linear) -> np.ndarray:
+        """The key states (first axis of `states`) mixed at this frame; linearly unless `mix` says how."""
         states = np.asarray(states, dtype=float)
         if len(states) == 1:
             return states[0]
         k, share = self.step(frame)
-        return states[k] + share * (states[k + 1] - states[k])
+        return mix(states[k], states[k + 1], share)
 
     def blend_colours(self, states: np.ndarray, frame: int) -> np.ndarray:
         """Like `blend` for RGBA colours, in CIELAB as gganimate does (see colour_space)."""
-        states = np.asarray(states, dtype=float)
-        if len(states) == 1:
-            return states[0]
-        k, share = self.step(frame)
-        return colour_space.blend(states[k], states[k + 1], share)
+        return self.blend(states, frame, colour_space.blend)
 
     def nearest_state(self, frame: int) -> int:
         return int(np.floor(self.position[frame] + 0.5))
