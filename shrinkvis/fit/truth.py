@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,8 +65,22 @@ class GroupScore:
         own = self.rmse[OWN][coefficient]
         return 1.0 - self.rmse[POOLED][coefficient] / own if own > 0 else float("nan")
 
-    def pooling_loses(self, coefficient: str) -> bool:
-        return self.rmse[POOLED][coefficient] > self.rmse[OWN][coefficient]
+    def pooling_loses(self, coefficient: str, tolerance: float = 0.0) -> bool:
+        """Partial pooling's RMSE above no pooling's by more than `tolerance` (a share of the latter)."""
+        return self.rmse[POOLED][coefficient] > (1.0 + tolerance) * self.rmse[OWN][coefficient]
+
+    def numbers(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return {
+            "group": self.label,
+            "n_min": self.smallest,
+            "n_max": self.largest,
+            "clusters": self.clusters,
+            "rmse": self.rmse,
+            "expected_rmse": self.expected_rmse,
+            "partial_closer_share": self.closer,
+            "partial_gain": {coefficient: self.gain(coefficient) for coefficient in self.closer},
+        }
 
 
 @dataclass(frozen=True)
@@ -78,9 +93,21 @@ class TruthScore:
     by_size: tuple[GroupScore, ...]  # empty when every cluster has the same size
     left_out: int  # clusters without an own fit, not scored
 
-    def losing_groups(self, coefficient: str) -> list[GroupScore]:
+    def losing_groups(self, coefficient: str, tolerance: float = 0.0) -> list[GroupScore]:
         """Size groups where partial pooling is further from the truth than the clusters' own fits."""
-        return [group for group in self.by_size if group.pooling_loses(coefficient)]
+        return [group for group in self.by_size if group.pooling_loses(coefficient, tolerance)]
+
+    def numbers(self) -> dict[str, Any]:
+        """Plain JSON-ready values (summary.json's `truth`)."""
+        return {
+            "known": True,
+            "coefficients": list(self.coefficients),
+            "estimators": self.estimators,
+            "clusters_scored": self.overall.clusters,
+            "clusters_left_out": self.left_out,
+            "overall": self.overall.numbers(),
+            "by_size": [group.numbers() for group in self.by_size],
+        }
 
 
 def estimators(estimates: Estimates) -> list[Estimator]:
