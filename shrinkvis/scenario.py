@@ -209,6 +209,11 @@ class AnimationSpec(_Spec):
         "none", description="extremeness: clusters near the centre fade, extreme ones stay opaque."
     )
     panels: int = Field(12, ge=1, le=30, description="Clusters shown by the lines view.")
+    truth: bool = Field(
+        False,
+        description="Shrinkage view of simulated data: end by revealing each cluster's true effects, with "
+        "its error segment shortening from no pooling to partial pooling and both RMSEs.",
+    )
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
 
     @model_validator(mode="before")
