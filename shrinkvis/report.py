@@ -14,7 +14,7 @@ import pandas as pd
 from .data import ModelData
 from .fit import Estimates
 from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
-from .fit.truth import OWN, POOLED, GroupScore, TruthScore
+from .fit.truth import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .outputs import json_ready
 
 if TYPE_CHECKING:
@@ -27,9 +27,6 @@ POOLING_NAMES = {
 }
 PLOT_FILE = "shrinkage_by_size.png"
 NO_TRUTH = "no truth: this is your own data"
-# a size group counts as lost, in words, when partial pooling's RMSE is more than this share above no
-# pooling's; closer calls are left to the table
-CLEAR_LOSS = 0.05
 TERMINAL_CLUSTERS = 20  # rows of the shrinkage table `shrinkvis explain` prints; report.md has them all
 
 
@@ -551,7 +548,11 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
         lines += [sentences[0], ""]
         lines += _markdown_table(*truth_rows(report))
         if estimates.truth.by_size:
-            lines += ["", "By cluster size (⚠: partial pooling further from the truth than the own fits):", ""]
+            lines += [
+                "",
+                "By cluster size (⚠: partial pooling further from the truth than the own fits):",
+                "",
+            ]
             lines += _markdown_table(*truth_size_rows(report))
         sentences = sentences[1:]
         lines += [""]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .scenario import DataSpec
 
+
 @dataclass(frozen=True)
 class Simulation:
     """The simulated rows (y, x, cluster) and the truth: one row per cluster that kept rows, with columns

@@ -10,7 +10,6 @@ import numpy as np
 from ..story.plane import PlaneStory
 from ..story.shrinkage import COMPLETE_POOL_AREA, FIXED_EFFECT_AREA
 from .base import BlitRenderer
-from .truth import TruthLayer
 from .style import (
     broken_line,
     draw_legend,
@@ -21,6 +20,7 @@ from .style import (
     shared_or_each,
     style_axes,
 )
+from .truth import TruthLayer
 
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10

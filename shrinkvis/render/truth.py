@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..story.truth import TruthReveal
 from .style import broken_line
 
@@ -23,10 +21,14 @@ class TruthLayer:
     """The reveal's moving artists, registered with the renderer after (so drawn above) everything else."""
 
     def __init__(self, renderer: Any, axes: Any, reveal: TruthReveal) -> None:
+        from matplotlib.transforms import ScaledTranslation
+
         look = renderer.story.look
         theme = look.theme
         self.reveal = reveal
-        (segments,) = axes.plot([], [], lw=SEGMENT_WIDTH * look.scale, zorder=SEGMENT_ZORDER, solid_capstyle="butt")
+        (segments,) = axes.plot(
+            [], [], lw=SEGMENT_WIDTH * look.scale, zorder=SEGMENT_ZORDER, solid_capstyle="butt"
+        )
         self._segments = renderer.moving(segments)
         self._crosses = renderer.moving(
             axes.scatter(
@@ -42,31 +44,45 @@ class TruthLayer:
         )
         size = look.legend_size
         step = LINE_SPACING * size / 72  # inches between lines
-        box = {"boxstyle": "round,pad=0.35", "facecolor": theme.background, "edgecolor": theme.grid, "alpha": BOX_ALPHA}
+        box = {"boxstyle": "round,pad=0.35", "facecolor": theme.background, "edgecolor": theme.grid}
+        lines = reveal.lines()
+        self._phases = [phase for _, _, phase in lines]
         self._texts = []
-        for index, (text, color) in enumerate(
-            ((reveal.heading, theme.text), (reveal.own_text, reveal.own_color), (reveal.pooled_text, reveal.pooled_color))
-        ):
-            from matplotlib.transforms import ScaledTranslation
-
-            offset = ScaledTranslation(0, -index * step, renderer.figure.dpi_scale_trans)
+        right, top = reveal.corner
+        x = 1 - TEXT_PAD if right else TEXT_PAD
+        y = 1 - TEXT_PAD if top else TEXT_PAD
+        where = {"ha": "right" if right else "left", "va": "top" if top else "bottom", "fontsize": size}
+        # the box: every line in bold, in no colour, so that it fits the widest
+        self._box = renderer.moving(
+            axes.text(
+                x,
+                y,
+                "\n".join(text for text, _, _ in lines),
+                transform=axes.transAxes,
+                color=(0, 0, 0, 0),
+                fontweight="bold",
+                linespacing=LINE_SPACING,
+                zorder=TEXT_ZORDER,
+                bbox=box,
+                **where,
+            )
+        )
+        self._texts = []
+        for index, (text, color, _) in enumerate(lines):
+            # lines run down from the top corner's first line, or up to the bottom corner's last line
+            shift = -index if top else len(lines) - 1 - index
+            offset = ScaledTranslation(0, shift * step, renderer.figure.dpi_scale_trans)
             artist = axes.text(
-                TEXT_PAD,
-                1 - TEXT_PAD,
+                x,
+                y,
                 text,
                 transform=axes.transAxes + offset,
-                ha="left",
-                va="top",
-                fontsize=size,
                 fontweight="bold" if index else "normal",
                 color=color,
                 zorder=TEXT_ZORDER,
-                bbox=box if index == 0 else None,
+                **where,
             )
             self._texts.append(renderer.moving(artist))
-        # the heading's box spans all three lines: pad it below by the two lines under it
-        self._texts[0].set_text(reveal.heading + "\n\n")
-        self._texts[0].set_linespacing(LINE_SPACING)
 
     def key(self, frame: int) -> float:
         return float(self.reveal.progress[frame])
@@ -77,12 +93,11 @@ class TruthLayer:
         self._segments.set_data(*broken_line(reveal.segments(frame)))
         self._segments.set_color(reveal.segment_color(frame))
         self._crosses.set_alpha(shown)
-        first, second = reveal.text_alpha(frame)
-        for artist, alpha in zip(self._texts, (first, first, second), strict=True):
-            artist.set_alpha(alpha)
-            patch = artist.get_bbox_patch()
-            if patch is not None:
-                patch.set_alpha(BOX_ALPHA * alpha)
-        for artist in (self._segments, self._crosses, *self._texts):
+        alphas = reveal.text_alpha(frame)
+        for artist, phase in zip(self._texts, self._phases, strict=True):
+            artist.set_alpha(alphas[phase])
+            artist.set_visible(alphas[phase] > 0)
+        self._box.get_bbox_patch().set_alpha(BOX_ALPHA * shown)
+        self._box.set_visible(shown > 0)
+        for artist in (self._segments, self._crosses):
             artist.set_visible(shown > 0)
-        self._texts[2].set_visible(second > 0)

@@ -29,6 +29,7 @@ from .timeline import Timeline
 
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     from ..fit import Estimates
+    from ..fit.truth import TruthScore
     from ..scenario import AnimationSpec
 
 # Of the frames between the start and end pauses: the flight to partial pooling, a rest there, the truth
@@ -38,6 +39,24 @@ TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
 TRUTH_LABEL = "True effects (simulation, shown at the end)"
 SEGMENT_ALPHA = 0.7
 HEADING = "Distance to the truth (RMSE)"
+TEXT_REACH = (0.5, 0.3)  # share of the plot's width and height the text may cover from its corner
+
+
+def quietest_corner(
+    points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]
+) -> tuple[int, int]:
+    """The corner of the plot whose text would cover the fewest of these points: (0 left | 1 right,
+    0 bottom | 1 top), the upper left when they tie."""
+    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
+    share = share[np.all(np.isfinite(share), axis=1)]
+    counts = {}
+    for corner in ((0, 1), (1, 1), (0, 0), (1, 0)):
+        near = [
+            share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
+            for axis, side in enumerate(corner)
+        ]
+        counts[corner] = int(np.sum(near[0] & near[1]))
+    return min(counts, key=lambda corner: counts[corner])  # min keeps the first of equals
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,9 @@ class TruthReveal:
     heading: str
     own_text: str  # "no pooling: intercept 0.384 · slope 0.323"
     pooled_text: str
+    warning_text: str = ""  # where partial pooling is further from the truth: "small clusters (n = 8): …"
+    warning_color: RGBA = (0.0, 0.0, 0.0, 1.0)
+    corner: tuple[int, int] = (0, 1)  # where the text goes: (0 left | 1 right, 0 bottom | 1 top)
 
     def truth_alpha(self, frame: int) -> float:
         return float(np.clip(self.progress[frame], 0.0, 1.0))
@@ -77,8 +99,17 @@ class TruthReveal:
         color[3] = SEGMENT_ALPHA * self.truth_alpha(frame)
         return color
 
+    def lines(self) -> tuple[tuple[str, RGBA, int], ...]:
+        """The text on the frame: (line, colour, 0 shown with the truth or 1 with the slide)."""
+        lines = (
+            (self.heading, self.truth_color, 0),
+            (self.own_text, self.own_color, 0),
+            (self.pooled_text, self.pooled_color, 1),
+        )
+        return lines + (((self.warning_text, self.warning_color, 1),) if self.warning_text else ())
+
     def text_alpha(self, frame: int) -> tuple[float, float]:
-        """Opacity of the no-pooling line (with the heading) and of the partial-pooling line."""
+        """Opacity of the lines shown with the truth, and of those shown as the segments slide."""
         return self.truth_alpha(frame), self.slide(frame)
 
 
@@ -111,10 +142,24 @@ def reveals_truth(estimates: Estimates, spec: AnimationSpec) -> bool:
 
 
 def _pair(rmse: dict[str, float]) -> str:
-    return " · ".join(f"{name} {value:.3g}" for name, value in rmse.items())
+    return " · ".join(f"{name} {value:#.3g}" for name, value in rmse.items())
 
 
-def with_truth_reveal(story: PlaneStory, estimates: Estimates, progress: np.ndarray, look: Look) -> PlaneStory:
+def _losses(score: TruthScore) -> str:
+    """The size groups that partial pooling left further from the truth, e.g. 'small clusters (n = 8),
+    intercept 0.398 → 0.526, worse'; empty where there are none."""
+    parts = [
+        f"{group.label} clusters ({group.sizes}): {coefficient} "
+        f"{group.rmse['no_pooling'][coefficient]:#.3g} → {group.rmse['partial_pooling'][coefficient]:#.3g}, worse"
+        for coefficient in score.coefficients
+        for group in score.losing_groups(coefficient)
+    ]
+    return "; ".join(parts)
+
+
+def with_truth_reveal(
+    story: PlaneStory, estimates: Estimates, progress: np.ndarray, look: Look
+) -> PlaneStory:
     """The shrinkage storyboard ending with the truth: true effects, error segments and both RMSEs."""
     score = estimates.truth
     assert score is not None
@@ -133,6 +178,13 @@ def with_truth_reveal(story: PlaneStory, estimates: Estimates, progress: np.ndar
         heading=HEADING,
         own_text=f"no pooling: {_pair(score.overall.rmse['no_pooling'])}",
         pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
+        warning_text=_losses(score),
+        warning_color=theme.warning,
+        corner=quietest_corner(
+            np.vstack([pooled, table[["true_intercept", "true_slope"]].to_numpy(dtype=float)]),
+            story.xlim,
+            story.ylim,
+        ),
     )
     legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
     return dataclasses.replace(story, truth=reveal, legend=legend)
