@@ -48,6 +48,13 @@ def palette_frames(progress: np.ndarray) -> list[int]:
     return sorted({int(np.argmin(np.abs(progress - target))) for target in targets})
 
 
+def story_progress(story: Storyboard) -> np.ndarray:
+    """Each frame's way through the whole animation: its place on the timeline, plus the truth reveal's
+    own progress where the storyboard ends with one (its points hold still meanwhile)."""
+    reveal = getattr(story, "truth", None)
+    return story.timeline.position + (reveal.progress if reveal is not None else 0.0)
+
+
 def output_files(view: str, formats: tuple[Format, ...], out_dir: Path) -> dict[str, Path]:
     """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG."""
     files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
@@ -68,13 +75,15 @@ class RendererFrames:
 
     def palette_samples(self) -> list[np.ndarray]:
         story = self.renderer.story
-        return [self.renderer.frame(index) for index in palette_frames(story.timeline.position)]
+        return [self.renderer.frame(index) for index in palette_frames(story_progress(story))]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.renderer)
 
 
-def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack) -> np.ndarray | None:
+def write_videos(
+    frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack
+) -> np.ndarray | None:
     """Encode the GIF and MP4 that `files` names, each in its own thread, as the frames come.
 
     The files are renamed into place when `stack` closes without an error, and removed otherwise.
@@ -109,7 +118,10 @@ def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contex
 
 
 def write_stills(
-    renderer: BlitRenderer, files: dict[str, Path], stack: contextlib.ExitStack, last_frame: np.ndarray | None = None
+    renderer: BlitRenderer,
+    files: dict[str, Path],
+    stack: contextlib.ExitStack,
+    last_frame: np.ndarray | None = None,
 ) -> None:
     """The PNG stills (last and first frame) and the SVG (last frame) that `files` names."""
     story = renderer.story

@@ -13,6 +13,7 @@ CROSS_EDGE_WIDTH = 0.3
 TEXT_PAD = 0.02  # share of the axes between its corner and the RMSE text
 LINE_SPACING = 1.35  # of the font size, between the RMSE lines
 BOX_ALPHA = 0.85
+BOX_PAD = 0.01  # share of the axes around the lines
 # over the points (3) and edge marks (3.5), under the black hole (5); the RMSEs over everything
 SEGMENT_ZORDER, CROSS_ZORDER, TEXT_ZORDER = 3.6, 3.7, 8.0
 
@@ -21,6 +22,7 @@ class TruthLayer:
     """The reveal's moving artists, registered with the renderer after (so drawn above) everything else."""
 
     def __init__(self, renderer: Any, axes: Any, reveal: TruthReveal) -> None:
+        from matplotlib.patches import FancyBboxPatch
         from matplotlib.transforms import ScaledTranslation
 
         look = renderer.story.look
@@ -44,7 +46,6 @@ class TruthLayer:
         )
         size = look.legend_size
         step = LINE_SPACING * size / 72  # inches between lines
-        box = {"boxstyle": "round,pad=0.35", "facecolor": theme.background, "edgecolor": theme.grid}
         lines = reveal.lines()
         self._phases = [phase for _, _, phase in lines]
         self._texts = []
@@ -52,21 +53,22 @@ class TruthLayer:
         x = 1 - TEXT_PAD if right else TEXT_PAD
         y = 1 - TEXT_PAD if top else TEXT_PAD
         where = {"ha": "right" if right else "left", "va": "top" if top else "bottom", "fontsize": size}
-        # the box: every line in bold, in no colour, so that it fits the widest
+        # the box behind the lines, fitted to them once the figure's layout is final (first update)
         self._box = renderer.moving(
-            axes.text(
-                x,
-                y,
-                "\n".join(text for text, _, _ in lines),
+            FancyBboxPatch(
+                (0, 0),
+                1,
+                1,
+                boxstyle=f"round,pad={BOX_PAD}",
                 transform=axes.transAxes,
-                color=(0, 0, 0, 0),
-                fontweight="bold",
-                linespacing=LINE_SPACING,
+                facecolor=theme.background,
+                edgecolor=theme.grid,
                 zorder=TEXT_ZORDER,
-                bbox=box,
-                **where,
             )
         )
+        axes.add_patch(self._box)
+        self._axes = axes
+        self._fitted = False
         self._texts = []
         for index, (text, color, _) in enumerate(lines):
             # lines run down from the top corner's first line, or up to the bottom corner's last line
@@ -97,7 +99,24 @@ class TruthLayer:
         for artist, phase in zip(self._texts, self._phases, strict=True):
             artist.set_alpha(alphas[phase])
             artist.set_visible(alphas[phase] > 0)
-        self._box.get_bbox_patch().set_alpha(BOX_ALPHA * shown)
+        if not self._fitted:
+            self._fit_box()
+        self._box.set_alpha(BOX_ALPHA * shown)
         self._box.set_visible(shown > 0)
         for artist in (self._segments, self._crosses):
             artist.set_visible(shown > 0)
+
+    def _fit_box(self) -> None:
+        """The box around every line, measured where the frozen layout put them."""
+        from matplotlib.transforms import Bbox
+
+        canvas = self._axes.figure.canvas
+        hidden = [text for text in self._texts if not text.get_visible()]
+        for text in hidden:
+            text.set_visible(True)  # an invisible text measures as nothing
+        extent = Bbox.union([text.get_window_extent(canvas.get_renderer()) for text in self._texts])
+        for text in hidden:
+            text.set_visible(False)
+        low, high = self._axes.transAxes.inverted().transform(extent.get_points())
+        self._box.set_bounds(low[0], low[1], high[0] - low[0], high[1] - low[1])
+        self._fitted = True
