@@ -81,9 +81,7 @@ class RendererFrames:
         return iter(self.renderer)
 
 
-def write_videos(
-    frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack
-) -> np.ndarray | None:
+def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack) -> np.ndarray | None:
     """Encode the GIF and MP4 that `files` names, each in its own thread, as the frames come.
 
     The files are renamed into place when `stack` closes without an error, and removed otherwise.
@@ -118,10 +116,7 @@ def write_videos(
 
 
 def write_stills(
-    renderer: BlitRenderer,
-    files: dict[str, Path],
-    stack: contextlib.ExitStack,
-    last_frame: np.ndarray | None = None,
+    renderer: BlitRenderer, files: dict[str, Path], stack: contextlib.ExitStack, last_frame: np.ndarray | None = None
 ) -> None:
     """The PNG stills (last and first frame) and the SVG (last frame) that `files` names."""
     story = renderer.story
