@@ -166,8 +166,8 @@ def _group(
         for axis, coefficient in enumerate(coefficients):
             rmse[estimator.name][coefficient] = _rmse(estimator.estimates[:, axis] - truth[:, axis])
             se = None if estimator.std_errors is None else estimator.std_errors[:, axis]
-            finite = se is not None and len(se) > 0 and bool(np.all(np.isfinite(se)))
-            expected[estimator.name][coefficient] = float(np.sqrt(np.mean(se**2))) if finite else None
+            known = se is not None and len(se) > 0 and bool(np.all(np.isfinite(se)))
+            expected[estimator.name][coefficient] = _rmse(se) if se is not None and known else None
     own = next(estimator for estimator in chosen if estimator.name == OWN).estimates
     pooled = next(estimator for estimator in chosen if estimator.name == POOLED).estimates
     closer = {

@@ -48,7 +48,6 @@ class TruthLayer:
         step = LINE_SPACING * size / 72  # inches between lines
         lines = reveal.lines()
         self._phases = [phase for _, _, phase in lines]
-        self._texts = []
         right, top = reveal.corner
         x = 1 - TEXT_PAD if right else TEXT_PAD
         y = 1 - TEXT_PAD if top else TEXT_PAD
@@ -69,7 +68,7 @@ class TruthLayer:
         axes.add_patch(self._box)
         self._axes = axes
         self._fitted = False
-        self._texts = []
+        self._texts: list[Any] = []
         for index, (text, color, _) in enumerate(lines):
             # lines run down from the top corner's first line, or up to the bottom corner's last line
             shift = -index if top else len(lines) - 1 - index
