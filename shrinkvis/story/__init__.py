@@ -57,7 +57,7 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     if reveals_truth(estimates, spec):
         points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
         story = shrinkage(estimates, spec, the_header, the_look, points)
-        return with_truth_reveal(story, estimates, progress, the_look)
+        return with_truth_reveal(story, estimates, spec, progress, the_look)
     if view == "shrinkage":
         return shrinkage(estimates, spec, the_header, the_look, the_timeline)
     if view == "stages":

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import colour_space
-from .common import LegendEntry
+from .common import LIMIT_PADDING, LegendEntry
 from .easing import ease
 from .plane import PlaneStory, no_and_partial_pool
 from .presets import Look
@@ -158,16 +158,19 @@ def _losses(score: TruthScore) -> str:
 
 
 def with_truth_reveal(
-    story: PlaneStory, estimates: Estimates, progress: np.ndarray, look: Look
+    story: PlaneStory, estimates: Estimates, spec: AnimationSpec, progress: np.ndarray, look: Look
 ) -> PlaneStory:
     """The shrinkage storyboard ending with the truth: true effects, error segments and both RMSEs."""
     score = estimates.truth
     assert score is not None
     own, pooled = no_and_partial_pool(estimates)
-    table = estimates.clusters
+    truth = estimates.clusters[["true_intercept", "true_slope"]].to_numpy(dtype=float)
     theme = look.theme
+    xlim, ylim = story.xlim, story.ylim
+    if spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
+        xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
     reveal = TruthReveal(
-        truth=table[["true_intercept", "true_slope"]].to_numpy(dtype=float),
+        truth=truth,
         own=own,
         pooled=pooled,
         progress=progress,
@@ -180,11 +183,14 @@ def with_truth_reveal(
         pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
         warning_text=_losses(score),
         warning_color=theme.warning,
-        corner=quietest_corner(
-            np.vstack([pooled, table[["true_intercept", "true_slope"]].to_numpy(dtype=float)]),
-            story.xlim,
-            story.ylim,
-        ),
+        corner=quietest_corner(np.vstack([pooled, truth]), xlim, ylim),
     )
     legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
-    return dataclasses.replace(story, truth=reveal, legend=legend)
+    return dataclasses.replace(story, truth=reveal, legend=legend, xlim=xlim, ylim=ylim)
+
+
+def _widened(limits: tuple[float, float], values: np.ndarray) -> tuple[float, float]:
+    """`limits` stretched, where needed, to hold every value with the usual padding."""
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = LIMIT_PADDING * (max(high, limits[1]) - min(low, limits[0]))
+    return min(limits[0], low - pad), max(limits[1], high + pad)
