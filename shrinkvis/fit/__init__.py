@@ -57,14 +57,14 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     scaling = Scaling.of(y, x)
     scaled_y, scaled_x = scaling.apply(y, x)
     scaled = ModelRows(y=scaled_y, x=scaled_x, codes=codes, n_groups=n_groups)
+    # sums measured from the overall means (no digits lost to an offset); dividing them by the powers of
+    # two is exact, so the engine's sums need no second pass over the rows
     stats = cluster_stats(y, x, codes, n_groups)
-    # data near unit scale is not rescaled: its sums serve the engine and the no-pooling fits alike
-    scaled_stats = stats if scaled_y is y and scaled_x is x else cluster_stats(scaled_y, scaled_x, codes, n_groups)
-    mixed = _mixed_model(scaled, scaled_stats, model)
+    mixed = _mixed_model(scaled, stats.scaled(scaling.y, scaling.x), model)
     mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(stats)
     no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
-        y, x, codes, n_groups, no_pool_intercept, no_pool_slope
+        y, x, codes, stats, no_pool_intercept, no_pool_slope
     )
     complete, complete_se = complete_pool(y, x)
 
@@ -95,9 +95,8 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         columns=list(CLUSTER_COLUMNS),
     )
     # beyond the CSV's columns: what the report needs to explain the shrinkage
-    size = clusters["n"].to_numpy(dtype=float)
-    clusters["mean_y"] = stats.sy / size
-    clusters["mean_x"] = stats.sx / size if x is not None else np.nan
+    clusters["mean_y"] = stats.mean_y
+    clusters["mean_x"] = stats.mean_x
     no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
     no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
     has_own_fit = np.isfinite(no_pool_intercept)
