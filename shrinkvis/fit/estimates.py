@@ -75,10 +75,6 @@ def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
     return factor
 
 
-def is_singular(cov_re: np.ndarray, sigma: float) -> bool:
-    return bool(np.any(np.diag(relative_factor(cov_re, sigma)) <= SINGULAR_TOLERANCE))
-
-
 @dataclass(frozen=True)
 class Estimates:
     """No, complete and partial pooling for one data set.
