@@ -8,11 +8,16 @@ T T'`` with ``T`` lower-triangular, parametrised by ``theta`` in lme4's column-m
 Why it is written the way it is:
 
 * Everything is computed from per-cluster sufficient statistics (:class:`ClusterStats`), so that the
-  aggregation (one pass over the rows) can happen elsewhere (numpy, DuckDB, Spark) and each criterion
+  aggregation (two passes over the rows) can happen elsewhere (numpy, DuckDB, Spark) and each criterion
   evaluation costs O(J) vectorised numpy work, independent of the number of rows.
 * The 2x2 algebra is written out component-wise instead of batched ``(J, 2, 2)`` matmuls: for 2x2 blocks
   the element-wise form is an order of magnitude faster.
-* Numerical stability: ``x`` and ``y`` are centred globally and each cluster is split into its mean and its
+* Where x and y sit does not matter: the sums are of ``x`` and ``y`` measured from global centres (kept in
+  :class:`ClusterStats`), ``theta`` is optimised for ``x`` measured from its mean, and every result is mapped
+  back to ``x`` and ``y`` as given at the end (centring.py). Optimising lme4's ``theta`` for raw ``x`` far
+  from zero is hopelessly ill-conditioned (its first element then mostly measures ``mean(x) x slope SD``),
+  and so was the convergence test on its gradient; the centred ``theta`` is judged on the data's own scale.
+* Numerical stability: each cluster is split into its mean and its
   within-cluster deviations. The profiled penalised residual sum of squares is then a sum of non-negative
   terms, ``r^2 = sum_j RSS_within_j + sum_j d_j' Q_j d_j``, rather than lme4's ``y'y - |c_u|^2 - |c_beta|^2``
   which cancels catastrophically at large n. The per-cluster blocks use closed 2x2 forms (Sylvester's
@@ -32,7 +37,7 @@ Gradient with respect to the relative covariance ``D = Sigma / sigma^2`` (in the
 ``d log det(I + D Z'Z) = tr(Z'V^-1 Z dD)``, ``d V^-1 = -V^-1 Z dD Z' V^-1`` and the envelope theorem for
 ``beta`` give ``df = tr(G dD)`` with
 ``G = sum_j Z_j'V_j^-1 Z_j - sum_j (Z_j'V_j^-1 X_j) A^-1 (X_j'V_j^-1 Z_j) - (df_r / r^2) sum_j g_j g_j'`` (REML;
-ML drops the middle term and uses ``n`` for ``df_r``), and ``df/dT = 2 C' G C T`` with ``C`` the centring map.
+ML drops the middle term and uses ``n`` for ``df_r``), and ``df/dT = 2 G T``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ __all__ = [
 
 #: Relative tolerance on the within-cluster centred sum of squares of x below which x counts as constant
 #: within the cluster (the slope is not identifiable there); relative to the raw sum of squares, which
-#: bounds the rounding error of ``sxx - sx^2 / n``.
+#: bounds the rounding error of ``sxx - sx^2 / n`` (sums measured from the global centre).
 CONSTANT_X_RTOL = 1e-10
 
 #: lme4's ``isSingular`` tolerance on the diagonal of ``theta``.
