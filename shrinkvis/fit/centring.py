@@ -18,7 +18,9 @@ import math
 import numpy as np
 
 
-def uncentre_fixed(beta: np.ndarray, cov: np.ndarray, centre_y: float, centre_x: float) -> tuple:
+def uncentre_fixed(
+    beta: np.ndarray, cov: np.ndarray, centre_y: float, centre_x: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Fixed effects and their covariance for y and x as given, from those for y − c_y on x − c_x."""
     beta = np.array(beta, dtype=np.float64)
     cov = np.array(cov, dtype=np.float64)
