@@ -48,6 +48,13 @@ def palette_frames(progress: np.ndarray) -> list[int]:
     return sorted({int(np.argmin(np.abs(progress - target))) for target in targets})
 
 
+def story_progress(story: Storyboard) -> np.ndarray:
+    """Each frame's way through the whole animation: its place on the timeline, plus the truth reveal's
+    own progress where the storyboard ends with one (its points hold still meanwhile)."""
+    reveal = getattr(story, "truth", None)
+    return story.timeline.position + (reveal.progress if reveal is not None else 0.0)
+
+
 def output_files(view: str, formats: tuple[Format, ...], out_dir: Path) -> dict[str, Path]:
     """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG."""
     files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
@@ -68,7 +75,7 @@ class RendererFrames:
 
     def palette_samples(self) -> list[np.ndarray]:
         story = self.renderer.story
-        return [self.renderer.frame(index) for index in palette_frames(story.timeline.position)]
+        return [self.renderer.frame(index) for index in palette_frames(story_progress(story))]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.renderer)

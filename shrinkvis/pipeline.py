@@ -20,11 +20,12 @@ from . import story as storyboards
 from .data import ModelData, as_model_data, read_model_data, simulated_model_data
 from .drawing import DrawingProcess, Job
 from .encode import write_png
-from .fit import CLUSTER_COLUMNS, Estimates, fit
+from .fit import Estimates, fit
+from .fit.truth import with_truth
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
-from .simulate import simulate
+from .simulate import simulate, simulation
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,17 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
 
 
 def source_data(scenario: Scenario) -> ModelData:
-    """The data step: read the table the scenario names, or simulate its data."""
+    """The data step: read the table the scenario names, or simulate its data (and keep the truth)."""
     if isinstance(scenario.data, DataFileSpec):
         return read_model_data(scenario.data)
-    return simulated_model_data(simulate_scenario(scenario), scenario.data)
+    simulated = simulation(scenario.data, np.random.default_rng(scenario.data.seed))
+    return simulated_model_data(simulated.rows, scenario.data, simulated.truth)
 
 
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
-    return fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    """The fit; scored against the truth when the data were simulated."""
+    estimates = fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    return estimates if data.truth is None else with_truth(estimates, data.truth)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
@@ -173,7 +177,7 @@ def run(
 
     def write_tables() -> None:
         write_text(files["report"], reports.markdown(report))
-        write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+        write_csv(files["csv"], estimates.clusters[estimates.table_columns])
 
     if drawing is None:
         write_tables()

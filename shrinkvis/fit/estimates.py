@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,10 @@ CLUSTER_COLUMNS = (
     "no_pool_slope_se",
 )
 
+if TYPE_CHECKING:
+    from .truth import TruthScore
+
+TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns when the truth is known
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
 
 #: How far above the exact optimum (in −2 log-likelihood) another engine's estimates may lie and still
@@ -101,6 +105,13 @@ class Estimates:
     optimum_gap: float | None = None  # criterion above the exact engine's optimum (statsmodels engine)
     # mean over the clusters with a fit of their own: estimates, SEs (pooled residual SD), residual_sd, clusters
     no_pooling: dict[str, Any] = field(default_factory=dict)
+    # simulated data only: each estimator scored against the true effects (`fit.truth.with_truth`)
+    truth: TruthScore | None = None
+
+    @property
+    def table_columns(self) -> list[str]:
+        """The columns of estimates.csv: `CLUSTER_COLUMNS`, then the true effects when they are known."""
+        return list(CLUSTER_COLUMNS) + (list(TRUTH_COLUMNS) if self.truth is not None else [])
 
     @property
     def fixed_point(self) -> np.ndarray:

@@ -20,6 +20,7 @@ from .style import (
     shared_or_each,
     style_axes,
 )
+from .truth import TruthLayer
 
 HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
 HALO_ALPHA = 0.10
@@ -142,6 +143,16 @@ class PlaneRenderer(BlitRenderer):
             zorder=6,
         )
         self.moving(complete)
+        self._truth = None
+        if story.truth is not None:
+            self._truth = TruthLayer(self, axes, story.truth)
+            # moving artists are drawn in the order they are listed: the reveal's go between the points
+            # and the black hole, its text on top (by zorder; the sort keeps the order of equals)
+            self._moving.sort(key=lambda artist: artist.get_zorder())
+
+    def frame_key(self, frame: int) -> Hashable:
+        key = super().frame_key(frame)
+        return key if self._truth is None else (key, self._truth.key(frame))
 
     def background_key(self, frame: int) -> int:
         """The stage whose caption shows (0 when the view has no captions)."""
@@ -173,3 +184,5 @@ class PlaneRenderer(BlitRenderer):
             faded[:, 3] *= alpha
             setter(faded)
         self._hole.set_visible(alpha > 0)
+        if self._truth is not None:
+            self._truth.update(frame)

@@ -19,6 +19,7 @@ from .shrinkage import shrinkage
 from .stages import stages
 from .themes import Theme, theme
 from .timeline import Timeline, timeline
+from .truth import reveal_timeline, reveals_truth, with_truth_reveal
 
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     import pandas as pd
@@ -53,6 +54,10 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     the_timeline = timeline(
         spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, STATES[view]
     )
+    if reveals_truth(estimates, spec):
+        points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
+        story = shrinkage(estimates, spec, the_header, the_look, points)
+        return with_truth_reveal(story, estimates, spec, progress, the_look)
     if view == "shrinkage":
         return shrinkage(estimates, spec, the_header, the_look, the_timeline)
     if view == "stages":

@@ -20,6 +20,7 @@ from .timeline import Timeline
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     from ..fit import Estimates
     from ..scenario import AnimationSpec
+    from .truth import TruthReveal
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
@@ -72,6 +73,7 @@ class PlaneStory(Timed):
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     fixed_effects_from: int  # the black hole fades in on the way from this key state to the next
+    truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
 
     @property
     def start(self) -> np.ndarray:
