@@ -16,7 +16,7 @@ from shrinkvis.story.common import AUTO_ZOOM_SDS, LIMIT_PADDING, edge_marks
 from shrinkvis.story.easing import EASINGS, ease
 from shrinkvis.story.funnel import Z_95
 from shrinkvis.story.lines import choose_clusters, grid_shape
-from shrinkvis.story.stages import STAGE_CAPTIONS
+from shrinkvis.story.stages import stage_captions
 from shrinkvis.story.timeline import timeline
 
 SMALL = ["data.n_cluster=40", "animation.frames=40"]
@@ -258,13 +258,17 @@ def test_stages_go_complete_then_no_then_partial_pooling(baseline):
     assert np.allclose(board.positions(board.n_frames - 1), table[["partial_intercept", "partial_slope"]])
     captions = [board.stage_caption(frame) for frame in range(board.n_frames)]
     shown = [caption for i, caption in enumerate(captions) if i == 0 or caption != captions[i - 1]]
-    assert shown == list(STAGE_CAPTIONS)
+    assert shown == list(stage_captions(len(table)))
+    assert shown[0].startswith(f"1 · Complete pooling: all {len(table)} clusters")
     theme = board.look.theme
     assert np.allclose(board.colors(0), theme.complete_pool)
     assert np.allclose(board.colors(int(holding_no_pool[0])), theme.no_pool)
     # the black hole sits next to complete pooling: it appears only with partial pooling
-    assert board.fixed_effects_alpha(0) == 0 and board.fixed_effects_alpha(int(holding_no_pool[0])) == 0
-    assert board.fixed_effects_alpha(board.n_frames - 1) == 1
+    hole = board.mark("fixed_effects")
+    assert board.mark_alpha(0, hole) == 0 and board.mark_alpha(int(holding_no_pool[0]), hole) == 0
+    assert board.mark_alpha(board.n_frames - 1, hole) == 1
+    # complete pooling's diamond is there from the first stage, around the clusters it stands for
+    assert board.mark_alpha(0, board.mark("complete_pool")) == 1
     assert len(board.trails(0)) == 0 and len(board.trails(board.n_frames - 1)) == len(table)
 
 

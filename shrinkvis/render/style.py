@@ -8,10 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..story.common import Header, LegendEntry
-from ..story.presets import Look
-
-DPI = 100
-POINTS_PER_INCH = 72
+from ..story.presets import DPI, POINTS_PER_INCH, Look
 CHAR_WIDTH = 0.5  # average glyph width of DejaVu Sans in running text, in font sizes
 MIN_LINE_CHARS = 20
 TEXT_SHARE = 0.94  # of the figure's width a caption may take
@@ -86,8 +83,10 @@ def legend_handles(entries: tuple[LegendEntry, ...], look: Look) -> list[Any]:
             marker=entry.marker or None,
             markersize=float(np.sqrt(area)) if area else 0.0,
             color=entry.color,
-            markeredgecolor=look.theme.background if entry.marker else None,
-            markeredgewidth=0.5,
+            alpha=entry.alpha,
+            markerfacecolor="none" if entry.hollow else entry.color,
+            markeredgecolor=entry.color if entry.hollow else (look.theme.background if entry.marker else None),
+            markeredgewidth=1.5 * look.scale if entry.hollow else 0.5,
             label=entry.label,
         )
 
@@ -230,6 +229,14 @@ def round_marker() -> Any:
     from matplotlib.path import Path
 
     return MarkerStyle(Path.unit_regular_polygon(32))
+
+
+def mark_path(marker: str) -> Any:
+    """The path of a still mark: the round polygon for "o", matplotlib's own marker otherwise."""
+    from matplotlib.markers import MarkerStyle
+
+    style = round_marker() if marker == "o" else MarkerStyle(marker)
+    return style.get_path().transformed(style.get_transform())
 
 
 def shared_or_each(values: Any) -> np.ndarray:
