@@ -100,6 +100,7 @@ class PlaneStory(Timed):
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     marks: tuple[Mark, ...]  # still markers over the clusters, bottom to top: the black hole last
+    travel: np.ndarray  # (K, J, 2) what the points move between: `states`, see `departures`
     layers: tuple[str, ...] = LAYERS
 
     @property
@@ -111,7 +112,7 @@ class PlaneStory(Timed):
         return self.states[-1]
 
     def positions(self, frame: int) -> np.ndarray:
-        return self.timeline.blend(self.states, frame)
+        return self.timeline.blend(self.travel, frame)
 
     def colors(self, frame: int) -> np.ndarray:
         """(J, 4): every point blends from one state's colour to the next as it moves."""
@@ -255,6 +256,22 @@ def _with_label_place(contour: Contour, xlim: tuple[float, float], ylim: tuple[f
     )
 
 
+DEPARTURE_MARGIN = 0.01  # share of the view beyond its edge where a far-away start sets off from
+
+
+def departures(states: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> np.ndarray:
+    """The key states with every position outside the view (but the last state's) moved in to just beyond
+    the edge it is marked on. Such a point shows as the same edge mark there, but its way in from far away
+    (a no-pooling estimate from 3 rows may lie 10 views off) takes no frames: what is seen moves at the
+    speed of the rest instead of racing in over the last few frames."""
+    low = np.array([xlim[0], ylim[0]])
+    high = np.array([xlim[1], ylim[1]])
+    margin = DEPARTURE_MARGIN * (high - low)
+    travel = np.array(states, dtype=float, copy=True)
+    travel[:-1] = np.clip(travel[:-1], low - margin, high + margin)
+    return travel
+
+
 def plane_marks(
     center: np.ndarray, complete: np.ndarray, look: Look, fixed_effects_from: int = -1
 ) -> tuple[Mark, ...]:
@@ -347,5 +364,6 @@ def plane_story(
         xlim=xlim,
         ylim=ylim,
         trail_from=len(states) - 2,
+        travel=departures(states, xlim, ylim),
         marks=plane_marks(center, complete_pool(estimates), look, fixed_effects_from),
     )
