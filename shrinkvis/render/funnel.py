@@ -11,8 +11,9 @@ from .base import BlitRenderer
 from .plane import EDGE_MARK_AREA
 from .style import broken_line, draw_legend, edge_paths, grid_with_header, round_marker, style_axes
 
-BAR_WIDTH = 0.5  # relative to the look's line width
-BAR_ALPHA = 0.45
+BAR_WIDTH = 0.65  # relative to the look's line width: a whisker a projector still shows
+BAR_ALPHA = 0.6
+FUNNEL_LINE_WIDTH = 0.7
 FIXED_LINE_WIDTH = 0.8  # relative to the look's line width
 
 
@@ -40,6 +41,14 @@ class FunnelRenderer(BlitRenderer):
             axes.axhline(
                 panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2
             )
+            for side in panel.funnel_lines:
+                axes.plot(
+                    *side.T,
+                    color=theme.contour,
+                    linestyle="--",
+                    lw=FUNNEL_LINE_WIDTH * look.line_width,
+                    zorder=1.5,
+                )
             # the bars share one colour: one broken line draws them all at once
             (bars,) = axes.plot([], [], lw=BAR_WIDTH * look.line_width, zorder=2.5)
             self._bars.append(self.moving(bars))
