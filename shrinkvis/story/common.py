@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ScenarioError
-from .presets import Look
+from .presets import DPI, POINTS_PER_INCH, Look
 from .themes import RGBA
 from .timeline import Timeline
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 POINT_AREA = 28.0  # pt², every cluster the same size
 # pt², smallest and largest cluster when sizes differ: the smallest clusters move furthest, so even they
 # stay ≥ 7 px across at `small` (MIN_POINT_PX), easy to follow
-POINT_AREA_RANGE = (25.0, 100.0)
 MIN_POINT_PX = 7.0
+POINT_AREA_RANGE = ((MIN_POINT_PX * POINTS_PER_INCH / DPI) ** 2, 100.0)
 LIMIT_PADDING = 0.06  # share of the range added on each side so nothing touches the frame
 AUTO_ZOOM_SDS = 3.0  # zoom auto: fixed effect ± 3 estimated SDs
 # zoom auto (and a batch's shared view) widens to keep this share of the clusters' starting points in view:
