@@ -66,11 +66,14 @@ def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
     """A random-intercept model has no slopes for the intercept–slope views: unless a view was chosen,
-    it is shown in the funnel view (a chosen view that cannot show it says so and names one that can)."""
+    it is shown in the funnel view, or without a predictor in the caterpillar (a chosen view that cannot
+    show it says so and names one that can)."""
     animation = scenario.animation
     if estimates.random == "slope" or "view" in animation.model_fields_set:
         return scenario
-    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": "funnel"})})
+    # y ~ 1 + (1 | g): every cluster on its own row, sliding to the fixed intercept
+    view = "funnel" if len(estimates.fixed_effects) > 1 else "caterpillar"
+    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": view})})
 
 
 def storyboard(
@@ -97,7 +100,8 @@ def storyboard(
     elif from_file and isinstance(story, storyboards.FunnelStory):
         labels = [f"Intercept (per {data.group_name})", f"Slope of {data.x_name} (per {data.group_name})"]
         panels = tuple(
-            dataclasses.replace(panel, label=label) for panel, label in zip(story.panels, labels, strict=False)
+            dataclasses.replace(panel, label=label)
+            for panel, label in zip(story.panels, labels, strict=False)
         )
         story = dataclasses.replace(story, panels=panels)
     return story

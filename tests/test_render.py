@@ -10,7 +10,7 @@ from shrinkvis.render import BlitRenderer, renderer, style
 from shrinkvis.scenario import load
 from shrinkvis.simulate import simulate
 
-VIEWS = ["shrinkage", "stages", "lines", "funnel"]
+VIEWS = ["shrinkage", "stages", "lines", "funnel", "caterpillar"]
 
 
 @pytest.fixture(scope="module")

@@ -195,7 +195,9 @@ def test_smallest_clusters_stay_visible(builtin):
 def test_random_intercept_funnel_moves_every_cluster_toward_the_line_by_its_weight():
     from shrinkvis.fit.shrinkage import adjusted_means, intercept_weights
 
-    board, estimates = _story("unbalanced", "model.random=intercept", "data.n_cluster=60", "animation.view=funnel")
+    board, estimates = _story(
+        "unbalanced", "model.random=intercept", "data.n_cluster=60", "animation.view=funnel"
+    )
     panel = board.panels[0]
     start, end = panel.states
     fixed = panel.fixed_effect
@@ -217,3 +219,53 @@ def test_one_size_funnel_is_a_caterpillar_with_its_funnel_lines():
     assert np.allclose(lower[:, 1], panel.fixed_effect - half) and np.allclose(
         upper[:, 1], panel.fixed_effect + half
     )
+
+
+# --- the caterpillar (y ~ 1 + (1 | g)) ------------------------------------------------------------------
+
+
+def test_caterpillar_puts_each_cluster_on_its_row_sliding_sideways_by_its_weight():
+    from shrinkvis.fit.shrinkage import adjusted_means, intercept_weights
+
+    board, estimates = _story(
+        "unbalanced", "model.random=intercept", "data.n_cluster=30", "animation.view=caterpillar"
+    )
+    assert board.view == "caterpillar" and board.horizontal
+    panel = board.panels[0]
+    start, end = panel.states
+    assert sorted(panel.x) == list(range(1, 31))  # one row each, whatever the sizes
+    assert np.all(np.diff(start[np.argsort(panel.x)]) >= 0)  # ranked by own mean
+    assert np.allclose(
+        end - panel.fixed_effect,
+        intercept_weights(estimates) * (adjusted_means(estimates) - panel.fixed_effect),
+    )
+    # drawn sideways: the estimate is the x coordinate, the row the y coordinate
+    assert np.allclose(board.points(0, 0), np.column_stack([start, panel.x]))
+    xlim, ylim, x_label, y_label = board.axes(0)
+    assert xlim == panel.ylim and ylim == board.xlim and y_label.startswith("Clusters, ranked")
+    assert len(board.xticks) == 0
+
+
+def test_a_model_without_predictor_gets_the_caterpillar_and_refusals_name_views_that_work():
+    from shrinkvis.errors import ScenarioError
+
+    scenario, data, estimates = _fitted("baseline", "data.n_cluster=20", "model.random=intercept")
+    frame = data.frame.drop(columns="x")
+    from shrinkvis import fit
+
+    no_x = fit(frame, scenario.model)
+    assert pipeline.view_for(no_x, scenario).animation.view == "caterpillar"
+    assert pipeline.view_for(estimates, scenario).animation.view == "funnel"
+    for view in ("shrinkage", "stages"):
+        chosen = load("baseline", ["data.n_cluster=20", "model.random=intercept", f"animation.view={view}"])
+        with pytest.raises(ScenarioError, match="use --view funnel or --view caterpillar$"):
+            story.build(no_x, chosen, frame)
+        with pytest.raises(ScenarioError, match="--view caterpillar or --view lines$"):
+            story.build(estimates, chosen, data.frame)
+    lines = load("baseline", ["data.n_cluster=20", "model.random=intercept", "animation.view=lines"])
+    with pytest.raises(ScenarioError, match="use --view caterpillar or --view funnel"):
+        story.build(no_x, lines, frame)
+    caterpillar = load(
+        "baseline", ["data.n_cluster=20", "model.random=intercept", "animation.view=caterpillar"]
+    )
+    assert story.build(no_x, caterpillar, frame).view == "caterpillar"

@@ -33,15 +33,16 @@ class FunnelRenderer(BlitRenderer):
             cell = grid[first, index] if side_by_side else grid[first + index, 0]
             axes = figure.add_subplot(cell)
             style_axes(axes, look)
-            axes.set_xlim(*story.xlim)
-            axes.set_ylim(*panel.ylim)
-            axes.set_xticks(story.xticks, story.xtick_labels)
-            axes.set_xlabel(story.x_label)
-            axes.set_ylabel(panel.label)
-            axes.axhline(
+            xlim, ylim, x_label, y_label = story.axes(index)
+            axes.set_xlim(*xlim)
+            axes.set_ylim(*ylim)
+            (axes.set_yticks if story.horizontal else axes.set_xticks)(story.xticks, story.xtick_labels)
+            axes.set_xlabel(x_label)
+            axes.set_ylabel(y_label)
+            (axes.axvline if story.horizontal else axes.axhline)(
                 panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2
             )
-            for side in panel.funnel_lines:
+            for side in story.funnel_lines(index):
                 axes.plot(
                     *side.T,
                     color=theme.contour,
@@ -53,8 +54,7 @@ class FunnelRenderer(BlitRenderer):
             (bars,) = axes.plot([], [], lw=BAR_WIDTH * look.line_width, zorder=2.5)
             self._bars.append(self.moving(bars))
             points = axes.scatter(
-                panel.x,
-                panel.states[0],
+                *story.points(0, index).T,
                 s=story.point_area,
                 marker=round_marker(),
                 edgecolors=theme.background,

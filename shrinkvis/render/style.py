@@ -9,6 +9,7 @@ import numpy as np
 
 from ..story.common import Header, LegendEntry
 from ..story.presets import DPI, POINTS_PER_INCH, Look
+
 CHAR_WIDTH = 0.5  # average glyph width of DejaVu Sans in running text, in font sizes
 MIN_LINE_CHARS = 20
 TEXT_SHARE = 0.94  # of the figure's width a caption may take
@@ -85,7 +86,9 @@ def legend_handles(entries: tuple[LegendEntry, ...], look: Look) -> list[Any]:
             color=entry.color,
             alpha=entry.alpha,
             markerfacecolor="none" if entry.hollow else entry.color,
-            markeredgecolor=entry.color if entry.hollow else (look.theme.background if entry.marker else None),
+            markeredgecolor=entry.color
+            if entry.hollow
+            else (look.theme.background if entry.marker else None),
             markeredgewidth=1.5 * look.scale if entry.hollow else 0.5,
             label=entry.label,
         )

@@ -103,7 +103,8 @@ def require_random_slope(estimates: Estimates, view: str) -> None:
     if estimates.random != "slope":
         raise ScenarioError(
             f"animation.view = {view}: the view shows per-cluster slopes, and a random-intercept model "
-            "has none (every cluster shares the fixed slope); use --view funnel or --view lines"
+            "has none (every cluster shares the fixed slope); use --view funnel or --view caterpillar"
+            + (" or --view lines" if len(estimates.fixed_effects) > 1 else "")
         )
 
 

@@ -73,6 +73,19 @@ class FunnelStory(Timed):
     state_colors: np.ndarray  # (2, 4)
     point_area: float
     legend: tuple[LegendEntry, ...]
+    # the caterpillar: estimates along the x axis, each cluster on its own row (the story's x is then
+    # drawn upwards); points, bars, edges and `axes` below are in drawing coordinates either way
+    horizontal: bool = False
+
+    def _drawn(self, xy: np.ndarray) -> np.ndarray:
+        return xy[..., ::-1] if self.horizontal else xy
+
+    def axes(self, panel: int) -> tuple[tuple[float, float], tuple[float, float], str, str]:
+        """(x limits, y limits, x label, y label) of a panel as drawn."""
+        limits_and_labels = (self.xlim, self.panels[panel].ylim, self.x_label, self.panels[panel].label)
+        if self.horizontal:
+            return limits_and_labels[1], limits_and_labels[0], limits_and_labels[3], limits_and_labels[2]
+        return limits_and_labels
 
     def estimates(self, frame: int, panel: int) -> np.ndarray:
         return self.timeline.blend(self.panels[panel].states, frame)
@@ -81,20 +94,26 @@ class FunnelStory(Timed):
         return self.timeline.blend(self.panels[panel].se_states, frame)
 
     def points(self, frame: int, panel: int) -> np.ndarray:
-        return np.column_stack([self.panels[panel].x, self.estimates(frame, panel)])
+        return self._drawn(np.column_stack([self.panels[panel].x, self.estimates(frame, panel)]))
 
     def bars(self, frame: int, panel: int) -> np.ndarray:
-        """(J, 2, 2) vertical segments from estimate − 1.96 SE to estimate + 1.96 SE."""
+        """(J, 2, 2) segments from estimate − 1.96 SE to estimate + 1.96 SE."""
         x = self.panels[panel].x
         centre = self.estimates(frame, panel)
         half = Z_95 * np.nan_to_num(self.std_errors(frame, panel))
-        return np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        return self._drawn(
+            np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        )
+
+    def funnel_lines(self, panel: int) -> np.ndarray:
+        return self._drawn(self.panels[panel].funnel_lines)
 
     def color(self, frame: int) -> np.ndarray:
         return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
-        return edge_marks(self.points(frame, panel), self.xlim, self.panels[panel].ylim)
+        xlim, ylim, _, _ = self.axes(panel)
+        return edge_marks(self.points(frame, panel), xlim, ylim)
 
 
 def size_positions(n: np.ndarray, order_by: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -151,8 +170,15 @@ def funnel_lines(
 
 
 def funnel(
-    estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
+    estimates: Estimates,
+    spec: AnimationSpec,
+    header: Header,
+    look: Look,
+    timeline: Timeline,
+    caterpillar: bool = False,
 ) -> FunnelStory:
+    """The funnel; with `caterpillar`, every cluster on its own row ranked by its own estimate, moving
+    sideways to the fixed effect (the classic picture of y ~ 1 + (1 | g))."""
     table = estimates.clusters
     sds = np.sqrt(np.clip(np.diag(estimates.cov_re), 0, None))
     effects = [("intercept", "Intercept (per cluster)", spec.limits.intercept)]
@@ -173,13 +199,12 @@ def funnel(
             # cluster starts at that mean and moves toward the fixed line by exactly 1 − λ_j
             from ..fit.shrinkage import adjusted_means
 
-            own = adjusted_means(estimates)
+            own = np.array(adjusted_means(estimates), dtype=float)
             own_se = np.sqrt(residual_variance / n)
         missing = ~(np.isfinite(own) & np.isfinite(own_se))
         own[missing], own_se[missing] = partial[missing], partial_se[missing]
         center = float(estimates.fixed_point[axis])
-        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], np.concatenate([own, partial]), partial)
-        x, log_scale = size_positions(n, own)
+        x, log_scale = size_positions(np.ones_like(n) if caterpillar else n, own)
         # an own estimate's sampling variance shrinks like 1/n: σ²/n for an intercept; for a slope, the
         # clusters' own variances scaled to size (their median of SE²·n)
         per_row = (
@@ -187,20 +212,21 @@ def funnel(
             if column == "intercept"
             else float(np.nanmedian(own_se[~missing] ** 2 * n[~missing]))
         )
+        lines = (
+            funnel_lines(n, x, log_scale, center, float(sds[axis]) ** 2, per_row)
+            if np.ptp(n) == 0 or not caterpillar  # a caterpillar of many sizes has no line of one width
+            else np.empty((2, 0, 2))
+        )
+        shown = np.concatenate([own, partial, lines[..., 1].ravel()])
+        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], shown, partial)
         panels.append(
             FunnelPanel(
-                label,
-                center,
-                x,
-                np.stack([own, partial]),
-                np.stack([own_se, partial_se]),
-                ylim,
-                funnel_lines(n, x, log_scale, center, float(sds[axis]) ** 2, per_row),
+                label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim, lines
             )
         )
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
-    xticks, xtick_labels = size_ticks(n, log_scale)
+    xticks, xtick_labels = size_ticks(np.ones_like(n) if caterpillar else n, log_scale)
     theme = look.theme
     area = look.area(FUNNEL_POINT_AREA)
     legend = (
@@ -210,13 +236,16 @@ def funnel(
         LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, line="-"),
         LegendEntry(FUNNEL_LABEL, theme.contour, line="--"),
     )
-    if np.ptp(n) == 0:
+    if caterpillar:
+        each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
+        x_label = f"Clusters, ranked by own estimate ({each})"
+    elif np.ptp(n) == 0:
         x_label = f"Rank of own estimate (n = {int(n[0])} each)"
     else:
         scale = ", log scale" if log_scale else ""
         x_label = f"Cluster size (rows{scale}), ranked within"
     return FunnelStory(
-        view="funnel",
+        view="caterpillar" if caterpillar else "funnel",
         header=header,
         look=look,
         timeline=timeline,
@@ -229,4 +258,5 @@ def funnel(
         state_colors=np.array([theme.no_pool, theme.partial_pool]),
         point_area=area,
         legend=legend,
+        horizontal=caterpillar,
     )

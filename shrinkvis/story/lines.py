@@ -147,7 +147,8 @@ def lines(
         )
     if "x" not in data.columns:
         raise ScenarioError(
-            "animation.view = lines: the lines view needs an x column to draw lines; use --view funnel"
+            "animation.view = lines: the lines view needs an x column to draw lines; "
+            "use --view caterpillar or --view funnel"
         )
     table = estimates.clusters
     partial_pool = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..fit import Estimates
     from ..scenario import AnimationSpec
 
+
 def plane_legend(look: Look, states: list[tuple[str, tuple]]) -> tuple[LegendEntry, ...]:
     entries = [LegendEntry(label, color, marker="o", area=look.area(POINT_AREA)) for label, color in states]
     return (*entries, *marks_legend(look))

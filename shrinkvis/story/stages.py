@@ -17,7 +17,6 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..scenario import AnimationSpec
 
 
-
 def stage_captions(n_clusters: int) -> tuple[str, str, str]:
     """Stage 1 stacks every cluster on one point, so its caption says how many are there."""
     return (
