@@ -88,6 +88,11 @@ def storyboard(
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
+    elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
+        term = "x" if estimates.random == "slope" else "1"
+        model = f"Model: y ~ x + ({term} | cluster)"
+        caption = f"{scenario.description} {model}" if scenario.description else model
+        scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
@@ -96,7 +101,8 @@ def storyboard(
             y_label=f"Slope of {data.x_name} (per {data.group_name})",
         )
     elif from_file and isinstance(story, storyboards.LinesStory):
-        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name)
+        panels = tuple(dataclasses.replace(panel, group_name=data.group_name) for panel in story.panels)
+        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name, panels=panels)
     elif from_file and isinstance(story, storyboards.FunnelStory):
         labels = [f"Intercept (per {data.group_name})", f"Slope of {data.x_name} (per {data.group_name})"]
         panels = tuple(

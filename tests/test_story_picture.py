@@ -269,3 +269,32 @@ def test_a_model_without_predictor_gets_the_caterpillar_and_refusals_name_views_
         "baseline", ["data.n_cluster=20", "model.random=intercept", "animation.view=caterpillar"]
     )
     assert story.build(no_x, caterpillar, frame).view == "caterpillar"
+
+
+# --- the lines view --------------------------------------------------------------------------------------
+
+
+def test_lines_panels_include_the_reports_most_and_least_shrunk_and_name_the_group(tmp_path):
+    from shrinkvis import scenario as scenarios
+    from shrinkvis.fit.shrinkage import shrinkage_shares
+
+    table = pipeline.simulate_scenario(load("unbalanced", ["data.n_cluster=30"]))
+    path = tmp_path / "sleep.csv"
+    table.rename(columns={"cluster": "Subject"}).to_csv(path, index=False)
+    chosen = scenarios.for_data(path, formula="y ~ x + (x | Subject)", overrides=["animation.view=lines"])
+    data = pipeline.source_data(chosen)
+    estimates = pipeline.fit_data(data, chosen)
+    board = pipeline.storyboard(estimates, chosen, data)
+    shares = shrinkage_shares(estimates)
+    labels = estimates.clusters["cluster"].astype(str).to_numpy()
+    shown = [panel.cluster for panel in board.panels]
+    assert labels[np.nanargmax(shares)] in shown and labels[np.nanargmin(shares)] in shown
+    assert board.panels[0].title.startswith("Subject ")
+    assert [entry.line for entry in board.legend if entry.label.startswith("No pooling")] == [":"]
+
+
+def test_simulated_frames_say_which_model_they_show():
+    board, _ = _story("baseline", *SMALL, "model.random=intercept", "animation.view=funnel")
+    assert board.header.caption.endswith("Model: y ~ x + (1 | cluster)")
+    board, _ = _story("baseline", *SMALL)
+    assert board.header.caption.endswith("Model: y ~ x + (x | cluster)")

@@ -48,6 +48,7 @@ class PlaneRenderer(BlitRenderer):
         axes.set_xlabel(story.x_label)
         axes.set_ylabel(story.y_label)
 
+        labels = []  # the contours' labels: drawn over the points, moving with nothing
         for contour in story.contours:
             axes.add_patch(
                 Ellipse(
@@ -63,14 +64,22 @@ class PlaneRenderer(BlitRenderer):
                 )
             )
             if contour.label_at is not None:
-                axes.text(
-                    *contour.label_at,
-                    contour.label,
-                    fontsize=look.annotation_size,
-                    color=theme.contour,
-                    ha="left",
-                    va="bottom",
-                    zorder=1,
+                labels.append(
+                    axes.text(
+                        *contour.label_at,
+                        contour.label,
+                        fontsize=look.annotation_size,
+                        color=theme.contour,
+                        ha="left",
+                        va="bottom",
+                        bbox={
+                            "boxstyle": "round,pad=0.15",
+                            "facecolor": theme.background,
+                            "alpha": 0.75,
+                            "lw": 0,
+                        },
+                        zorder=4,
+                    )
                 )
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
@@ -108,6 +117,8 @@ class PlaneRenderer(BlitRenderer):
         self._edge = self.moving(
             axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
         )
+        for label in labels:
+            self.moving(label)
         # the still marks in one collection, in the storyboard's order (the black hole last): one draw call
         marks = story.marks
         self._mark_faces = np.array([(0, 0, 0, 0) if mark.hollow else mark.color for mark in marks])

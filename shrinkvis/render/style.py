@@ -28,8 +28,14 @@ def fit_width(artist: Any, text: str, width_px: float, font_size: float) -> None
     while True:
         artist.set_text(textwrap.fill(text, characters))
         if characters <= MIN_LINE_CHARS or artist.get_window_extent(renderer).width <= width_px:
-            return
+            break
         characters -= 2
+    # as many lines, but even: no last line of one word
+    lines = textwrap.wrap(text, characters)
+    even = -(-len(text) // len(lines))
+    while even < characters and len(textwrap.wrap(text, even)) > len(lines):
+        even += 1
+    artist.set_text(textwrap.fill(text, min(even, characters)))
 
 
 def style_axes(axes: Any, look: Look, grid: bool = True) -> None:

@@ -17,11 +17,11 @@ POINTS_PER_INCH = 72
 PRESET_SCALES = {"small": 1.0, "slide": 1.75, "square": 1.3}
 
 TITLE_SIZE = 13.0
-CAPTION_SIZE = 8.5
-LABEL_SIZE = 10.0
-TICK_SIZE = 8.0
-LEGEND_SIZE = 8.0
-ANNOTATION_SIZE = 7.5  # contour labels, panel titles
+CAPTION_SIZE = 9.5
+LABEL_SIZE = 11.0
+TICK_SIZE = 9.5
+LEGEND_SIZE = 9.5
+ANNOTATION_SIZE = 9.0  # contour labels, panel titles
 STAGE_SIZE = 11.0  # the stage caption of the stages view
 LINE_WIDTH = 1.6
 
