@@ -104,13 +104,7 @@ def test_reference_cases_run_from_their_files(case, how, tmp_path):
     result = _run(["--data", str(LME4_DIR / f"{case}.csv"), *model], tmp_path)
     folder = tmp_path / case  # out/<file stem>/
     # no slopes: the funnel view, or without a predictor the caterpillar
-    view = (
-        "shrinkage"
-        if expected["sd_slope"] is not None
-        else "funnel"
-        if expected["columns"]["x"]
-        else "caterpillar"
-    )
+    view = "caterpillar" if expected["columns"]["x"] is None else "shrinkage" if expected["sd_slope"] is not None else "funnel"
     assert {path.name for path in folder.iterdir()} == {
         f"{view}.png",
         f"{view}_start.png",
@@ -331,25 +325,18 @@ def test_a_model_without_predictor_is_shown_in_the_caterpillar_view():
     assert np.allclose(np.sort(story.estimates(story.n_frames - 1, 0)), np.sort(table["partial_intercept"]))
     # a view the user chose is kept, and one that cannot show the model says so
     chosen = scenarios.for_data(
-        LME4_DIR / "intercept_only_s7.csv",
-        formula="score ~ 1 + (1 | school)",
-        overrides=["animation.view=shrinkage"],
+        LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)", overrides=["animation.view=shrinkage"]
     )
     assert pipeline.view_for(estimates, chosen).animation.view == "shrinkage"
 
 
 def test_the_funnel_names_the_data_columns(tmp_path):
     renamed = tmp_path / "sleep.csv"
-    table = pd.read_csv(LME4_DIR / "baseline_s1.csv").rename(
-        columns={"y": "Reaction", "x": "Days", "cluster": "Subject"}
-    )
+    table = pd.read_csv(LME4_DIR / "baseline_s1.csv").rename(columns={"y": "Reaction", "x": "Days", "cluster": "Subject"})
     table.to_csv(renamed, index=False)
     scenario = scenarios.for_data(
         renamed, formula="Reaction ~ Days + (Days | Subject)", overrides=["animation.view=funnel"]
     )
     data = pipeline.source_data(scenario)
     story = pipeline.storyboard(pipeline.fit_data(data, scenario), scenario, data)
-    assert [panel.label for panel in story.panels] == [
-        "Intercept (per Subject)",
-        "Slope of Days (per Subject)",
-    ]
+    assert [panel.label for panel in story.panels] == ["Intercept (per Subject)", "Slope of Days (per Subject)"]
