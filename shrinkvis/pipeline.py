@@ -215,7 +215,7 @@ def _draw_beside(
     if "mp4" in videos:
         import av  # noqa: F401 — loaded while the drawing process lays out its figure, not after
     with contextlib.ExitStack() as stack:
-        animation.write_videos(drawing.frames(), story.fps, videos, stack)
+        animation.write_videos(drawing.frames(), story.fps, videos, stack, story)
         drawing.wait()  # inside the block: when the drawing fails, the videos are removed as well
 
 

@@ -298,3 +298,29 @@ def test_simulated_frames_say_which_model_they_show():
     assert board.header.caption.endswith("Model: y ~ x + (1 | cluster)")
     board, _ = _story("baseline", *SMALL)
     assert board.header.caption.endswith("Model: y ~ x + (x | cluster)")
+
+
+# --- the GIF palette --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("view", ["shrinkage", "funnel"])
+def test_gif_palette_follows_the_colour_blend_in_small_steps(view):
+    """Every frame's blend colour has a palette entry within a few RGB units, so the quantised colour moves
+    in small steps with the frames (no thousands of pixels jumping from slate to blue at once)."""
+    from shrinkvis.encode import shared_palette
+
+    board, _ = _story("baseline", "data.n_cluster=40", f"animation.view={view}")
+    drawer = renderer(board)
+    samples = [drawer.frame(index).copy() for index in animation.palette_frames(board.timeline.position)]
+    drawer.close()
+    reserved = animation.blend_colours(board)
+    palette = shared_palette(samples, reserved).astype(float)
+    assert len(palette) <= 255
+    assert {tuple(colour) for colour in reserved} <= {tuple(colour) for colour in palette.astype(np.uint8)}
+    true = (
+        np.array([board.timeline.blend_colours(board.state_colors, f)[:3] for f in range(board.n_frames)])
+        * 255
+    )
+    nearest = palette[np.argmin(((true[:, None, :] - palette[None]) ** 2).sum(axis=2), axis=1)]
+    assert np.linalg.norm(true - nearest, axis=1).max() <= 8
+    assert np.linalg.norm(np.diff(nearest, axis=0), axis=1).max() <= 15
