@@ -324,3 +324,20 @@ def test_gif_palette_follows_the_colour_blend_in_small_steps(view):
     nearest = palette[np.argmin(((true[:, None, :] - palette[None]) ** 2).sum(axis=2), axis=1)]
     assert np.linalg.norm(true - nearest, axis=1).max() <= 8
     assert np.linalg.norm(np.diff(nearest, axis=0), axis=1).max() <= 15
+
+
+def test_no_point_moves_more_than_15_px_between_frames_on_the_shared_batch_view(builtin):
+    from shrinkvis.story.plane import shared_limits, view_reach
+
+    intercept, slope = shared_limits([view_reach(estimates) for _, _, estimates in builtin.values()])
+    for scenario, data, estimates in builtin.values():
+        shared = load(
+            scenario.name,
+            [
+                f"animation.limits.intercept=[{intercept[0]}, {intercept[1]}]",
+                f"animation.limits.slope=[{slope[0]}, {slope[1]}]",
+            ],
+        )
+        board = pipeline.storyboard(estimates, shared, data)
+        assert board.xlim == intercept and board.ylim == slope
+        assert _visible_steps(board).max() <= MAX_STEP_PX
