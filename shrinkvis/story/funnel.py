@@ -243,7 +243,7 @@ def funnel(
         x_label = f"Rank of own estimate (n = {int(n[0])} each)"
     else:
         scale = ", log scale" if log_scale else ""
-        x_label = f"Cluster size (rows{scale}), ranked within"
+        x_label = f"Size n{scale}, ranked within each n"
     return FunnelStory(
         view="caterpillar" if caterpillar else "funnel",
         header=header,
