@@ -75,7 +75,7 @@ def _hole_pixels(frame: np.ndarray, centre_px: tuple[float, float], colour) -> t
     return int(np.sum(close & (distance <= 2 * radius))), float(np.mean(close[distance <= 0.8 * radius]))
 
 
-@pytest.mark.parametrize("name", ["baseline", "more_obs", "unbalanced"])
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_black_hole_is_a_solid_disk_over_everything_in_the_final_still_and_gif(name, tmp_path):
     board, estimates = _story(name, "data.n_cluster=40", "animation.frames=10")
     files = animation.output_files("shrinkage", ("gif", "png"), tmp_path)
