@@ -117,7 +117,7 @@ def _columns_guess(entries: tuple[LegendEntry, ...], look: Look) -> int:
 
 def _handle_length(entries: tuple[LegendEntry, ...]) -> float:
     """Room for the widest handle: a size key's markers need more than a line."""
-    return max([2.0, *(1.6 * len(entry.areas) for entry in entries)])
+    return max([2.0, *(1.25 * len(entry.areas) for entry in entries)])
 
 
 LEGEND_TEXT_PAD = 0.4  # between a legend handle and its label, in font sizes
