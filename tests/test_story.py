@@ -260,7 +260,8 @@ def test_stages_go_complete_then_no_then_partial_pooling(baseline):
     assert np.allclose(board.states[1], table[["no_pool_intercept", "no_pool_slope"]])
     inside = ~board.edge(int(holding_no_pool[0])).outside
     assert np.allclose(
-        board.positions(int(holding_no_pool[0]))[inside], table[["no_pool_intercept", "no_pool_slope"]][inside]
+        board.positions(int(holding_no_pool[0]))[inside],
+        table[["no_pool_intercept", "no_pool_slope"]][inside],
     )
     assert np.allclose(board.positions(board.n_frames - 1), table[["partial_intercept", "partial_slope"]])
     captions = [board.stage_caption(frame) for frame in range(board.n_frames)]
