@@ -70,11 +70,14 @@ def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
     """A random-intercept model has no slopes for the intercept–slope views: unless a view was chosen,
-    it is shown in the funnel view (a chosen view that cannot show it says so and names one that can)."""
+    it is shown in the funnel view, or without a predictor in the caterpillar (a chosen view that cannot
+    show it says so and names one that can)."""
     animation = scenario.animation
     if estimates.random == "slope" or "view" in animation.model_fields_set:
         return scenario
-    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": "funnel"})})
+    # y ~ 1 + (1 | g): every cluster on its own row, sliding to the fixed intercept
+    view = "funnel" if len(estimates.fixed_effects) > 1 else "caterpillar"
+    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": view})})
 
 
 def storyboard(
@@ -89,6 +92,11 @@ def storyboard(
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
+    elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
+        term = "x" if estimates.random == "slope" else "1"
+        model = f"Model: y ~ x + ({term} | cluster)"
+        caption = f"{scenario.description} {model}" if scenario.description else model
+        scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
@@ -97,11 +105,13 @@ def storyboard(
             y_label=f"Slope of {data.x_name} (per {data.group_name})",
         )
     elif from_file and isinstance(story, storyboards.LinesStory):
-        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name)
+        panels = tuple(dataclasses.replace(panel, group_name=data.group_name) for panel in story.panels)
+        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name, panels=panels)
     elif from_file and isinstance(story, storyboards.FunnelStory):
         labels = [f"Intercept (per {data.group_name})", f"Slope of {data.x_name} (per {data.group_name})"]
         panels = tuple(
-            dataclasses.replace(panel, label=label) for panel, label in zip(story.panels, labels, strict=False)
+            dataclasses.replace(panel, label=label)
+            for panel, label in zip(story.panels, labels, strict=False)
         )
         story = dataclasses.replace(story, panels=panels)
     return story
@@ -209,7 +219,7 @@ def _draw_beside(
     if "mp4" in videos:
         import av  # noqa: F401 — loaded while the drawing process lays out its figure, not after
     with contextlib.ExitStack() as stack:
-        animation.write_videos(drawing.frames(), story.fps, videos, stack)
+        animation.write_videos(drawing.frames(), story.fps, videos, stack, story)
         drawing.wait()  # inside the block: when the drawing fails, the videos are removed as well
 
 

@@ -31,7 +31,7 @@ from .errors import ScenarioError
 Format = Literal["gif", "mp4", "png", "svg"]
 ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png", "svg")
 
-View = Literal["shrinkage", "stages", "lines", "funnel"]
+View = Literal["shrinkage", "stages", "lines", "funnel", "caterpillar"]
 Preset = Literal["small", "slide", "square"]
 # Pixel sizes of the presets; the renderer scales fonts and markers with the preset too.
 PRESET_SIZES: dict[str, tuple[int, int]] = {"small": (600, 450), "slide": (1280, 720), "square": (800, 800)}
@@ -178,7 +178,8 @@ class AnimationSpec(_Spec):
     view: View = Field(
         "shrinkage",
         description="shrinkage: estimates fly to the fixed effects; stages: complete → no → partial pooling; "
-        "lines: one panel per cluster; funnel: estimates ± 1.96 SE against cluster size.",
+        "lines: one panel per cluster; funnel: estimates ± 1.96 SE against cluster size; caterpillar: "
+        "each cluster on its own row, sliding sideways to the fixed effect.",
     )
     preset: Preset = Field(
         "small", description="small 600×450, slide 1280×720 (fonts for a projector), square 800×800."

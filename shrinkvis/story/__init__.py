@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 Storyboard = PlaneStory | LinesStory | FunnelStory
 
 # How many key states each view moves through.
-STATES = {"shrinkage": 2, "stages": 3, "lines": 2, "funnel": 2}
+STATES = {"shrinkage": 2, "stages": 3, "lines": 2, "funnel": 2, "caterpillar": 2}
 
 __all__ = [
     "FunnelStory",
@@ -64,4 +64,4 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
         return stages(estimates, spec, the_header, the_look, the_timeline)
     if view == "lines":
         return lines(estimates, data, spec, the_header, the_look, the_timeline)
-    return funnel(estimates, spec, the_header, the_look, the_timeline)
+    return funnel(estimates, spec, the_header, the_look, the_timeline, caterpillar=view == "caterpillar")

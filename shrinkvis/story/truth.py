@@ -22,7 +22,7 @@ import numpy as np
 from . import colour_space
 from .common import LIMIT_PADDING, LegendEntry
 from .easing import ease
-from .plane import PlaneStory, no_and_partial_pool
+from .plane import PlaneStory, departures, no_and_partial_pool
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -186,7 +186,15 @@ def with_truth_reveal(
         corner=quietest_corner(np.vstack([pooled, truth]), xlim, ylim),
     )
     legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
-    return dataclasses.replace(story, truth=reveal, legend=legend, xlim=xlim, ylim=ylim)
+    # the widened view changes where far starts enter it: their departures follow the new limits
+    return dataclasses.replace(
+        story,
+        truth=reveal,
+        legend=legend,
+        xlim=xlim,
+        ylim=ylim,
+        travel=departures(story.states, xlim, ylim),
+    )
 
 
 def _widened(limits: tuple[float, float], values: np.ndarray) -> tuple[float, float]:
