@@ -99,6 +99,22 @@ def _handle(signum: int, _frame: object) -> None:
     _raise_for(signum)
 
 
+INTERRUPTED = "interrupted; files already written are complete, no partial file is left"
+
+
+def interrupted_code(signum: int) -> int:
+    return 128 + signum  # the shell's convention for "ended by signal N": 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+
+
+def exit_interrupted(signum: int) -> None:
+    """The command line's `at_once`: a signal outside a command (starting up, parsing, after the
+    command) has nothing to clean up, so one line and the exit code at once. Written straight to the
+    file descriptor: the signal may have arrived in the middle of another write to stderr."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"shrinkvis: error: {INTERRUPTED}\n".encode())
+    os._exit(interrupted_code(signum))
+
+
 def install_signal_handlers(at_once: Callable[[int], None] | None = None) -> dict[int, Any]:
     """SIGINT, SIGTERM and SIGHUP raise an exception instead of ending the process (see
     `interrupts_raise`); outside an `interruptible` block they call `at_once` instead, when given.
