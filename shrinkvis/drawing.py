@@ -156,7 +156,9 @@ class DrawingProcess:
         if not self.finished and self.process.is_alive():
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
-                os.kill(self.process.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
+                os.kill(
+                    self.process.pid, signal.SIGCONT
+                )  # a stopped process handles SIGTERM only once continued
         self.process.join(STOP_SECONDS)
         if self.process.is_alive():  # stuck: no cleanup is worth hanging the command for
             self.process.kill()

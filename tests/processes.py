@@ -3,7 +3,9 @@ stop, continue and kill them (test_drawing, test_interrupt). Linux: reads /proc.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -33,10 +35,8 @@ def shrinkvis(*args: str, **popen: object) -> subprocess.Popen:
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(OSError):  # the thread or process ended meanwhile
             found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            pass
     return found
 
 
@@ -54,7 +54,9 @@ def session_processes(session: int) -> list[int]:
     return found
 
 
-def wait_for(condition: Callable[[], object], running: subprocess.Popen, what: str, step: float = 0.005) -> object:
+def wait_for(
+    condition: Callable[[], object], running: subprocess.Popen, what: str, step: float = 0.005
+) -> object:
     deadline = time.monotonic() + WAIT_LIMIT
     while time.monotonic() < deadline:
         value = condition()
@@ -81,3 +83,18 @@ def no_process_left(session: int, limit: float = 10.0) -> list[int]:
     while (left := session_processes(session)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+def handles_signals(running: subprocess.Popen) -> None:
+    """Until the command has installed its signal handlers (it catches SIGTERM): the first thing it
+    does. Before that, in the interpreter's own start-up, a signal has Python's default effect."""
+
+    def catches_sigterm() -> bool:
+        try:
+            status = Path(f"/proc/{running.pid}/status").read_text()
+        except OSError:
+            return False
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+    wait_for(catches_sigterm, running, "the signal handlers", step=0.001)

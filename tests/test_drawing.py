@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from shrinkvis import drawing, encode, pipeline, scenario
+from shrinkvis.errors import Interrupted, OutputError, RenderError
 
 from . import processes
-from shrinkvis.errors import Interrupted, OutputError, RenderError
 
 SMALL = ["data.n_cluster=12", "animation.frames=10"]
 
@@ -35,7 +35,9 @@ def test_two_processes_write_the_same_files_as_one(tmp_path, view):
         result = pipeline.run(loaded, tmp_path / "two", drawing=process)
     assert not process.process.is_alive() and process.process.exitcode == 0
     one, two = _contents(tmp_path / "one" / "baseline"), _contents(tmp_path / "two" / "baseline")
-    assert sorted(one[0]) == sorted(path.name for path in result.files.values() if path.name != "summary.json")
+    assert sorted(one[0]) == sorted(
+        path.name for path in result.files.values() if path.name != "summary.json"
+    )
     assert {f"{view}.gif", f"{view}.mp4", f"{view}.png", f"{view}_start.png", f"{view}.svg"} <= set(one[0])
     assert one == two
 
@@ -158,8 +160,16 @@ def test_the_command_stopped_while_every_slot_is_taken_lets_the_drawing_process_
     """300 frames of 600×450 need more slots than the shared memory holds: the drawing process waits
     for slots to be freed (and checks that its parent is alive) while the command is stopped."""
     running = processes.shrinkvis(
-        "run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10", "--set", "animation.frames=300",
-        "--format", "mp4",
+        "run",
+        "baseline",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "data.n_cluster=10",
+        "--set",
+        "animation.frames=300",
+        "--format",
+        "mp4",
     )
     processes.wait_for(lambda: list((tmp_path / "baseline").glob(".shrinkage.mp4.*.part")), running, "frames")
     _stall(running.pid)
@@ -179,8 +189,10 @@ def _assert_complete(running, folder, expected=RUN_FILES):
     names = {path.name for path in folder.iterdir()}
     assert expected <= names and not processes.temporaries(folder)
     with av.open(str(folder / "shrinkage.mp4")) as container:
-        assert container.streams.video[0].frames == json.loads((folder / "summary.json").read_text())[
-            "scenario"]["animation"]["frames"]
+        assert (
+            container.streams.video[0].frames
+            == json.loads((folder / "summary.json").read_text())["scenario"]["animation"]["frames"]
+        )
     assert processes.no_process_left(running.pid) == []
 
 
@@ -190,7 +202,9 @@ def test_a_killed_drawing_process_is_one_line_render_error(tmp_path):
     os.kill(processes.drawing_process(running), signal.SIGKILL)
     _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
     assert running.returncode == 1
-    assert stderr.splitlines() == ["shrinkvis: error: the drawing process ended unexpectedly (killed by SIGKILL)"]
+    assert stderr.splitlines() == [
+        "shrinkvis: error: the drawing process ended unexpectedly (killed by SIGKILL)"
+    ]
     assert not processes.temporaries(tmp_path / "baseline")
 
 

@@ -287,3 +287,55 @@ def test_background_writer_reports_a_writer_that_cannot_start():
         for value in range(50):  # never blocks, though nobody takes the frames
             writer.add(np.full((1, 1, 3), value, np.uint8))
         writer.close()
+
+
+def test_background_writer_discards_after_an_interrupted_end(monkeypatch):
+    """A signal that interrupts `end()`'s put of the last marker must not leave `discard` waiting for
+    ever on a thread that waits for that marker."""
+    import queue
+    import threading
+
+    recorder = _Recorder()
+    writer = BackgroundWriter(lambda: recorder).start()
+    writer.add(np.zeros((1, 1, 3), np.uint8))
+    real_put = queue.Queue.put
+
+    def interrupted_put(self, item, *args, **kwargs):
+        if item is None:
+            raise KeyboardInterrupt
+        return real_put(self, item, *args, **kwargs)
+
+    monkeypatch.setattr(queue.Queue, "put", interrupted_put)
+    with pytest.raises(KeyboardInterrupt):
+        writer.end()
+    monkeypatch.setattr(queue.Queue, "put", real_put)
+    stopping = threading.Thread(target=writer.discard, daemon=True)
+    stopping.start()
+    stopping.join(30)
+    assert not stopping.is_alive() and not writer.thread.is_alive()
+    assert recorder.state == "discarded"
+
+
+def test_background_writer_stops_at_the_next_frame_when_discarded():
+    """Discarding while the queue is full (the writer busy) does not wait for every queued frame."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(_Recorder):
+        def add(self, frame):
+            started.set()
+            release.wait(30)
+            super().add(frame)
+
+    recorder = Slow()
+    writer = BackgroundWriter(lambda: recorder).start()
+    for value in range(BackgroundWriter.QUEUE_FRAMES + 1):
+        writer.add(np.full((1, 1, 3), value, np.uint8))
+    started.wait(30)
+    stopping = threading.Thread(target=writer.discard, daemon=True)
+    stopping.start()
+    release.set()
+    stopping.join(30)
+    assert not stopping.is_alive()
+    assert recorder.frames == [0] and recorder.state == "discarded"
