@@ -136,7 +136,7 @@ def interrupts_raise(at_once: Callable[[int], None] | None = None) -> Iterator[N
     outer handlers; a forked process installs its own. Only the main thread can own signal handlers;
     elsewhere this does nothing.
     """
-    global _installed_in
+    global _installed_in, _received, _pending
     if threading.current_thread() is not threading.main_thread() or _installed_in == os.getpid():
         yield
         return
@@ -146,7 +146,7 @@ def interrupts_raise(at_once: Callable[[int], None] | None = None) -> Iterator[N
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler)
-        _installed_in = None
+        _installed_in, _received, _pending = None, None, None  # a later block starts afresh
 
 
 @contextlib.contextmanager

@@ -1,11 +1,10 @@
-"""A real `shrinkvis run` in a subprocess, stopped by a real signal in the middle of rendering."""
+"""The real `shrinkvis run` and `batch` in a subprocess, stopped by real signals at many moments."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,33 +14,14 @@ from shrinkvis import pipeline, scenario
 
 from . import processes
 
-STARTUP_LIMIT = 120  # seconds to wait for the render to begin on a busy machine; not a timing assert
+STARTUP_LIMIT = processes.WAIT_LIMIT
 
 
 def _shrinkvis(out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(  # in its own process group, as a terminal starts a command
-        [
-            sys.executable,
-            "-m",
-            "shrinkvis",
-            "run",
-            "baseline",
-            "--out",
-            str(out),
-            "--set",
-            "data.n_cluster=10",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        start_new_session=True,
-    )
+    return processes.shrinkvis("run", "baseline", "--out", str(out), "--set", "data.n_cluster=10", *extra)
 
 
-def _temporaries(folder: Path) -> list[Path]:
-    return sorted(folder.glob(".*.part")) if folder.exists() else []
+_temporaries = processes.temporaries
 
 
 @pytest.fixture(scope="module")
