@@ -107,7 +107,7 @@ def _show_traceback() -> None:
 def user_errors(command: F) -> F:
     """Turn every error into one line on stderr and an exit code: 2 bad input, 1 failed, 130 Ctrl-C.
 
-    A terminating signal raises only while the command runs (before and after, `_exit_interrupted`
+    A terminating signal raises only while the command runs (before and after, `exit_interrupted`
     ends the process at once), and wins over whatever else happened: an interrupt that a library
     swallowed or turned into another error still ends the command as interrupted."""
 
