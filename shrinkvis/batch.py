@@ -6,6 +6,7 @@ This module imports nothing heavy at the top: the worker processes start from a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -18,6 +19,8 @@ from .scenario import Scenario
 
 # each worker gets one core's worth of BLAS threads; without this, N workers × N threads oversubscribe
 THREAD_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WAIT_SECONDS = 0.2  # the batch process looks for a signal this often while it waits for results
+STOP_SECONDS = 5.0  # how long stopped workers get to remove their temporary files
 
 
 @dataclass(frozen=True)
@@ -45,24 +48,52 @@ def default_jobs() -> int:
 def run_one(scenario: Scenario, out_root: str, label: str) -> Outcome:
     """Simulate, fit and render one scenario; every failure becomes the outcome's one-line error.
 
-    `label` is how the user named the scenario (a built-in name or a path).
+    `label` is how the user named the scenario (a built-in name or a path). An interrupt is not a
+    failure: it is raised, also when a library swallowed it or turned it into another error.
     """
     from . import pipeline
-    from .outputs import interrupts_raise
+    from .outputs import interruptible, interrupts_raise, raise_if_interrupted
 
     try:
-        with interrupts_raise():  # a worker stopped by a signal still removes its temporary files
+        # a worker stopped by a signal still removes its temporary files
+        with interrupts_raise(), interruptible():
             result = pipeline.run(scenario, Path(out_root))
     except ShrinkvisError as exc:
+        raise_if_interrupted()
         return Outcome(label, error=str(exc))
     except Exception as exc:  # one broken scenario must not stop the others
+        raise_if_interrupted()
         return Outcome(label, error=unexpected(exc))
+    raise_if_interrupted()
     return Outcome(label, str(result.out_dir), tuple(result.estimates.warnings))
 
 
-def _limit_threads() -> None:
+def _start_worker(parent: int) -> None:
+    """A worker's first step. Its terminating signals are blocked since it was started (see
+    `_run_in_workers`): the handlers go in first, then they are let through. A signal while it waits
+    for work ends it at once; one during a scenario ends it once the scenario's temporary files are
+    removed (`_run_in_worker`). It dies with the batch, even one killed by SIGKILL."""
+    from .outputs import die_with_parent, install_signal_handlers, unblock_signals
+
     for variable in THREAD_LIMITS:
         os.environ.setdefault(variable, "1")
+    install_signal_handlers(at_once=_exit_quietly)
+    die_with_parent(parent)
+    unblock_signals()
+
+
+def _exit_quietly(signum: int) -> None:
+    os._exit(128 + signum)  # the batch process says what happened
+
+
+def _run_in_worker(scenario: Scenario, out_root: str, label: str) -> Outcome:
+    """`run_one` in a worker: an interrupt ends the worker (never the next scenario)."""
+    from .outputs import received_signal
+
+    try:
+        return run_one(scenario, out_root, label)
+    except KeyboardInterrupt:
+        os._exit(128 + (received_signal() or 2))
 
 
 def _rows(scenario: Scenario) -> int:
@@ -149,23 +180,61 @@ def _run_in_workers(
     jobs: int,
     finish: Callable[[int, Outcome], None],
 ) -> None:
+    """Worker processes (concurrent.futures). Every wait has a way out: a worker that dies breaks the
+    pool (BrokenProcessPool) instead of hanging it, the wait for results wakes up every
+    WAIT_SECONDS for this thread to take a signal, and an interrupt stops everything (`_stop`)."""
     import multiprocessing
+
+    from .outputs import raise_if_interrupted, signals_blocked
 
     # spawn: a fresh interpreter per worker, the same on every platform and safe while the progress
     # display runs a thread in this process (forking a threaded process can deadlock)
     context = multiprocessing.get_context("spawn")
     largest_first = sorted(scenarios, key=lambda position: -_rows(scenarios[position]))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_limit_threads) as pool:
-        pending: dict[Future[Outcome], int] = {
-            pool.submit(run_one, scenarios[position], out_root, names[position]): position
-            for position in largest_first
-        }
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
+    try:
+        with signals_blocked():  # the workers start with them blocked, until their handlers are in place
+            pending: dict[Future[Outcome], int] = {
+                pool.submit(_run_in_worker, scenarios[position], out_root, names[position]): position
+                for position in largest_first
+            }
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 position = pending.pop(future)
                 try:
                     outcome = future.result()
                 except BrokenProcessPool as exc:
+                    raise_if_interrupted()  # the workers got the same Ctrl-C and stopped
                     outcome = Outcome(names[position], error=f"the worker process died: {exc}")
                 finish(position, outcome)
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and stop the workers: SIGTERM, so that each removes its temporary
+    files (SIGCONT too, in case one is stopped), then SIGKILL for any still there after STOP_SECONDS."""
+    import signal
+    import time
+
+    # the worker processes: private, but there since Python 3.2 (3.14 adds terminate_workers())
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.terminate()
+            os.kill(worker.pid, signal.SIGCONT)
+    deadline = time.monotonic() + STOP_SECONDS
+    for worker in workers:
+        with contextlib.suppress(ValueError):
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    # every worker is gone: the pool's thread sees it at once and ends, and the pool lets go of its
+    # semaphores (left to the end of the process, the resource tracker would warn about them on stderr)
+    pool.shutdown(wait=True, cancel_futures=True)

@@ -105,27 +105,36 @@ def _show_traceback() -> None:
 
 
 def user_errors(command: F) -> F:
-    """Turn every error into one line on stderr and an exit code: 2 bad input, 1 failed, 130 Ctrl-C."""
+    """Turn every error into one line on stderr and an exit code: 2 bad input, 1 failed, 130 Ctrl-C.
+
+    A terminating signal raises only while the command runs (before and after, `exit_interrupted`
+    ends the process at once), and wins over whatever else happened: an interrupt that a library
+    swallowed or turned into another error still ends the command as interrupted."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .outputs import INTERRUPTED, interrupted_code, interruptible, received_signal
+
         try:
-            return command(*args, **kwargs)
-        except ShrinkvisError as exc:
+            with interruptible():
+                result = command(*args, **kwargs)
+            if received_signal() is None:
+                return result
+            raise _fail(INTERRUPTED, interrupted_code(received_signal() or 0))
+        except typer.Exit:
+            raise
+        except BaseException as exc:
             _show_traceback()
-            raise _fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt as exc:
-            _show_traceback()
-            code = exc.exit_code if isinstance(exc, Interrupted) else 130  # 128 + SIGINT
-            raise _fail(
-                "interrupted; files already written are complete, no partial file is left", code
-            ) from None
-        except MemoryError:
-            _show_traceback()
-            raise _fail("out of memory; try fewer clusters, rows, frames or pixels", 1) from None
-        except Exception as exc:
-            _show_traceback()
-            raise _fail(f"{unexpected(exc)} (run with --debug for the traceback)", 1) from None
+            if received_signal() is not None or isinstance(exc, KeyboardInterrupt):
+                signum = received_signal() or (exc.signum if isinstance(exc, Interrupted) else 2)
+                raise _fail(INTERRUPTED, interrupted_code(signum)) from None
+            if isinstance(exc, ShrinkvisError):
+                raise _fail(str(exc), exc.exit_code) from None
+            if isinstance(exc, MemoryError):
+                raise _fail("out of memory; try fewer clusters, rows, frames or pixels", 1) from None
+            if isinstance(exc, Exception):
+                raise _fail(f"{unexpected(exc)} (run with --debug for the traceback)", 1) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -421,12 +430,12 @@ def main() -> None:
     modules a run loaded (pandas, statsmodels, matplotlib) takes another 0.3–0.5 s that nobody needs."""
     import warnings
 
-    from .outputs import interrupts_raise
+    from .outputs import exit_interrupted, interrupts_raise
 
     warnings.formatwarning = _one_line_warning  # a library's warning is one line, not a source excerpt
     try:
         # SIGTERM would otherwise end the process without running cleanup, leaving temporary files
-        with interrupts_raise():
+        with interrupts_raise(at_once=exit_interrupted):
             app()
         code: Any = 0
     except SystemExit as exc:  # how click ends every command, with the exit code

@@ -8,19 +8,42 @@ fits. Then it draws the frames and hands each one over through shared memory, an
 the SVG and the report's plot, while this process encodes the GIF and the MP4 from those frames. The
 files are the same bytes as from one process.
 
-Messages (pickled, over one duplex pipe), drawing process → here: `("size", (w, h), slots)`, then for
-every frame `("frame", slot)` (the pixels are in shared-memory slot `slot`) or `("same",)` (a held frame),
-first the palette samples, then every frame in order; at the end `("done",)`, or `("error", exc)` at any
-point. Here → drawing process: the job, then `("free", slot)` once a slot's frame was copied out.
+The protocol: a one-way stream plus a counting semaphore, nothing that can race.
+
+- Here → drawing process: exactly one message, the job. Nothing after it, ever: this process never
+  writes to a drawing process that may have finished and gone.
+- Drawing process → here (pickled, over one pipe): `("size", (w, h), n_slots)`; `("samples", count)`
+  when a GIF is written; then for every image in order `("frame", slot)` (its pixels are in shared-memory
+  slot `slot`) or `("same",)` (a held frame); `("end",)`; at last `("done",)` once its files are in
+  place. `("error", exc)` may replace any message and is the last one.
+- Slots (a bounded buffer): the k-th image handed over (palette samples included) goes to slot
+  k mod n_slots. This process releases the semaphore `freed` once per image it has copied out; the
+  drawing process acquires it once before each image k ≥ n_slots, so it writes a slot only after the
+  image that was there has been copied. A release cannot fail, whatever the other process is doing.
+
+Every wait has a way out:
+
+| who waits     | for                     | the other side dies                 | a signal              |
+|---------------|-------------------------|-------------------------------------|-----------------------|
+| this process  | a message (`receive`)   | end of file → RenderError, which    | raises (see outputs)  |
+|               |                         | says how the process ended          |                       |
+| drawing proc. | the job                 | end of file (it closed our end)     | raises; cleans up     |
+| drawing proc. | `freed`                 | PR_SET_PDEATHSIG sends it SIGTERM;  | raises; cleans up     |
+|               |                         | it also polls its parent's pid      |                       |
+| drawing proc. | room in the pipe        | EPIPE                               | raises; cleans up     |
+
+A stall of either process (a laptop asleep, SIGSTOP, a busy machine) only makes the other wait. Either
+may finish first: the drawing process's last messages stay in the pipe after it exits. Stopping is
+one idempotent method, `close`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import mmap
 import os
 import pickle
+import signal
 import threading
 import traceback
 from collections.abc import Iterator
@@ -34,6 +57,7 @@ from .errors import FailedError, RenderError, unexpected
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
+    from multiprocessing.synchronize import Semaphore
 
     from .shrinkage_plot import SizePlot
     from .story import Storyboard
@@ -43,6 +67,7 @@ if TYPE_CHECKING:
 # (4096×4096). Only the pages written to take memory.
 SHARED_BYTES = 128 * 2**20
 STOP_SECONDS = 5.0  # how long a drawing process stopped by a signal gets to remove its temporary files
+PARENT_POLL_SECONDS = 0.5  # how often a drawing process waiting for a free slot checks its parent is alive
 
 
 @dataclass(frozen=True)
@@ -67,18 +92,29 @@ class DrawingProcess:
 
         context = multiprocessing.get_context("fork")
         self.shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child after the fork
+        self.freed = context.Semaphore(0)  # slots copied out here (see the module's docstring)
         self.connection, child_end = context.Pipe()
+        self.finished = False  # "done" received: every file of the drawing process is in place
+        self.closed = False
         self.process = context.Process(
-            target=_serve, args=(child_end, self.shared), name="shrinkvis-draw", daemon=True
+            target=_serve,
+            args=(child_end, self.connection, self.shared, self.freed, os.getpid()),
+            name="shrinkvis-draw",
+            daemon=True,
         )
-        self.process.start()
+        from .outputs import signals_blocked
+
+        with signals_blocked():  # the child unblocks them once its own handlers are in place
+            self.process.start()
         child_end.close()
-        self.finished = False
 
     # --- this side ----------------------------------------------------------------------------------
     def draw(self, job: Job) -> None:
-        """Hand the job over; the drawing process starts at once."""
-        self.connection.send(job)
+        """Hand the job over; the drawing process starts at once. The only message sent there."""
+        try:
+            self.connection.send(job)
+        except OSError as exc:  # it is gone already
+            raise RenderError(f"the drawing process ended unexpectedly ({self._how_it_ended()})") from exc
 
     def frames(self) -> SharedFrames:
         """The frames of the job as they are drawn (see animation.Frames)."""
@@ -92,23 +128,37 @@ class DrawingProcess:
         self.finished = True
 
     def receive(self) -> tuple[Any, ...]:
+        """The next message; waits as long as the drawing process is alive (a stall is no error)."""
         try:
             message = self.connection.recv()
-        except (EOFError, OSError):
-            self.process.join(STOP_SECONDS)
-            raise RenderError(
-                f"the drawing process ended unexpectedly (exit code {self.process.exitcode})"
-            ) from None
+        except (EOFError, OSError) as exc:
+            raise RenderError(f"the drawing process ended unexpectedly ({self._how_it_ended()})") from exc
         if message[0] == "error":
             raise message[1]
         return message
 
+    def _how_it_ended(self) -> str:
+        self.process.join(STOP_SECONDS)  # it closed the pipe: it is exiting, or has exited
+        code = self.process.exitcode
+        if code is None:
+            return "it closed its end of the pipe"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
     def close(self) -> None:
-        """Stop the drawing process: at once when the run did not finish (it removes its temporary
-        files on the way out), else when it is done."""
+        """Stop the drawing process; safe to call more than once. At once when the run did not finish
+        (SIGTERM: it removes its temporary files on the way out), else wait until it has exited."""
+        if self.closed:
+            return
+        self.closed = True
         self.connection.close()
         if not self.finished and self.process.is_alive():
-            self.process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+                os.kill(
+                    self.process.pid, signal.SIGCONT
+                )  # a stopped process handles SIGTERM only once continued
         self.process.join(STOP_SECONDS)
         if self.process.is_alive():  # stuck: no cleanup is worth hanging the command for
             self.process.kill()
@@ -131,6 +181,7 @@ class SharedFrames:
         self.drawing = drawing
         self._size: tuple[int, int] | None = None
         self._slots: list[np.ndarray] = []
+        self._handed_over = 0  # images copied out so far: the next one is in slot _handed_over mod n_slots
         self._previous: np.ndarray | None = None
 
     @property
@@ -158,15 +209,15 @@ class SharedFrames:
         message = self.drawing.receive()
         if message[0] == "same" and self._previous is not None:
             return self._previous
-        if message[0] == "frame":
-            slot = message[1]
-            frame = self._slots[slot].copy()  # a copy, so that the slot can be drawn into again
-            self.drawing.connection.send(("free", slot))
+        if message[0] == "frame" and message[1] == self._handed_over % len(self._slots):
+            frame = self._slots[message[1]].copy()  # a copy, so that the slot can be drawn into again
+            self._handed_over += 1
+            self.drawing.freed.release()
             self._previous = frame
             return frame
         if message[0] == "end" and last_allowed:
             return None
-        raise RenderError(f"the drawing process sent {message[0]!r} where a frame was due")
+        raise RenderError(f"the drawing process sent {message[:2]!r} where a frame was due")
 
     def _expect(self, kind: str) -> tuple[Any, ...]:
         message = self.drawing.receive()
@@ -186,26 +237,38 @@ def _slots(shared: mmap.mmap, width: int, height: int, count: int) -> list[np.nd
 # --- the drawing process ----------------------------------------------------------------------------------
 
 
-def _serve(connection: Connection, shared: mmap.mmap) -> None:
+def _serve(
+    connection: Connection, parent_end: Connection, shared: mmap.mmap, freed: Semaphore, parent: int
+) -> None:
     """The drawing process: load, wait for the job, draw it; every failure goes back as a message."""
-    from .outputs import interrupts_raise
+    from .outputs import die_with_parent, interrupts_raise, unblock_signals
 
+    # Without this, the process would hold the other end of its own pipe and never see end of file.
+    parent_end.close()
     # Signals raise within the block (the files being written are removed on the way out), once: a
     # second one (Ctrl-C reaches both processes, then the other one stops this one) is ignored. Nothing
     # may escape, or multiprocessing prints a traceback.
     with contextlib.suppress(BaseException), interrupts_raise():
         try:
+            unblock_signals()  # blocked since before the fork; any that arrived are taken now
+            die_with_parent(parent)
             _load()
             try:
                 job = connection.recv()
             except EOFError:  # the run stopped before there was anything to draw
                 return
-            _draw(connection, shared, job)
+            _draw(connection, shared, lambda: _wait_for_slot(freed, parent), job)
             connection.send(("done",))
         except BaseException as exc:  # handed to the other process, which raises it
             exc = _transportable(exc)
             exc.drawing_traceback = traceback.format_exc()  # type: ignore[attr-defined] — for --debug
             connection.send(("error", exc))
+
+
+def _wait_for_slot(freed: Semaphore, parent: int) -> None:
+    while not freed.acquire(timeout=PARENT_POLL_SECONDS):
+        if os.getppid() != parent:
+            raise RenderError("the process that started the drawing process is gone")
 
 
 def _load() -> None:
@@ -218,7 +281,7 @@ def _load() -> None:
     from .render import funnel, lines, plane  # noqa: F401
 
 
-def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
+def _draw(connection: Connection, shared: mmap.mmap, wait_for_slot: Any, job: Job) -> None:
     from .animation import palette_frames, story_progress, write_stills
     from .encode import write_png
     from .outputs import atomic_path, enter_safely
@@ -235,20 +298,17 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
             width, height = renderer.size
             n_slots = min(story.n_frames + len(samples), SHARED_BYTES // (width * height * 4))
             slots = _slots(shared, width, height, n_slots)
-            free = collections.deque(range(n_slots))
+            handed_over = 0
             connection.send(("size", (width, height), n_slots))
 
             def hand_over(frame: np.ndarray) -> None:
-                if not free:
-                    message = connection.recv()
-                    if message[0] != "free":
-                        raise RenderError(
-                            f"the encoding process sent {message[0]!r} where a free slot was due"
-                        )
-                    free.append(message[1])
-                slot = free.popleft()
+                nonlocal handed_over
+                if handed_over >= n_slots:  # every slot has been used: wait until this one is copied out
+                    wait_for_slot()
+                slot = handed_over % n_slots
                 slots[slot][...] = frame
                 connection.send(("frame", slot))
+                handed_over += 1
 
             if samples:
                 connection.send(("samples", len(samples)))

@@ -14,8 +14,9 @@ import math
 import os
 import secrets
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, target)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {_reason(exc)}") from None
+        raise OutputError(f"cannot write {target}: {_reason(exc)}") from exc
     finally:
         if ours:
             temporary.unlink(missing_ok=True)
@@ -61,9 +62,16 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-# A signal that arrives within `signals_deferred` waits here and is raised as the outermost such block ends.
+# The signal state of this process. A terminating signal is taken once: the first one is remembered in
+# `_received` (so that code which catches exceptions can tell an interrupt it swallowed, e.g. one raised
+# inside a matplotlib callback, from a real error) and acted on; later ones are ignored, so that the
+# cleanup the first one sets off can finish.
+_installed_in: int | None = None  # the pid whose handlers these are (a fork inherits them: see below)
+_at_once: Callable[[int], None] | None = None  # what a signal does outside an `interruptible` block
+_received: int | None = None
+_interruptible_depth = 0
 _deferred_depth = 0
-_pending: int | None = None
+_pending: int | None = None  # a signal that arrived within `signals_deferred`, raised as the block ends
 
 
 def _raise_for(signum: int) -> None:
@@ -72,39 +80,137 @@ def _raise_for(signum: int) -> None:
     raise Interrupted(signum)
 
 
+def _terminating_signals() -> list[signal.Signals]:
+    return [getattr(signal, name) for name in TERMINATING_SIGNALS if hasattr(signal, name)]
+
+
+def _handle(signum: int, _frame: object) -> None:
+    global _received, _pending
+    # a flag rather than re-registering the handlers here: a second signal arriving while the
+    # handler runs would make signal.signal fail ("ignored due to race condition")
+    if _received is not None:
+        return
+    _received = signum
+    if _at_once is not None and not _interruptible_depth:
+        _at_once(signum)  # nothing to clean up out there: it ends the process
+    if _deferred_depth:
+        _pending = signum
+        return
+    _raise_for(signum)
+
+
+INTERRUPTED = "interrupted; files already written are complete, no partial file is left"
+
+
+def interrupted_code(signum: int) -> int:
+    return 128 + signum  # the shell's convention for "ended by signal N": 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+
+
+def exit_interrupted(signum: int) -> None:
+    """The command line's `at_once`: a signal outside a command (starting up, parsing, after the
+    command) has nothing to clean up, so one line and the exit code at once. Written straight to the
+    file descriptor: the signal may have arrived in the middle of another write to stderr."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"shrinkvis: error: {INTERRUPTED}\n".encode())
+    os._exit(interrupted_code(signum))
+
+
+def install_signal_handlers(at_once: Callable[[int], None] | None = None) -> dict[int, Any]:
+    """SIGINT, SIGTERM and SIGHUP raise an exception instead of ending the process (see
+    `interrupts_raise`); outside an `interruptible` block they call `at_once` instead, when given.
+    Returns the handlers they replace. For a process that keeps them for its whole life (a worker)."""
+    global _installed_in, _at_once, _received, _pending
+    _installed_in, _at_once, _received, _pending = os.getpid(), at_once, None, None
+    return {each: signal.signal(each, _handle) for each in _terminating_signals()}
+
+
 @contextlib.contextmanager
-def interrupts_raise() -> Iterator[None]:
+def interrupts_raise(at_once: Callable[[int], None] | None = None) -> Iterator[None]:
     """Within the block SIGINT, SIGTERM and SIGHUP raise an exception instead of ending the process.
 
     Python's default for SIGTERM ends the process at once, skipping every `finally`, which would leave
     temporary files behind. Here the first such signal raises (`KeyboardInterrupt` for SIGINT,
     `Interrupted` otherwise) and the later ones are ignored, so the cleanup it sets off can finish.
-    Only the main thread can own signal handlers; elsewhere this does nothing.
+    With `at_once`, a signal outside an `interruptible` block calls it instead (the CLI: before and after
+    the command, where nothing needs cleaning up, it prints one line and exits). Nested blocks keep the
+    outer handlers; a forked process installs its own. Only the main thread can own signal handlers;
+    elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
+    global _installed_in, _received, _pending
+    if threading.current_thread() is not threading.main_thread() or _installed_in == os.getpid():
         yield
         return
-    received: list[int] = []
-
-    def raise_once(signum: int, _frame: object) -> None:
-        global _pending
-        # a flag rather than re-registering the handlers here: a second signal arriving while the
-        # handler runs would make signal.signal fail ("ignored due to race condition")
-        if received:
-            return
-        received.append(signum)
-        if _deferred_depth:
-            _pending = signum
-            return
-        _raise_for(signum)
-
-    signals = [getattr(signal, name) for name in TERMINATING_SIGNALS if hasattr(signal, name)]
-    previous = {each: signal.signal(each, raise_once) for each in signals}
+    previous = install_signal_handlers(at_once)
     try:
         yield
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler)
+        _installed_in, _received, _pending = None, None, None  # a later block starts afresh
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block a signal raises (where `interrupts_raise` was given `at_once`, it exits outside)."""
+    global _interruptible_depth
+    _interruptible_depth += 1
+    try:
+        yield
+    finally:
+        _interruptible_depth -= 1
+
+
+def received_signal() -> int | None:
+    """The terminating signal this process received, if any (even one whose exception was swallowed)."""
+    return _received
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt of a signal received earlier, e.g. after code that may have swallowed it."""
+    if _received is not None:
+        _raise_for(_received)
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """The terminating signals wait (in the kernel) until the block ends. A process started within the
+    block starts with them blocked too, and unblocks them once its handlers are in place
+    (`unblock_signals`): no signal can find it half started."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _terminating_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_signals() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _terminating_signals())
+
+
+def block_signals_in_this_thread() -> None:
+    """For helper threads: the kernel then delivers the terminating signals to the main thread, whose
+    blocking calls they interrupt (a signal taken by another thread only sets a flag)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _terminating_signals())
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Have this process receive SIGTERM when `parent` (the process that started it) ends, also by
+    SIGKILL: on Linux through prctl(PR_SET_PDEATHSIG); everywhere, if the parent is already gone.
+    Processes that wait for their parent poll `os.getppid()` as well."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextlib.contextmanager

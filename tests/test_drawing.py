@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import signal
+import time
 
+import av
 import numpy as np
 import pytest
 
 from shrinkvis import drawing, encode, pipeline, scenario
 from shrinkvis.errors import Interrupted, OutputError, RenderError
+
+from . import processes
 
 SMALL = ["data.n_cluster=12", "animation.frames=10"]
 
@@ -30,7 +35,9 @@ def test_two_processes_write_the_same_files_as_one(tmp_path, view):
         result = pipeline.run(loaded, tmp_path / "two", drawing=process)
     assert not process.process.is_alive() and process.process.exitcode == 0
     one, two = _contents(tmp_path / "one" / "baseline"), _contents(tmp_path / "two" / "baseline")
-    assert sorted(one[0]) == sorted(path.name for path in result.files.values() if path.name != "summary.json")
+    assert sorted(one[0]) == sorted(
+        path.name for path in result.files.values() if path.name != "summary.json"
+    )
     assert {f"{view}.gif", f"{view}.mp4", f"{view}.png", f"{view}_start.png", f"{view}.svg"} <= set(one[0])
     assert one == two
 
@@ -109,3 +116,104 @@ def test_an_error_in_the_drawing_process_comes_back_with_its_traceback_for_debug
     with pytest.raises(ValueError, match="no ink") as raised, drawing.DrawingProcess() as process:
         pipeline.run(loaded, tmp_path, drawing=process)
     assert 'in broken\n    raise ValueError("no ink")' in raised.value.drawing_traceback
+
+
+# --- the real command, with one of its processes stopped (SIGSTOP) for seconds ----------------------------
+
+STALL_SECONDS = 3.0
+RUN_FILES = {
+    "estimates.csv",
+    "report.md",
+    "shrinkage.gif",
+    "shrinkage.mp4",
+    "shrinkage.png",
+    "shrinkage.svg",
+    "shrinkage_by_size.png",
+    "shrinkage_start.png",
+    "summary.json",
+}
+
+
+def _moment_reached(folder, moment):
+    if moment == "start":  # the drawing process is still loading matplotlib, the command fitting
+        return lambda: True
+    if moment == "frames":  # frames are being handed over and encoded
+        return lambda: list(folder.glob(".shrinkage.gif.*.part"))
+    return lambda: list(folder.glob(".shrinkage*.png.*.part")) or list(folder.glob(".shrinkage.svg.*.part"))
+
+
+@processes.needs_proc
+@pytest.mark.parametrize("stopped", ["command", "drawing"])
+@pytest.mark.parametrize("moment", ["start", "frames", "stills"])
+def test_a_process_stopped_for_seconds_at_any_moment_does_not_fail_the_run(tmp_path, stopped, moment):
+    """Stopping the command while the drawing process goes on lets the drawing process finish first;
+    stopping the drawing process makes the command wait: both orders of finishing."""
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
+    drawing_pid = processes.drawing_process(running)
+    processes.wait_for(_moment_reached(tmp_path / "baseline", moment), running, f"the {moment} of the run")
+    _stall(running.pid if stopped == "command" else drawing_pid)
+    _assert_complete(running, tmp_path / "baseline")
+
+
+@processes.needs_proc
+def test_the_command_stopped_while_every_slot_is_taken_lets_the_drawing_process_wait(tmp_path):
+    """300 frames of 600×450 need more slots than the shared memory holds: the drawing process waits
+    for slots to be freed (and checks that its parent is alive) while the command is stopped."""
+    running = processes.shrinkvis(
+        "run",
+        "baseline",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "data.n_cluster=10",
+        "--set",
+        "animation.frames=300",
+        "--format",
+        "mp4",
+    )
+    processes.wait_for(lambda: list((tmp_path / "baseline").glob(".shrinkage.mp4.*.part")), running, "frames")
+    _stall(running.pid)
+    _assert_complete(running, tmp_path / "baseline", {"shrinkage.mp4", "estimates.csv", "summary.json"})
+
+
+def _stall(pid):
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(STALL_SECONDS)
+    os.kill(pid, signal.SIGCONT)
+
+
+def _assert_complete(running, folder, expected=RUN_FILES):
+    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    assert running.returncode == 0, stderr
+    assert "error" not in stderr
+    names = {path.name for path in folder.iterdir()}
+    assert expected <= names and not processes.temporaries(folder)
+    with av.open(str(folder / "shrinkage.mp4")) as container:
+        assert (
+            container.streams.video[0].frames
+            == json.loads((folder / "summary.json").read_text())["scenario"]["animation"]["frames"]
+        )
+    assert processes.no_process_left(running.pid) == []
+
+
+@processes.needs_proc
+def test_a_killed_drawing_process_is_one_line_render_error(tmp_path):
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
+    os.kill(processes.drawing_process(running), signal.SIGKILL)
+    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    assert running.returncode == 1
+    assert stderr.splitlines() == [
+        "shrinkvis: error: the drawing process ended unexpectedly (killed by SIGKILL)"
+    ]
+    assert not processes.temporaries(tmp_path / "baseline")
+
+
+def test_more_frames_than_slots_give_the_same_files(tmp_path, monkeypatch):
+    """Three slots for 10 frames and 9 palette samples: every slot is drawn into again and again."""
+    loaded = scenario.load("baseline", SMALL)
+    pipeline.run(loaded, tmp_path / "one")
+    width, height = 600, 450
+    monkeypatch.setattr(drawing, "SHARED_BYTES", 3 * width * height * 4)  # before the fork: both sides see it
+    with drawing.DrawingProcess() as process:
+        pipeline.run(loaded, tmp_path / "two", drawing=process)
+    assert _contents(tmp_path / "one" / "baseline") == _contents(tmp_path / "two" / "baseline")

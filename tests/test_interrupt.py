@@ -1,11 +1,10 @@
-"""A real `shrinkvis run` in a subprocess, stopped by a real signal in the middle of rendering."""
+"""The real `shrinkvis run` and `batch` in a subprocess, stopped by real signals at many moments."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,33 +12,16 @@ import pytest
 
 from shrinkvis import pipeline, scenario
 
-STARTUP_LIMIT = 120  # seconds to wait for the render to begin on a busy machine; not a timing assert
+from . import processes
+
+STARTUP_LIMIT = processes.WAIT_LIMIT
 
 
 def _shrinkvis(out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(  # in its own process group, as a terminal starts a command
-        [
-            sys.executable,
-            "-m",
-            "shrinkvis",
-            "run",
-            "baseline",
-            "--out",
-            str(out),
-            "--set",
-            "data.n_cluster=10",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        start_new_session=True,
-    )
+    return processes.shrinkvis("run", "baseline", "--out", str(out), "--set", "data.n_cluster=10", *extra)
 
 
-def _temporaries(folder: Path) -> list[Path]:
-    return sorted(folder.glob(".*.part")) if folder.exists() else []
+_temporaries = processes.temporaries
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +52,9 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
         time.sleep(0.05)
     if not _temporaries(folder):
         running.kill()
-        pytest.fail(f"the render never started writing: exit code {running.poll()}, {running.communicate()[1]}")
+        pytest.fail(
+            f"the render never started writing: exit code {running.poll()}, {running.communicate()[1]}"
+        )
     time.sleep(0.3)  # well into the frames
     assert running.poll() is None, "the render finished before it could be interrupted"
     if to == "group":
@@ -87,3 +71,108 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
     now = {path.name: path.read_bytes() for path in folder.iterdir()}
     assert sorted(now) == sorted(earlier)
     assert [name for name in now if now[name] != earlier[name]] == []
+
+
+# --- a spread of moments, real signals, and what must never be left behind ---------------------------------
+
+ONE_LINE = ["shrinkvis: error: interrupted; files already written are complete, no partial file is left"]
+
+
+def _assert_stopped_cleanly(running, signum, out):
+    """Exit code 128 + N and one line, or 0 when the command had already finished. No process of its
+    session is left, and no temporary file."""
+    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    if running.returncode != 0:
+        assert running.returncode == 128 + signum, stderr
+        assert stderr.splitlines() == ONE_LINE
+    assert processes.no_process_left(running.pid) == []
+    assert list(out.rglob(".*.part")) == []
+
+
+RUN_MOMENTS = [  # (seconds after the handlers are installed, signal, to the whole group as Ctrl-C does)
+    (0.0, signal.SIGINT, True),
+    (0.15, signal.SIGTERM, False),
+    (0.25, signal.SIGHUP, False),
+    (0.35, signal.SIGINT, False),
+    (0.6, signal.SIGTERM, True),
+    (1.0, signal.SIGINT, True),
+    (1.5, signal.SIGTERM, False),
+    (2.2, signal.SIGHUP, True),
+]
+
+
+@processes.needs_proc
+@pytest.mark.parametrize(("delay", "signum", "group"), RUN_MOMENTS)
+def test_a_signal_at_any_moment_of_run_stops_it_cleanly(tmp_path, delay, signum, group):
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
+    processes.handles_signals(running)
+    time.sleep(delay)
+    (os.killpg if group else os.kill)(running.pid, signum)
+    _assert_stopped_cleanly(running, signum, tmp_path)
+
+
+@processes.needs_proc
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_right_after_the_fork_stops_both_processes(tmp_path, signum):
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path))
+    processes.drawing_process(running)
+    running.send_signal(signum)
+    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    assert (running.returncode, stderr.splitlines()) == (128 + signum, ONE_LINE)
+    assert processes.no_process_left(running.pid) == []
+
+
+@processes.needs_proc
+@pytest.mark.parametrize("moment", ["loading", "frames"])
+def test_a_killed_command_takes_its_drawing_process_along(tmp_path, moment):
+    """SIGKILL runs no cleanup in the command: the drawing process must notice on its own, and let go
+    of the command's stdout, or `$(shrinkvis run …)` would never return."""
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
+    drawing_pid = processes.drawing_process(running)
+    if moment == "frames":
+        processes.wait_for(lambda: processes.temporaries(tmp_path / "baseline"), running, "frames")
+    running.kill()
+    running.communicate(timeout=30)  # end of file on stdout and stderr: nobody holds them any more
+    assert processes.no_process_left(running.pid) == []
+    assert not Path(f"/proc/{drawing_pid}").exists() or "Z" in Path(f"/proc/{drawing_pid}/stat").read_text()
+
+
+BATCH_SCENARIOS = ["baseline", "fewer_obs", "more_obs", "more_slope_var"]
+
+
+@processes.needs_proc
+@pytest.mark.parametrize(
+    ("jobs", "delay", "signum", "group"),
+    [
+        ("1", 0.3, signal.SIGTERM, False),
+        ("1", 1.2, signal.SIGINT, True),
+        ("1", 2.5, signal.SIGTERM, False),
+        ("2", 0.8, signal.SIGINT, True),
+        ("2", 1.6, signal.SIGTERM, False),
+        ("2", 2.6, signal.SIGHUP, False),
+        ("2", 3.5, signal.SIGINT, True),
+    ],
+)
+def test_a_signal_stops_the_whole_batch(tmp_path, jobs, delay, signum, group):
+    """No scenario is started after the signal, the workers stop with the batch, nothing is left."""
+    out = tmp_path / "out"
+    running = processes.shrinkvis(
+        "batch", *BATCH_SCENARIOS, "--out", str(out), "--jobs", jobs, "--set", "data.n_cluster=10"
+    )
+    processes.handles_signals(running)
+    time.sleep(delay)
+    (os.killpg if group else os.kill)(running.pid, signum)
+    signalled = time.time()
+    _assert_stopped_cleanly(running, signum, out)
+    if running.returncode != 0:  # a second after the signal, no scenario was finished any more
+        assert [path for path in out.glob("*/summary.json") if path.stat().st_mtime > signalled + 1] == []
+
+
+@processes.needs_proc
+def test_a_killed_batch_takes_its_workers_along(tmp_path):
+    running = processes.shrinkvis("batch", *BATCH_SCENARIOS, "--out", str(tmp_path), "--jobs", "2")
+    processes.wait_for(lambda: len(processes.children(running.pid)) >= 2, running, "the workers")
+    time.sleep(1.0)
+    running.kill()
+    running.communicate(timeout=30)
+    assert processes.no_process_left(running.pid) == []
