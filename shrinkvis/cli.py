@@ -43,7 +43,7 @@ SetOption = Annotated[
 
 # a table of your own instead of a scenario (run, explain)
 DataOption = Annotated[
-    Path | None, typer.Option("--data", help="CSV, TSV or Parquet file, one row per observation.")
+    Path | None, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.")
 ]
 YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
 GroupOption = Annotated[
@@ -269,7 +269,7 @@ def batch(
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV or TSV file, one row per observation.")],
+    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob or a directory.")],
     y: Annotated[str, typer.Option("--y", help="Column of the outcome.")],
     group: Annotated[str, typer.Option("--group", help="Column of the cluster labels (text or numbers).")],
     x: Annotated[str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")] = None,
@@ -288,20 +288,19 @@ def fit_command(
     import json
     import time
 
-    from . import data as data_files
     from . import report
-    from .fit import CLUSTER_COLUMNS, fit
+    from .fit import CLUSTER_COLUMNS
     from .outputs import write_csv
-    from .scenario import from_mapping
+    from .pipeline import fit_model, read_data
+    from .scenario import DataFileSpec, from_mapping
 
     started = time.perf_counter()
     model = from_mapping(
         {"model": {"random": "intercept" if x is None else random, "method": method, "engine": engine}},
         source="command line",
     ).model
-    table = data_files.read_table(data, text_columns=(group,))
-    rows = data_files.model_frame(table, y=y, group=group, x=x, source=str(data))
-    estimates = fit(rows.frame, model, x_name=x or "x")
+    rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x))
+    estimates = fit_model(rows, model)
     seconds = time.perf_counter() - started
     if estimates_file is not None:
         write_csv(estimates_file, estimates.clusters[list(CLUSTER_COLUMNS)])

@@ -17,12 +17,13 @@ import pandas as pd
 from . import animation
 from . import report as reports
 from . import story as storyboards
-from .data import ModelData, as_model_data, read_model_data, simulated_model_data
+from .data import ModelData, as_model_data, read_model_data, simulated_model_data, summed_by_duckdb
 from .drawing import DrawingProcess, Job
 from .encode import write_png
+from .errors import ScenarioError
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
-from .scenario import DataFileSpec, Format, Scenario
+from .scenario import DataFileSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate
 
@@ -56,12 +57,30 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
 def source_data(scenario: Scenario) -> ModelData:
     """The data step: read the table the scenario names, or simulate its data."""
     if isinstance(scenario.data, DataFileSpec):
-        return read_model_data(scenario.data)
+        return read_data(scenario.data)
     return simulated_model_data(simulate_scenario(scenario), scenario.data)
 
 
+def read_data(spec: DataFileSpec) -> ModelData:
+    """A table's rows, or for a large table (`data.summed_by_duckdb`) its clusters' sums by DuckDB."""
+    if summed_by_duckdb(spec.file):
+        from .aggregate import read_summed
+
+        return read_summed(spec)  # type: ignore[return-value]  # SummedData: ModelData's fields, no rows
+    return read_model_data(spec)
+
+
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
-    return fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    return fit_model(data, scenario.model)
+
+
+def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
+    """The fit of the rows, or of the clusters' sums where the rows were never read."""
+    if data.frame is None:
+        from .fit.sums import fit_sums
+
+        return fit_sums(data.sums, model, x_name=data.x_name or "x")  # type: ignore[attr-defined]
+    return fit(data.frame, model, x_name=data.x_name or "x")
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
@@ -80,7 +99,12 @@ def storyboard(
 
     `data` (the modelled rows, as `ModelData` or a DataFrame of y, x, cluster) is needed by the lines view.
     """
-    data = as_model_data(data) if data is not None else None
+    data = as_model_data(data) if isinstance(data, pd.DataFrame) else data
+    if data is not None and data.frame is None and scenario.animation.view == "lines":
+        raise ScenarioError(
+            f"animation.view = lines draws the rows, and {data.source} was summed per cluster (a large table); "
+            "choose another view (funnel, plane, stages or shrinkage)"
+        )
     from_file = data is not None and isinstance(scenario.data, DataFileSpec)
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..fit.sums import ClusterSums
+    from ..scenario import DataFileSpec
+    from .tables import SummedData
 
-__all__ = ["duckdb_sums", "file_sums", "spark_sums"]
+__all__ = ["duckdb_sums", "file_sums", "read_summed", "spark_sums"]
 
 
 def duckdb_sums(source: Any, **columns: Any) -> ClusterSums:
@@ -30,3 +32,12 @@ def spark_sums(frame: Any, **columns: Any) -> ClusterSums:
     from .on_spark import spark_sums
 
     return spark_sums(frame, **columns)
+
+
+def read_summed(spec: DataFileSpec) -> SummedData:
+    """The data step of a run on a large table (see `shrinkvis.data.summed_by_duckdb`): its clusters' sums."""
+    from .on_duckdb import file_sums
+    from .tables import SummedData
+
+    sums = file_sums(spec.file, y=spec.y, group=spec.group, x=spec.x)
+    return SummedData(sums, spec.file, spec.y, spec.group, spec.x)

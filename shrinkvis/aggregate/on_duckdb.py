@@ -17,12 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from ..data import cluster_order
 from ..errors import DataError
-from ..fit.sums import ClusterSums, shifted_stats
+from ..fit.sums import ClusterSums
+from .tables import check_columns, ordered
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,8 +28,6 @@ __all__ = ["duckdb_sums", "file_sums"]
 
 SHIFT_ROWS = 100_000  # rows whose mean is the shift: any typical value serves, and the first rows are cheap
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
-# one cluster costs this much in the fit and the tables after it (measured: about 1.2 KB at 1 M clusters)
-BYTES_PER_CLUSTER = 2_000
 
 
 def duckdb_sums(
@@ -72,7 +67,7 @@ def file_sums(
             relation = _checked(lambda: con.read_parquet(pattern, union_by_name=True), source)
         else:
             sniffed = _checked(lambda: con.read_csv(pattern, header=True), source)
-            _check_columns(sniffed.columns, [y, group] + ([x] if x else []), source)
+            check_columns(sniffed.columns, [y, group] + ([x] if x else []), source)
             # group labels stay the text in the file ("007" is not 7), as the in-memory reader keeps them
             relation = _checked(lambda: con.read_csv(pattern, header=True, dtype={group: "VARCHAR"}), source)
         return _sums(relation, y=y, group=group, x=x, name=source)
@@ -115,7 +110,7 @@ def _connection(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb
 
 def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | None, name: str) -> ClusterSums:
     columns = [y, group] + ([x] if x else [])
-    _check_columns(relation.columns, columns, name)
+    check_columns(relation.columns, columns, name)
     types = dict(zip(relation.columns, map(str, relation.types), strict=True))
     for column in [y] + ([x] if x else []):
         if not types[column].startswith(NUMERIC_TYPES):
@@ -136,56 +131,16 @@ def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | Non
     only = f"FILTER (WHERE {complete})"
     sums = [f"count(*) {only} AS n", f"sum({dy}) {only} AS sy", f"sum({dy} * {dy}) {only} AS syy"]
     if dx:
-        sums += [f"sum({dx}) {only} AS sx", f"sum({dx} * {dx}) {only} AS sxx", f"sum({dx} * {dy}) {only} AS sxy"]
+        sums += [
+            f"sum({dx}) {only} AS sx",
+            f"sum({dx} * {dx}) {only} AS sxx",
+            f"sum({dx} * {dy}) {only} AS sxy",
+        ]
     group_sql = f"SELECT {g} AS label, count(*) AS all_rows, {', '.join(sums)} FROM src GROUP BY {g}"
     table = _checked(lambda: relation.query("src", group_sql).df(), name)
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
-    return _ordered(table, float(y_shift), float(x_shift), dropped, x is not None, name)
-
-
-def _ordered(
-    table: pd.DataFrame, y_shift: float, x_shift: float, dropped: int, has_x: bool, name: str
-) -> ClusterSums:
-    """The sums in the in-memory path's cluster order (numeric order when every label is a number)."""
-    columns = ["sy", "syy"] + (["sx", "sxx", "sxy"] if has_x else [])
-    values = table[columns].to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        raise DataError(
-            f"{name}: a value in cluster {table['label'].iloc[row]!r} is not a finite number (NaN or infinite)"
-        )
-    _check_memory(len(table), name)
-    rank, labels = cluster_order(table["label"].reset_index(drop=True))
-    order = np.argsort(rank, kind="stable")
-    pick = lambda column: table[column].to_numpy()[order]  # noqa: E731
-    stats = shifted_stats(
-        pick("n"),
-        pick("sy"),
-        pick("syy"),
-        *((pick("sx"), pick("sxx"), pick("sxy")) if has_x else ()),
-    )
-    return ClusterSums(labels=labels, stats=stats, y_shift=y_shift, x_shift=x_shift if has_x else 0.0, dropped_rows=dropped)
-
-
-def _check_memory(n_clusters: int, name: str) -> None:
-    """The one limit left: the clusters themselves (the fit holds a few arrays of length J)."""
-    import os
-
-    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if n_clusters * BYTES_PER_CLUSTER > memory:
-        raise DataError(
-            f"{name}: {n_clusters:,} clusters need about {n_clusters * BYTES_PER_CLUSTER / 1e9:.0f} GB to fit; "
-            f"this machine has {memory / 1e9:.0f} GB"
-        )
-
-
-def _check_columns(have: list[str], want: list[str], name: str) -> None:
-    for column in want:
-        if column not in have:
-            near = [str(other) for other in have if str(other).lower() == column.lower()]
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise DataError(f"{name}: no column {column!r}{hint}; the data have: {', '.join(map(str, have))}")
+    return ordered(table, float(y_shift), float(x_shift), dropped, x is not None, name)
 
 
 def _quote(column: str) -> str:

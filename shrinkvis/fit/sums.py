@@ -56,7 +56,11 @@ class ClusterSums:
 
     @property
     def mean_x(self) -> np.ndarray:
-        return self.stats.sx / self.stats.n + self.x_shift if self.stats.has_x else np.full(self.n_groups, np.nan)
+        return (
+            self.stats.sx / self.stats.n + self.x_shift
+            if self.stats.has_x
+            else np.full(self.n_groups, np.nan)
+        )
 
 
 def shifted_stats(
@@ -215,7 +219,13 @@ def _unshift(fit: EngineFit, y_shift: float, x_shift: float) -> EngineFit:
         blup_cov = np.einsum("ij,cjk,lk->cil", shift, blup_cov, shift)
     theta = relative_factor(cov_re, fit.sigma)[np.tril_indices(cov_re.shape[0])]
     return dataclasses.replace(
-        fit, fixed_effects=fixed, fixed_cov=fixed_cov, cov_re=cov_re, blup=blup, blup_cov=blup_cov, theta=theta
+        fit,
+        fixed_effects=fixed,
+        fixed_cov=fixed_cov,
+        cov_re=cov_re,
+        blup=blup,
+        blup_cov=blup_cov,
+        theta=theta,
     )
 
 
@@ -255,5 +265,7 @@ def _complete_pool(
     dof = totals.n - 2
     variance = max(totals.tyy - slope * totals.txy, 0.0) / dof if dof > 0 else float("nan")
     mean_x = totals.mean_x + x_shift
-    errors = np.array([(variance * (1 / totals.n + mean_x**2 / totals.txx)) ** 0.5, (variance / totals.txx) ** 0.5])
+    errors = np.array(
+        [(variance * (1 / totals.n + mean_x**2 / totals.txx)) ** 0.5, (variance / totals.txx) ** 0.5]
+    )
     return np.array([intercept, slope]), errors

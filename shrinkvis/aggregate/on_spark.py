@@ -1,0 +1,56 @@
+"""Per-cluster sums of a Spark DataFrame: `groupBy(group).agg(...)` runs on the cluster, and only one row
+per cluster comes back to this machine, where the REML fit runs. pyspark is imported here and only here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import DataError
+from ..fit.sums import ClusterSums
+from .on_duckdb import SHIFT_ROWS
+from .tables import check_columns, ordered
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+__all__ = ["spark_sums"]
+
+NUMERIC_TYPES = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal")
+
+
+def spark_sums(frame: DataFrame, *, y: str, group: str, x: str | None = None, name: str = "Spark DataFrame") -> ClusterSums:
+    """Per-cluster sums of a Spark DataFrame, ready for `shrinkvis.fit.fit_sums`.
+
+    Example: ``spark_sums(spark.read.parquet("s3://bucket/events/"), y="spend", x="visits", group="store")``.
+    """
+    from pyspark.sql import functions as F
+
+    check_columns(frame.columns, [y, group] + ([x] if x else []), name)
+    types = dict(frame.dtypes)
+    for column in [y] + ([x] if x else []):
+        if not types[column].startswith(NUMERIC_TYPES):
+            raise DataError(f"{name}: column {column!r} must hold numbers; it is a Spark {types[column]}")
+    complete = F.col(group).isNotNull() & F.col(y).isNotNull()
+    if x:
+        complete = complete & F.col(x).isNotNull()
+    # the shift: the mean of the first complete rows, a typical value (see on_duckdb)
+    head = frame.where(complete).limit(SHIFT_ROWS)
+    shift = head.agg(F.avg(F.col(y).cast("double")), F.avg(F.col(x).cast("double")) if x else F.lit(0.0)).collect()[0]
+    if shift[0] is None:
+        raise DataError(f"{name}: no row has the columns {y!r}, {group!r}{f', {x!r}' if x else ''} all filled in")
+    y_shift, x_shift = float(shift[0]), float(shift[1])
+    dy = F.when(complete, F.col(y).cast("double") - F.lit(y_shift))
+    sums = [
+        F.count(F.lit(1)).alias("all_rows"),
+        F.count(dy).alias("n"),
+        F.sum(dy).alias("sy"),
+        F.sum(dy * dy).alias("syy"),
+    ]
+    if x:
+        dx = F.when(complete, F.col(x).cast("double") - F.lit(x_shift))
+        sums += [F.sum(dx).alias("sx"), F.sum(dx * dx).alias("sxx"), F.sum(dx * dy).alias("sxy")]
+    table = frame.groupBy(F.col(group).alias("label")).agg(*sums).toPandas()
+    dropped = int(table["all_rows"].sum() - table["n"].sum())
+    table = table[table["n"] > 0]
+    return ordered(table, y_shift, x_shift, dropped, x is not None, name)
