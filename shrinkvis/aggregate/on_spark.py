@@ -4,6 +4,7 @@ per cluster comes back to this machine, where the REML fit runs. pyspark is impo
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
@@ -50,7 +51,11 @@ def spark_sums(frame: DataFrame, *, y: str, group: str, x: str | None = None, na
     if x:
         dx = F.when(complete, F.col(x).cast("double") - F.lit(x_shift))
         sums += [F.sum(dx).alias("sx"), F.sum(dx * dx).alias("sxx"), F.sum(dx * dy).alias("sxy")]
-    table = frame.groupBy(F.col(group).alias("label")).agg(*sums).toPandas()
+    summed = frame.groupBy(F.col(group).alias("label")).agg(*sums)
+    with warnings.catch_warnings():
+        # pyspark 4.x warns on every conversion that it does not fully support pandas 3: its business, not the user's
+        warnings.simplefilter("ignore")
+        table = summed.toPandas()
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
     return ordered(table, y_shift, x_shift, dropped, x is not None, name)
