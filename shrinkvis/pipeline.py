@@ -23,9 +23,13 @@ from .encode import write_png
 from .errors import ScenarioError
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
-from .scenario import DataFileSpec, Format, ModelSpec, Scenario
+from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate
+
+DRAWN_CLUSTERS = 2_000  # past this many clusters the animation draws a random sample of them
+# past this many the per-cluster table is written as estimates.parquet as well (estimates.csv stays)
+PARQUET_CLUSTERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ def storyboard(
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
+    estimates, drawn = drawn_clusters(estimates, scenario)
+    if drawn:
+        caption = f"{scenario.description}; {drawn}" if scenario.description else drawn
+        scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
@@ -125,6 +133,18 @@ def storyboard(
         )
         story = dataclasses.replace(story, panels=panels)
     return story
+
+
+def drawn_clusters(estimates: Estimates, scenario: Scenario) -> tuple[Estimates, str | None]:
+    """The clusters the animation draws: all, or past `DRAWN_CLUSTERS` a random sample (the scenario's
+    seed) with a caption that says so; a frame of 100,000 points is a blot, and its SVG hundreds of MB."""
+    n_groups = estimates.n_groups
+    if n_groups <= DRAWN_CLUSTERS:
+        return estimates, None
+    seed = scenario.data.seed if isinstance(scenario.data, DataSpec) else 0
+    keep = np.sort(np.random.default_rng(seed).choice(n_groups, DRAWN_CLUSTERS, replace=False))
+    sample = dataclasses.replace(estimates, clusters=estimates.clusters.iloc[keep].reset_index(drop=True))
+    return sample, f"a random {DRAWN_CLUSTERS:,} of {n_groups:,} clusters drawn"
 
 
 def render(
@@ -195,9 +215,15 @@ def run(
     files["report"] = out_dir / "report.md"
     files["csv"] = out_dir / "estimates.csv"
 
+    if estimates.n_groups > PARQUET_CLUSTERS:
+        files["parquet"] = out_dir / "estimates.parquet"
+
     def write_tables() -> None:
         write_text(files["report"], reports.markdown(report))
-        write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+        table = estimates.clusters[list(CLUSTER_COLUMNS)]
+        write_csv(files["csv"], table)
+        if "parquet" in files:
+            write_parquet(files["parquet"], table)
 
     if drawing is None:
         write_tables()
@@ -211,6 +237,21 @@ def run(
     files["json"] = out_dir / "summary.json"
     write_json(files["json"], summary(estimates, scenario, files, timings, report))
     return RunResult(scenario, estimates, out_dir, files, timings, report)
+
+
+def write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """The per-cluster table as Parquet (by DuckDB, which large runs have loaded already), atomically."""
+    import duckdb
+
+    with atomic_path(path) as temporary:
+        con = duckdb.connect()
+        try:
+            con.register("estimates", table)
+            con.execute(
+                f"COPY estimates TO '{str(temporary).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
+            )
+        finally:
+            con.close()
 
 
 def _draw_beside(

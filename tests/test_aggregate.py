@@ -83,7 +83,9 @@ def test_duckdb_sums_equal_numpy_sums_on_the_reference_cases(case):
     reference = cluster_stats(frame["y"].to_numpy() - sums.y_shift, x, codes, len(sums.labels))
     assert np.array_equal(sums.stats.n, reference.n)
     for field in ("sy", "syy", "sx", "sxx", "sxy"):
-        assert np.allclose(getattr(sums.stats, field), getattr(reference, field), rtol=1e-12, atol=1e-12), field
+        assert np.allclose(getattr(sums.stats, field), getattr(reference, field), rtol=1e-12, atol=1e-12), (
+            field
+        )
     _same_fit(fit_sums(sums, _model(expected), x_name="x"), in_memory, rtol=1e-9)
 
 
@@ -97,7 +99,9 @@ def test_large_offsets_do_not_cost_digits():
     plain = fit(frame, ModelSpec())
     slope = plain.fixed_effects["x"]
     assert summed.fixed_effects["x"] == pytest.approx(slope, rel=1e-7)
-    assert summed.fixed_effects["Intercept"] == pytest.approx(plain.fixed_effects["Intercept"] + 1e6 - slope * 1e4)
+    assert summed.fixed_effects["Intercept"] == pytest.approx(
+        plain.fixed_effects["Intercept"] + 1e6 - slope * 1e4
+    )
     assert summed.residual_sd == pytest.approx(plain.residual_sd, rel=1e-7)
     assert summed.sd_slope == pytest.approx(plain.sd_slope, rel=1e-6)
     assert summed.criterion == pytest.approx(plain.criterion, rel=1e-9)
@@ -121,7 +125,9 @@ def _events(rows: int, clusters: int, seed: int) -> str:
 def test_a_multi_file_parquet_set_fits_like_its_rows_in_memory(tmp_path):
     con = duckdb.connect()
     for part in range(3):
-        con.execute(f"COPY ({_events(4_000, 40, seed=part)}) TO '{tmp_path / f'part{part}.parquet'}' (FORMAT parquet)")
+        con.execute(
+            f"COPY ({_events(4_000, 40, seed=part)}) TO '{tmp_path / f'part{part}.parquet'}' (FORMAT parquet)"
+        )
     rows = con.sql(f"SELECT * FROM '{tmp_path}/*.parquet'").df()
     in_memory = fit(pd.DataFrame({"y": rows["spend"], "x": rows["visits"], "cluster": rows["store"]}))
     for path in (tmp_path / "*.parquet", tmp_path):
@@ -132,7 +138,9 @@ def test_a_multi_file_parquet_set_fits_like_its_rows_in_memory(tmp_path):
 def test_a_set_larger_than_the_memory_limit_fits(tmp_path):
     """3 million rows (72 MB of numbers) through a DuckDB capped at 16 MB: memory goes with the clusters."""
     con = duckdb.connect(config={"temp_directory": str(tmp_path / "spill")})
-    con.execute(f"COPY ({_events(3_000_000, 2_000, seed=5)}) TO '{tmp_path / 'big.parquet'}' (FORMAT parquet)")
+    con.execute(
+        f"COPY ({_events(3_000_000, 2_000, seed=5)}) TO '{tmp_path / 'big.parquet'}' (FORMAT parquet)"
+    )
     con.execute("SET memory_limit = '16MB'; SET threads = 1")
     sums = file_sums(tmp_path / "big.parquet", y="spend", x="visits", group="store", connection=con)
     assert sums.n_obs == 3_000_000 and sums.n_groups == 2_000
@@ -166,11 +174,17 @@ def test_missing_values_are_counted_and_left_out(tmp_path):
     [
         ("nothing-*.parquet", {"y": "y", "group": "cluster"}, "no file matches"),
         ("data.csv", {"y": "Y", "group": "cluster"}, "no column 'Y' (did you mean 'y'?)"),
-        ("data.csv", {"y": "cluster", "group": "x"}, "column 'cluster' must hold numbers; it is read as VARCHAR"),
+        (
+            "data.csv",
+            {"y": "cluster", "group": "x"},
+            "column 'cluster' must hold numbers; it is read as VARCHAR",
+        ),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, file, columns, message):
-    pd.DataFrame({"y": [1.0, 2.0], "x": [3.0, 4.0], "cluster": ["a", "b"]}).to_csv(tmp_path / "data.csv", index=False)
+    pd.DataFrame({"y": [1.0, 2.0], "x": [3.0, 4.0], "cluster": ["a", "b"]}).to_csv(
+        tmp_path / "data.csv", index=False
+    )
     with pytest.raises(DataError, match=re.escape(message)):
         file_sums(tmp_path / file, **columns)
 
@@ -184,7 +198,19 @@ def test_fit_command_on_a_glob_prints_the_fit_of_the_rows(tmp_path):
     for part, rows in enumerate((frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2 :])):
         rows.to_csv(tmp_path / f"part{part}.csv", index=False)
     result = CliRunner().invoke(
-        app, ["fit", "--data", str(tmp_path / "part*.csv"), "--y", "y", "--x", "x", "--group", "cluster", "--json"]
+        app,
+        [
+            "fit",
+            "--data",
+            str(tmp_path / "part*.csv"),
+            "--y",
+            "y",
+            "--x",
+            "x",
+            "--group",
+            "cluster",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)

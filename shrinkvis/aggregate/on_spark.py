@@ -20,7 +20,9 @@ __all__ = ["spark_sums"]
 NUMERIC_TYPES = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal")
 
 
-def spark_sums(frame: DataFrame, *, y: str, group: str, x: str | None = None, name: str = "Spark DataFrame") -> ClusterSums:
+def spark_sums(
+    frame: DataFrame, *, y: str, group: str, x: str | None = None, name: str = "Spark DataFrame"
+) -> ClusterSums:
     """Per-cluster sums of a Spark DataFrame, ready for `shrinkvis.fit.fit_sums`.
 
     Example: ``spark_sums(spark.read.parquet("s3://bucket/events/"), y="spend", x="visits", group="store")``.
@@ -37,9 +39,13 @@ def spark_sums(frame: DataFrame, *, y: str, group: str, x: str | None = None, na
         complete = complete & F.col(x).isNotNull()
     # the shift: the mean of the first complete rows, a typical value (see on_duckdb)
     head = frame.where(complete).limit(SHIFT_ROWS)
-    shift = head.agg(F.avg(F.col(y).cast("double")), F.avg(F.col(x).cast("double")) if x else F.lit(0.0)).collect()[0]
+    shift = head.agg(
+        F.avg(F.col(y).cast("double")), F.avg(F.col(x).cast("double")) if x else F.lit(0.0)
+    ).collect()[0]
     if shift[0] is None:
-        raise DataError(f"{name}: no row has the columns {y!r}, {group!r}{f', {x!r}' if x else ''} all filled in")
+        raise DataError(
+            f"{name}: no row has the columns {y!r}, {group!r}{f', {x!r}' if x else ''} all filled in"
+        )
     y_shift, x_shift = float(shift[0]), float(shift[1])
     dy = F.when(complete, F.col(y).cast("double") - F.lit(y_shift))
     sums = [

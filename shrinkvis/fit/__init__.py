@@ -59,9 +59,7 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     scaled = ModelRows(y=scaled_y, x=scaled_x, codes=codes, n_groups=n_groups)
     stats = cluster_stats(y, x, codes, n_groups)
     # data near unit scale is not rescaled: its sums serve the engine and the no-pooling fits alike
-    scaled_stats = (
-        stats if scaled_y is y and scaled_x is x else cluster_stats(scaled_y, scaled_x, codes, n_groups)
-    )
+    scaled_stats = stats if scaled_y is y and scaled_x is x else cluster_stats(scaled_y, scaled_x, codes, n_groups)
     mixed = _mixed_model(scaled, scaled_stats, model)
     mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(stats)
@@ -140,9 +138,7 @@ def assemble(
         "estimates": {
             name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_estimates, strict=True)
         },
-        "std_errors": {
-            name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_se, strict=True)
-        },
+        "std_errors": {name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_se, strict=True)},
         "residual_sd": no_pool_sd,
         "clusters": int(has_own_fit.sum()),
     }
