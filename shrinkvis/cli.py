@@ -196,7 +196,7 @@ def run(
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
     with _drawing_process() as drawing:  # started first: it loads matplotlib while this process fits
-        from . import pipeline
+        from . import pipeline, progress
 
         loaded = _scenario_or_data(
             scenario,
@@ -209,7 +209,8 @@ def run(
             formula=formula,
             title=title,
         )
-        result = pipeline.run(loaded, out, drawing=drawing)
+        with progress.stages() as stage:
+            result = pipeline.run(loaded, out, drawing=drawing, stage=stage)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
     typer.echo(
@@ -288,7 +289,7 @@ def fit_command(
     import json
     import time
 
-    from . import report
+    from . import progress, report
     from .fit import CLUSTER_COLUMNS
     from .outputs import write_csv
     from .pipeline import fit_model, read_data
@@ -299,8 +300,11 @@ def fit_command(
         {"model": {"random": "intercept" if x is None else random, "method": method, "engine": engine}},
         source="command line",
     ).model
-    rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x))
-    estimates = fit_model(rows, model)
+    with progress.stages() as stage:
+        stage("reading")
+        rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x))
+        stage("fitting")
+        estimates = fit_model(rows, model)
     seconds = time.perf_counter() - started
     if estimates_file is not None:
         write_csv(estimates_file, estimates.clusters[list(CLUSTER_COLUMNS)])

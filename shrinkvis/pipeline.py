@@ -23,6 +23,7 @@ from .encode import write_png
 from .errors import ScenarioError
 from .fit import CLUSTER_COLUMNS, Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
+from .progress import Stage, quiet
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate
@@ -115,7 +116,7 @@ def storyboard(
         scenario = scenario.model_copy(update={"description": caption})
     estimates, drawn = drawn_clusters(estimates, scenario)
     if drawn:
-        caption = f"{scenario.description}; {drawn}" if scenario.description else drawn
+        caption = f"{scenario.description.rstrip('.')}; {drawn}" if scenario.description else drawn
         scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
@@ -190,23 +191,28 @@ def run(
     out_root: Path | str = "out",
     formats: tuple[Format, ...] | None = None,
     drawing: DrawingProcess | None = None,
+    stage: Stage = quiet,
 ) -> RunResult:
     """Simulate (or read), fit, render and write everything for one scenario into out_root/<name>/.
 
     With `drawing` (a drawing process started before the heavy imports, see `shrinkvis.drawing`), the
     frames, stills and plot are drawn there while this process encodes the videos and writes the rest.
+    `stage` hears the name of each stage as it starts (`shrinkvis.progress`).
     """
     out_dir = Path(out_root) / output_folder_name(scenario.name)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    stage("reading" if isinstance(scenario.data, DataFileSpec) else "simulating")
     data = source_data(scenario)
     timings["read" if isinstance(scenario.data, DataFileSpec) else "simulate"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    stage("fitting")
     estimates = fit_data(data, scenario)
     timings["fit"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    stage("drawing")
     scenario = view_for(estimates, scenario)
     story = storyboard(estimates, scenario, data)
     report = reports.build(estimates, data, scenario.display_title)
@@ -234,6 +240,7 @@ def run(
         _draw_beside(drawing, story, files, size_plot(report), meanwhile=write_tables)
     timings["render"] = time.perf_counter() - started
 
+    stage("writing")
     files["json"] = out_dir / "summary.json"
     write_json(files["json"], summary(estimates, scenario, files, timings, report))
     return RunResult(scenario, estimates, out_dir, files, timings, report)
