@@ -292,7 +292,7 @@ def fit_command(
     from . import progress, report
     from .fit import CLUSTER_COLUMNS
     from .outputs import write_csv
-    from .pipeline import fit_model, read_data
+    from .pipeline import fit_model, read_data, reading_stage
     from .scenario import DataFileSpec, from_mapping
 
     started = time.perf_counter()
@@ -301,7 +301,7 @@ def fit_command(
         source="command line",
     ).model
     with progress.stages() as stage:
-        stage("reading")
+        stage(reading_stage(str(data)))
         rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x))
         stage("fitting")
         estimates = fit_model(rows, model)

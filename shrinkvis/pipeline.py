@@ -75,6 +75,10 @@ def read_data(spec: DataFileSpec) -> ModelData:
     return read_model_data(spec)
 
 
+def reading_stage(file: str) -> str:
+    return "summing per cluster (DuckDB)" if summed_by_duckdb(file) else "reading"
+
+
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
     return fit_model(data, scenario.model)
 
@@ -202,7 +206,7 @@ def run(
     out_dir = Path(out_root) / output_folder_name(scenario.name)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    stage("reading" if isinstance(scenario.data, DataFileSpec) else "simulating")
+    stage(reading_stage(scenario.data.file) if isinstance(scenario.data, DataFileSpec) else "simulating")
     data = source_data(scenario)
     timings["read" if isinstance(scenario.data, DataFileSpec) else "simulate"] = time.perf_counter() - started
 

@@ -35,7 +35,7 @@ def stages(console: Any = None) -> Iterator[Stage]:
     def finish() -> None:
         if current:
             name, started = current.pop()
-            console.print(f"[dim]{name:<10} {time.perf_counter() - started:6.1f} s[/dim]", highlight=False)
+            console.print(f"[dim]{name:<12} {time.perf_counter() - started:6.1f} s[/dim]", highlight=False)
 
     with console.status("starting") as status:
 
