@@ -16,7 +16,7 @@ from shrinkvis.cli import app
 from shrinkvis.data import summed_by_duckdb
 from shrinkvis.errors import DataError
 from shrinkvis.fit import fit
-from shrinkvis.fit.profiled import cluster_stats
+from shrinkvis.fit.profiled import cluster_sums
 from shrinkvis.fit.sums import fit_sums
 from shrinkvis.scenario import ModelSpec
 
@@ -75,12 +75,13 @@ def test_duckdb_sums_equal_numpy_sums_on_the_reference_cases(case):
     frame, expected = _rows(case)
     columns = expected["columns"]
     sums = file_sums(LME4_DIR / f"{case}.csv", y=columns["y"], group=columns["group"], x=columns["x"])
-    # numpy's sums of the same shifted rows, in the in-memory path's cluster order
+    # numpy's sums of the same rows from the same centres, in the in-memory path's cluster order
     in_memory = fit(frame, _model(expected))
     assert list(sums.labels) == list(in_memory.clusters["cluster"])
     codes = pd.Categorical(frame["cluster"], categories=sums.labels).codes
-    x = frame["x"].to_numpy() - sums.x_shift if "x" in frame else None
-    reference = cluster_stats(frame["y"].to_numpy() - sums.y_shift, x, codes, len(sums.labels))
+    x = frame["x"].to_numpy() if "x" in frame else None
+    centres = sums.stats.centre_y, sums.stats.centre_x
+    reference = cluster_sums(frame["y"].to_numpy(), x, codes, len(sums.labels), *centres)
     assert np.array_equal(sums.stats.n, reference.n)
     for field in ("sy", "syy", "sx", "sxx", "sxy"):
         assert np.allclose(getattr(sums.stats, field), getattr(reference, field), rtol=1e-12, atol=1e-12), (
@@ -149,7 +150,7 @@ def test_a_set_larger_than_the_memory_limit_fits(tmp_path):
     for label in ("s0", "s1234", "s1999"):
         index = list(sums.labels).index(label)
         n, total = con.sql(
-            f"SELECT count(*), sum(spend - {sums.y_shift!r}) FROM '{tmp_path / 'big.parquet'}' WHERE store = '{label}'"
+            f"SELECT count(*), sum(spend - {sums.stats.centre_y!r}) FROM '{tmp_path / 'big.parquet'}' WHERE store = '{label}'"
         ).fetchall()[0]
         assert sums.stats.n[index] == n
         assert sums.stats.sy[index] == pytest.approx(total, rel=1e-12, abs=1e-9)

@@ -46,7 +46,7 @@ def test_spark_sums_equal_duckdb_sums_and_fit_the_same(spark):
     assert summed.dropped_rows == reference.dropped_rows == 1
     assert summed.n_obs == len(rows) - 1
     assert list(summed.labels) == list(reference.labels)
-    assert summed.y_shift == pytest.approx(reference.y_shift, rel=1e-12)
+    assert summed.stats.centre_y == pytest.approx(reference.stats.centre_y, rel=1e-12)
     assert np.array_equal(summed.stats.n, reference.stats.n)
     for field in ("sy", "syy", "sx", "sxx", "sxy"):
         assert np.allclose(

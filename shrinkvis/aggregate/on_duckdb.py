@@ -2,7 +2,7 @@
 DuckDB relation or a SQL query.
 
 DuckDB streams over the rows with all cores and spills to disk when the groups outgrow memory, so memory
-follows the number of clusters, not of rows. Two queries: a shift (the mean of the first rows, a
+follows the number of clusters, not of rows. Two queries: a centre (the mean of the first rows, a
 typical value of y and x) and one GROUP BY that sums y − c_y and x − c_x, their squares and product, and
 counts the rows left out for a missing value. duckdb is imported here and only here.
 """
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["duckdb_sums", "file_sums"]
 
-SHIFT_ROWS = 100_000  # rows whose mean is the shift: any typical value serves, and the first rows are cheap
+CENTRE_ROWS = 100_000  # rows whose mean is the centre: any typical value serves, and the first rows are cheap
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
 
 
@@ -118,15 +118,15 @@ def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | Non
     g, yq = _quote(group), _quote(y)
     xq = _quote(x) if x else None
     complete = f"{g} IS NOT NULL AND {yq} IS NOT NULL" + (f" AND {xq} IS NOT NULL" if xq else "")
-    shift_sql = (
+    centre_sql = (
         f"SELECT avg({yq}::DOUBLE), {f'avg({xq}::DOUBLE)' if xq else '0.0'} "
-        f"FROM (SELECT * FROM src WHERE {complete} LIMIT {SHIFT_ROWS})"
+        f"FROM (SELECT * FROM src WHERE {complete} LIMIT {CENTRE_ROWS})"
     )
-    y_shift, x_shift = _checked(lambda: relation.query("src", shift_sql).fetchall()[0], name)
-    if y_shift is None:
+    centre_y, centre_x = _checked(lambda: relation.query("src", centre_sql).fetchall()[0], name)
+    if centre_y is None:
         raise DataError(f"{name}: no row has {', '.join(map(repr, columns))} all filled in")
-    dy = f"({yq}::DOUBLE - {float(y_shift)!r})"
-    dx = f"({xq}::DOUBLE - {float(x_shift)!r})" if xq else None
+    dy = f"({yq}::DOUBLE - {float(centre_y)!r})"
+    dx = f"({xq}::DOUBLE - {float(centre_x)!r})" if xq else None
     # rows with a missing value in a model column are counted per group, then left out of the sums
     only = f"FILTER (WHERE {complete})"
     sums = [f"count(*) {only} AS n", f"sum({dy}) {only} AS sy", f"sum({dy} * {dy}) {only} AS syy"]
@@ -140,7 +140,7 @@ def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | Non
     table = _checked(lambda: relation.query("src", group_sql).df(), name)
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
-    return ordered(table, float(y_shift), float(x_shift), dropped, x is not None, name)
+    return ordered(table, float(centre_y), float(centre_x), dropped, x is not None, name)
 
 
 def _quote(column: str) -> str:

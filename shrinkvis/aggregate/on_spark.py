@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..fit.sums import ClusterSums
-from .on_duckdb import SHIFT_ROWS
+from .on_duckdb import CENTRE_ROWS
 from .tables import check_columns, ordered
 
 if TYPE_CHECKING:
@@ -37,17 +37,17 @@ def spark_sums(
     complete = F.col(group).isNotNull() & F.col(y).isNotNull()
     if x:
         complete = complete & F.col(x).isNotNull()
-    # the shift: the mean of the first complete rows, a typical value (see on_duckdb)
-    head = frame.where(complete).limit(SHIFT_ROWS)
-    shift = head.agg(
+    # the centre: the mean of the first complete rows, a typical value (see on_duckdb)
+    head = frame.where(complete).limit(CENTRE_ROWS)
+    centre = head.agg(
         F.avg(F.col(y).cast("double")), F.avg(F.col(x).cast("double")) if x else F.lit(0.0)
     ).collect()[0]
-    if shift[0] is None:
+    if centre[0] is None:
         raise DataError(
             f"{name}: no row has the columns {y!r}, {group!r}{f', {x!r}' if x else ''} all filled in"
         )
-    y_shift, x_shift = float(shift[0]), float(shift[1])
-    dy = F.when(complete, F.col(y).cast("double") - F.lit(y_shift))
+    centre_y, centre_x = float(centre[0]), float(centre[1])
+    dy = F.when(complete, F.col(y).cast("double") - F.lit(centre_y))
     sums = [
         F.count(F.lit(1)).alias("all_rows"),
         F.count(dy).alias("n"),
@@ -55,7 +55,7 @@ def spark_sums(
         F.sum(dy * dy).alias("syy"),
     ]
     if x:
-        dx = F.when(complete, F.col(x).cast("double") - F.lit(x_shift))
+        dx = F.when(complete, F.col(x).cast("double") - F.lit(centre_x))
         sums += [F.sum(dx).alias("sx"), F.sum(dx * dx).alias("sxx"), F.sum(dx * dy).alias("sxy")]
     summed = frame.groupBy(F.col(group).alias("label")).agg(*sums)
     with warnings.catch_warnings():
@@ -64,4 +64,4 @@ def spark_sums(
         table = summed.toPandas()
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
-    return ordered(table, y_shift, x_shift, dropped, x is not None, name)
+    return ordered(table, centre_y, centre_x, dropped, x is not None, name)

@@ -11,14 +11,14 @@ import pandas as pd
 
 from ..data import cluster_order
 from ..errors import DataError
-from ..fit.sums import ClusterSums, shifted_stats
+from ..fit.sums import ClusterSums, centred_stats
 
 # one cluster costs about this much in the fit and the tables after it
 BYTES_PER_CLUSTER = 2_000
 
 
 def ordered(
-    table: pd.DataFrame, y_shift: float, x_shift: float, dropped: int, has_x: bool, name: str
+    table: pd.DataFrame, centre_y: float, centre_x: float, dropped: int, has_x: bool, name: str
 ) -> ClusterSums:
     """The sums in the in-memory path's cluster order (numeric order when every label is a number)."""
     columns = ["sy", "syy"] + (["sx", "sxx", "sxy"] if has_x else [])
@@ -32,15 +32,15 @@ def ordered(
     rank, labels = cluster_order(table["label"].reset_index(drop=True))
     order = np.argsort(rank, kind="stable")
     pick = lambda column: table[column].to_numpy()[order]  # noqa: E731
-    stats = shifted_stats(
+    stats = centred_stats(
         pick("n"),
         pick("sy"),
         pick("syy"),
         *((pick("sx"), pick("sxx"), pick("sxy")) if has_x else ()),
+        centre_y=centre_y,
+        centre_x=centre_x if has_x else 0.0,
     )
-    return ClusterSums(
-        labels=labels, stats=stats, y_shift=y_shift, x_shift=x_shift if has_x else 0.0, dropped_rows=dropped
-    )
+    return ClusterSums(labels=labels, stats=stats, dropped_rows=dropped)
 
 
 def check_memory(n_clusters: int, name: str) -> None:

@@ -23,6 +23,11 @@ CLUSTER_COLUMNS = (
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
 
+#: How far above the exact optimum (in −2 log-likelihood) another engine's estimates may lie and still
+#: count as converged: far below anything a likelihood-ratio test could notice, and far above the 1e-6 or
+#: less by which MixedLM misses when it does converge.
+OPTIMUM_GAP_TOLERANCE = 1e-3
+
 
 @dataclass(frozen=True)
 class ModelRows:
@@ -50,6 +55,10 @@ class EngineFit:
     is_singular: bool
     theta: np.ndarray | None = None  # lme4's θ at the optimum, when the engine works in θ
     gradient_norm: float = float("nan")  # max |∂criterion/∂θ| at the optimum, NaN when not computed
+    # how far the criterion lies above the exact engine's optimum (engines other than exact), and
+    # whether that optimum is a singular fit
+    optimum_gap: float | None = None
+    optimum_is_singular: bool | None = None
 
 
 def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
@@ -64,10 +73,6 @@ def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
             off = scaled[i, j] - np.sum(factor[i, :j] * factor[j, :j])
             factor[i, j] = off / factor[j, j] if factor[j, j] > 0 else 0.0
     return factor
-
-
-def is_singular(cov_re: np.ndarray, sigma: float) -> bool:
-    return bool(np.any(np.diag(relative_factor(cov_re, sigma)) <= SINGULAR_TOLERANCE))
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Estimates:
     n_obs: int
     gradient_norm: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
+    optimum_gap: float | None = None  # criterion above the exact engine's optimum (statsmodels engine)
     # mean over the clusters with a fit of their own: estimates, SEs (pooled residual SD), residual_sd, clusters
     no_pooling: dict[str, Any] = field(default_factory=dict)
 
@@ -140,6 +146,7 @@ class Estimates:
             "is_singular": self.is_singular,
             "converged": self.converged,
             "gradient_norm": self.gradient_norm,
+            "optimum_gap": self.optimum_gap,
             "complete_pooling": self.complete_pooling,
             "no_pooling": self.no_pooling,
             "warnings": list(self.warnings),

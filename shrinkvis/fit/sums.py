@@ -1,10 +1,10 @@
 """Fits from per-cluster sums alone: the path for data that never sits in memory as rows.
 
 An aggregation engine (DuckDB, Spark, numpy) hands over one row per cluster: the count and the sums of
-y − c_y, x − c_x, their squares and product, where (c_y, c_x) is one shift for all rows near the centre
-of the data. The shift keeps the sums exact enough at any number of rows (raw sums of y ≈ 10⁶ over 10⁹ rows
-would spend most of float64's digits on the offset); every estimate is mapped back to the data's own
-origin here, exactly (a translation of y and x is a reparametrisation of the model).
+y − c_y, x − c_x, their squares and product, where (c_y, c_x) is one centre for all rows near the middle
+of the data (`ClusterStats`' centres). The centre keeps the sums exact enough at any number of rows (raw
+sums of y ≈ 10⁶ over 10⁹ rows would spend most of float64's digits on the offset); the exact engine maps
+every estimate back to y and x as given.
 
 Everything the in-memory `fit` computes from rows — the checks, the units the engine sees, complete
 pooling, the no-pooling standard errors — is computed here from the sums.
@@ -12,7 +12,6 @@ pooling, the no-pooling standard errors — is computed here from the sums.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,26 +19,21 @@ import numpy as np
 from ..errors import DataError
 from ..scenario import ModelSpec
 from .checks import usable_fit
-from .estimates import EngineFit, Estimates, ModelRows, relative_factor
+from .estimates import Estimates, ModelRows
 from .exact import fit_exact
 from .profiled import ClusterStats, _within, no_pool
 from .scaling import Scaling, _power_of_two
 
-__all__ = ["ClusterSums", "fit_sums", "shifted_stats"]
+__all__ = ["ClusterSums", "centred_stats", "fit_sums"]
 
 
 @dataclass(frozen=True)
 class ClusterSums:
-    """One row per cluster, whichever engine summed them: labels in display order and their sums.
-
-    `stats` holds the sums of y − y_shift and x − x_shift (`ClusterStats`' fields); `dropped_rows` counts
-    rows left out for a missing value in a model column.
-    """
+    """One row per cluster, whichever engine summed them: labels in display order and their sums
+    (`stats`, measured from its centres); `dropped_rows` counts rows left out for a missing value."""
 
     labels: np.ndarray
     stats: ClusterStats
-    y_shift: float = 0.0
-    x_shift: float = 0.0
     dropped_rows: int = 0
 
     @property
@@ -50,35 +44,44 @@ class ClusterSums:
     def n_groups(self) -> int:
         return self.stats.n_groups
 
-    @property
-    def mean_y(self) -> np.ndarray:
-        return self.stats.sy / self.stats.n + self.y_shift
 
-    @property
-    def mean_x(self) -> np.ndarray:
-        return (
-            self.stats.sx / self.stats.n + self.x_shift
-            if self.stats.has_x
-            else np.full(self.n_groups, np.nan)
-        )
-
-
-def shifted_stats(
+def centred_stats(
     n: np.ndarray,
     sy: np.ndarray,
     syy: np.ndarray,
     sx: np.ndarray | None = None,
     sxx: np.ndarray | None = None,
     sxy: np.ndarray | None = None,
+    *,
+    centre_y: float,
+    centre_x: float = 0.0,
 ) -> ClusterStats:
-    """`ClusterStats` from an engine's columns of shifted sums: the one place that knows its fields."""
+    """`ClusterStats` from an engine's columns of sums measured from the centres: the one place that
+    knows its fields."""
     n = np.asarray(n, dtype=np.int64)
     column = lambda values: np.asarray(values, dtype=np.float64)  # noqa: E731
     if sx is None:
         zeros = np.zeros(len(n))
-        return ClusterStats(n=n, sx=zeros, sxx=zeros, sy=column(sy), sxy=zeros, syy=column(syy), has_x=False)
+        return ClusterStats(
+            n=n,
+            sx=zeros,
+            sxx=zeros,
+            sy=column(sy),
+            sxy=zeros,
+            syy=column(syy),
+            has_x=False,
+            centre_y=centre_y,
+        )
     return ClusterStats(
-        n=n, sx=column(sx), sxx=column(sxx), sy=column(sy), sxy=column(sxy), syy=column(syy), has_x=True
+        n=n,
+        sx=column(sx),
+        sxx=column(sxx),
+        sy=column(sy),
+        sxy=column(sxy),
+        syy=column(syy),
+        has_x=True,
+        centre_y=centre_y,
+        centre_x=centre_x,
     )
 
 
@@ -87,7 +90,7 @@ class _Totals:
     """Sums over all clusters, centred at the overall means (what `lm(y ~ x)` needs)."""
 
     n: float
-    mean_y: float  # of the shifted y
+    mean_y: float  # of the centred y
     mean_x: float
     tyy: float
     txx: float
@@ -134,21 +137,17 @@ def fit_sums(sums: ClusterSums, model: ModelSpec | None = None, *, x_name: str =
         x=_power_of_two((totals.txx / totals.n) ** 0.5) if has_x else 1.0,
     )
     no_rows = ModelRows(y=np.empty(0), x=None, codes=np.empty(0, dtype=np.intp), n_groups=sums.n_groups)
-    mixed = fit_exact(no_rows, model.random, model.method, _scaled(stats, scaling))
-    mixed = usable_fit(_unshift(scaling.unscale(mixed, sums.n_obs), sums.y_shift, sums.x_shift), model.engine)
-
-    intercept, slope = no_pool(stats)
-    intercept = intercept + sums.y_shift - (slope * sums.x_shift if has_x else 0.0)
-    errors = _no_pool_errors(stats, sums.mean_x)
-    complete = _complete_pool(totals, has_x, sums.y_shift, sums.x_shift)
+    mixed = fit_exact(no_rows, model.random, model.method, stats.scaled(scaling.y, scaling.x))
+    mixed = usable_fit(scaling.unscale(mixed, sums.n_obs), model.engine)
+    errors = _no_pool_errors(stats)
     return assemble(
         labels=sums.labels,
         n=np.asarray(stats.n),
-        mean_y=sums.mean_y,
-        mean_x=sums.mean_x,
-        no_pool_estimates=(intercept, slope),
+        mean_y=stats.mean_y,
+        mean_x=stats.mean_x,
+        no_pool_estimates=no_pool(stats),
         no_pool_errors=errors,
-        complete=complete,
+        complete=_complete_pool(totals, stats),
         mixed=mixed,
         model=model,
         names=["Intercept"] + ([x_name] if has_x else []),
@@ -170,11 +169,15 @@ def _check_sums(sums: ClusterSums, totals: _Totals, random: str) -> None:
             f"({2 * n_groups}); use model.random: intercept, or more rows per cluster"
         )
     if totals.tyy <= 0:
-        raise DataError(f"y is {sums.y_shift + totals.mean_y:g} in every row: there is no variation to pool")
+        raise DataError(
+            f"y is {sums.stats.centre_y + totals.mean_y:g} in every row: there is no variation to pool"
+        )
     if not sums.stats.has_x:
         return
     if totals.txx <= 0:
-        raise DataError(f"x is {sums.x_shift + totals.mean_x:g} in every row: its slope cannot be estimated")
+        raise DataError(
+            f"x is {sums.stats.centre_x + totals.mean_x:g} in every row: its slope cannot be estimated"
+        )
     residual = totals.tyy - totals.txy**2 / totals.txx
     if residual <= 1e-20 * totals.tyy:
         raise DataError(
@@ -182,54 +185,7 @@ def _check_sums(sums: ClusterSums, totals: _Totals, random: str) -> None:
         )
 
 
-def _scaled(stats: ClusterStats, scaling: Scaling) -> ClusterStats:
-    """The sums of y / a and x / b; exact, as a and b are powers of two."""
-    a, b = scaling.y, scaling.x
-    if a == 1.0 and b == 1.0:
-        return stats
-    return dataclasses.replace(
-        stats,
-        sy=stats.sy / a,
-        syy=stats.syy / (a * a),
-        sx=stats.sx / b,
-        sxx=stats.sxx / (b * b),
-        sxy=stats.sxy / (a * b),
-    )
-
-
-def _unshift(fit: EngineFit, y_shift: float, x_shift: float) -> EngineFit:
-    """The fit of y − c_y on x − c_x as the fit of y on x.
-
-    The intercept at x = 0 is the intercept at x = c_x minus c_x times the slope, for the fixed effects
-    (plus c_y) and for each cluster's random effects alike: a linear map L = [[1, −c_x], [0, 1]] taking
-    covariances C to L C Lᵀ. The likelihood does not change (det L = 1), nor does θ's singularity.
-    """
-    if y_shift == 0.0 and x_shift == 0.0:
-        return fit
-    fixed = fit.fixed_effects.copy()
-    fixed_cov, cov_re, blup, blup_cov = fit.fixed_cov, fit.cov_re, fit.blup, fit.blup_cov
-    shift = np.array([[1.0, -x_shift], [0.0, 1.0]])
-    if len(fixed) == 2:
-        fixed = shift @ fixed
-        fixed_cov = shift @ fixed_cov @ shift.T
-    fixed[0] += y_shift
-    if cov_re.shape[0] == 2:
-        cov_re = shift @ cov_re @ shift.T
-        blup = blup @ shift.T
-        blup_cov = np.einsum("ij,cjk,lk->cil", shift, blup_cov, shift)
-    theta = relative_factor(cov_re, fit.sigma)[np.tril_indices(cov_re.shape[0])]
-    return dataclasses.replace(
-        fit,
-        fixed_effects=fixed,
-        fixed_cov=fixed_cov,
-        cov_re=cov_re,
-        blup=blup,
-        blup_cov=blup_cov,
-        theta=theta,
-    )
-
-
-def _no_pool_errors(stats: ClusterStats, mean_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _no_pool_errors(stats: ClusterStats) -> tuple[np.ndarray, np.ndarray, float]:
     """`pooling.no_pool_errors` from the sums: each cluster's residual sum of squares is its within
     sum of squares of y less what its own slope explains."""
     within = _within(stats)
@@ -249,22 +205,22 @@ def _no_pool_errors(stats: ClusterStats, mean_x: np.ndarray) -> tuple[np.ndarray
     if not stats.has_x:
         return np.where(usable, np.sqrt(variance / safe_n), np.nan), np.full(len(n), np.nan), variance**0.5
     slope_se = np.where(usable, np.sqrt(variance / safe_wxx), np.nan)
+    mean_x = stats.mean_x
     intercept_se = np.where(usable, np.sqrt(variance * (1.0 / safe_n + mean_x**2 / safe_wxx)), np.nan)
     return intercept_se, slope_se, variance**0.5
 
 
-def _complete_pool(
-    totals: _Totals, has_x: bool, y_shift: float, x_shift: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _complete_pool(totals: _Totals, stats: ClusterStats) -> tuple[np.ndarray, np.ndarray]:
     """`pooling.complete_pool` (one OLS, R's `lm(y ~ x)`) from the overall centred sums."""
-    if not has_x:
+    centre_y, centre_x = stats.centre_y, stats.centre_x
+    if not stats.has_x:
         variance = totals.tyy / (totals.n - 1) if totals.n > 1 else float("nan")
-        return np.array([totals.mean_y + y_shift]), np.array([(variance / totals.n) ** 0.5])
+        return np.array([totals.mean_y + centre_y]), np.array([(variance / totals.n) ** 0.5])
     slope = totals.txy / totals.txx
-    intercept = totals.mean_y + y_shift - slope * (totals.mean_x + x_shift)
+    intercept = totals.mean_y + centre_y - slope * (totals.mean_x + centre_x)
     dof = totals.n - 2
     variance = max(totals.tyy - slope * totals.txy, 0.0) / dof if dof > 0 else float("nan")
-    mean_x = totals.mean_x + x_shift
+    mean_x = totals.mean_x + centre_x
     errors = np.array(
         [(variance * (1 / totals.n + mean_x**2 / totals.txx)) ** 0.5, (variance / totals.txx) ** 0.5]
     )
