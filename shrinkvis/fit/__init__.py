@@ -22,8 +22,9 @@ from .exact import fit_exact
 from .pooling import complete_pool, no_pool_errors
 from .profiled import ClusterStats, cluster_stats, no_pool
 from .scaling import Scaling
+from .sums import ClusterSums, fit_sums
 
-__all__ = ["CLUSTER_COLUMNS", "ENGINES", "Estimates", "fit"]
+__all__ = ["CLUSTER_COLUMNS", "ENGINES", "ClusterSums", "Estimates", "fit", "fit_sums"]
 
 MIN_GROUPS = 3
 
