@@ -15,26 +15,14 @@ from shrinkvis.aggregate import duckdb_sums, file_sums
 from shrinkvis.cli import app
 from shrinkvis.data import summed_by_duckdb
 from shrinkvis.errors import DataError
-from shrinkvis.fit import fit
+from shrinkvis.fit import CLUSTER_COLUMNS, fit
 from shrinkvis.fit.profiled import cluster_sums
 from shrinkvis.fit.sums import fit_sums
 from shrinkvis.scenario import ModelSpec
 
 from .conftest import LME4_CASES, LME4_DIR, load_reference
 
-COMPARED = [
-    "n",
-    "no_pool_intercept",
-    "no_pool_slope",
-    "partial_intercept",
-    "partial_slope",
-    "partial_intercept_se",
-    "partial_slope_se",
-    "no_pool_intercept_se",
-    "no_pool_slope_se",
-    "mean_y",
-    "mean_x",
-]
+COMPARED = [column for column in CLUSTER_COLUMNS if column != "cluster"] + ["mean_y", "mean_x"]
 
 
 def _rows(case: str) -> tuple[pd.DataFrame, dict]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..scenario import ModelSpec
-from .checks import usable_fit
+from .checks import check_sizes, usable_fit
 from .estimates import Estimates, ModelRows
 from .exact import fit_exact
 from .profiled import ClusterStats, _within, no_pool
@@ -157,17 +157,7 @@ def fit_sums(sums: ClusterSums, model: ModelSpec | None = None, *, x_name: str =
 
 def _check_sums(sums: ClusterSums, totals: _Totals, random: str) -> None:
     """The in-memory checks (`checks.check_data`), answered from the sums."""
-    n_obs, n_groups = sums.n_obs, sums.n_groups
-    if n_obs <= n_groups:
-        raise DataError(
-            f"{n_obs} rows for {n_groups} clusters: a mixed model needs more rows than clusters, "
-            "or the cluster and residual variances cannot be told apart"
-        )
-    if random == "slope" and n_obs <= 2 * n_groups:
-        raise DataError(
-            f"{n_obs} rows for {n_groups} clusters: a random slope needs more rows than 2 × clusters "
-            f"({2 * n_groups}); use model.random: intercept, or more rows per cluster"
-        )
+    check_sizes(sums.n_obs, sums.n_groups, random)
     if totals.tyy <= 0:
         raise DataError(
             f"y is {sums.stats.centre_y + totals.mean_y:g} in every row: there is no variation to pool"
