@@ -223,3 +223,19 @@ def test_run_on_a_directory_writes_the_outputs(tmp_path):
     lines = CliRunner().invoke(app, [*args, "--view", "lines", "--format", "png"])
     assert lines.exit_code == 2
     assert "lines draws the rows" in lines.output
+
+
+def test_more_clusters_than_memory_holds_is_one_line(monkeypatch):
+    from shrinkvis.aggregate import tables
+
+    monkeypatch.setattr(tables, "BYTES_PER_CLUSTER", 10**12)  # as if each cluster took a terabyte
+    with pytest.raises(
+        DataError, match=r"baseline_s1.csv: 100 clusters need about 100000 GB to fit; this machine has \d+ GB"
+    ):
+        file_sums(LME4_DIR / "baseline_s1.csv", y="y", group="cluster", x="x")
+
+
+def test_summed_data_is_fitted_by_the_exact_engine_only():
+    sums = file_sums(LME4_DIR / "baseline_s1.csv", y="y", group="cluster", x="x")
+    with pytest.raises(DataError, match="engine 'statsmodels' needs the rows in memory"):
+        fit_sums(sums, ModelSpec(engine="statsmodels"))
