@@ -239,3 +239,10 @@ def test_summed_data_is_fitted_by_the_exact_engine_only():
     sums = file_sums(LME4_DIR / "baseline_s1.csv", y="y", group="cluster", x="x")
     with pytest.raises(DataError, match="engine 'statsmodels' needs the rows in memory"):
         fit_sums(sums, ModelSpec(engine="statsmodels"))
+
+
+def test_a_glob_run_is_named_after_its_folder():
+    from shrinkvis.scenario import for_data
+
+    assert for_data("data/events/*.parquet", y="spend", group="store").name == "events"
+    assert for_data("data/events", y="spend", group="store").name == "events"
