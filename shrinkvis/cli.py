@@ -302,7 +302,7 @@ def fit_command(
     ).model
     with progress.stages() as stage:
         stage(reading_stage(str(data)))
-        rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x))
+        rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x), stage)
         stage("fitting")
         estimates = fit_model(rows, model)
     seconds = time.perf_counter() - started

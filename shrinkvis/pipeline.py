@@ -59,19 +59,19 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
     return simulate(scenario.data, np.random.default_rng(scenario.data.seed))
 
 
-def source_data(scenario: Scenario) -> ModelData:
+def source_data(scenario: Scenario, stage: Stage = quiet) -> ModelData:
     """The data step: read the table the scenario names, or simulate its data."""
     if isinstance(scenario.data, DataFileSpec):
-        return read_data(scenario.data)
+        return read_data(scenario.data, stage)
     return simulated_model_data(simulate_scenario(scenario), scenario.data)
 
 
-def read_data(spec: DataFileSpec) -> ModelData:
+def read_data(spec: DataFileSpec, stage: Stage = quiet) -> ModelData:
     """A table's rows, or for a large table (`data.summed_by_duckdb`) its clusters' sums by DuckDB."""
     if summed_by_duckdb(spec.file):
         from .aggregate import read_summed
 
-        return read_summed(spec)  # type: ignore[return-value]  # SummedData: ModelData's fields, no rows
+        return read_summed(spec, on_progress=lambda done: stage.detail(f"{done:.0f} %"))  # type: ignore[return-value]  # SummedData: ModelData's fields, no rows
     return read_model_data(spec)
 
 
@@ -207,7 +207,7 @@ def run(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stage(reading_stage(scenario.data.file) if isinstance(scenario.data, DataFileSpec) else "simulating")
-    data = source_data(scenario)
+    data = source_data(scenario, stage)
     timings["read" if isinstance(scenario.data, DataFileSpec) else "simulate"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Which stage a long `run` or `fit` is in (reading, summing, fitting, drawing, writing), on a terminal.
+"""Which stage a long `run` or `fit` is in (reading or summing, fitting, drawing, writing), on a terminal.
 
 Shown on stderr, and only when stderr is a terminal: pipes, files and tests get nothing, and stdout stays
 the command's answer (`fit --json` prints exactly one JSON object). rich is imported only when shown.
@@ -9,20 +9,52 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-Stage = Callable[[str], None]  # called with the name of the stage that starts now
+
+class Stage:
+    """What a command says about its stages; this one says nothing (the default, and off a terminal)."""
+
+    def __call__(self, name: str) -> None:
+        """The stage `name` starts now (the one before it is done)."""
+
+    def detail(self, text: str) -> None:
+        """How far the current stage has come, e.g. "42 %"."""
 
 
-def quiet(stage: str) -> None:
-    """The stage callback when nothing is shown."""
+quiet = Stage()
+
+
+class _Shown(Stage):
+    """A spinner with the current stage; each finished stage leaves one line ("fitting  2.1 s")."""
+
+    def __init__(self, console: Any, status: Any) -> None:
+        self.console, self.status = console, status
+        self.current: tuple[str, float] | None = None
+
+    def __call__(self, name: str) -> None:
+        self.finish()
+        self.current = (name, time.perf_counter())
+        self.status.update(f"{name}…")
+
+    def detail(self, text: str) -> None:
+        if self.current is not None:
+            self.status.update(f"{self.current[0]}… {text}")
+
+    def finish(self) -> None:
+        if self.current is not None:
+            name, started = self.current
+            self.current = None
+            self.console.print(
+                f"[dim]{name:<12} {time.perf_counter() - started:6.1f} s[/dim]", highlight=False
+            )
 
 
 @contextlib.contextmanager
 def stages(console: Any = None) -> Iterator[Stage]:
-    """A stage callback: a spinner with the current stage and its seconds; each finished stage leaves one
-    line ("fitting  2.1 s"). `console` (a rich Console) for tests; default: stderr when it is a terminal."""
+    """The command's `Stage`: shown on `console` (a rich Console, for tests), by default on stderr when it
+    is a terminal, else `quiet`."""
     if console is None:
         if not sys.stderr.isatty():
             yield quiet
@@ -30,21 +62,9 @@ def stages(console: Any = None) -> Iterator[Stage]:
         from rich.console import Console
 
         console = Console(stderr=True)
-    current: list[tuple[str, float]] = []
-
-    def finish() -> None:
-        if current:
-            name, started = current.pop()
-            console.print(f"[dim]{name:<12} {time.perf_counter() - started:6.1f} s[/dim]", highlight=False)
-
     with console.status("starting") as status:
-
-        def stage(name: str) -> None:
-            finish()
-            current.append((name, time.perf_counter()))
-            status.update(f"{name}…")
-
+        shown = _Shown(console, status)
         try:
-            yield stage
+            yield shown
         finally:
-            finish()
+            shown.finish()

@@ -131,7 +131,16 @@ def test_a_set_larger_than_the_memory_limit_fits(tmp_path):
         f"COPY ({_events(3_000_000, 2_000, seed=5)}) TO '{tmp_path / 'big.parquet'}' (FORMAT parquet)"
     )
     con.execute("SET memory_limit = '16MB'; SET threads = 1")
-    sums = file_sums(tmp_path / "big.parquet", y="spend", x="visits", group="store", connection=con)
+    heard: list[float] = []
+    sums = file_sums(
+        tmp_path / "big.parquet",
+        y="spend",
+        x="visits",
+        group="store",
+        connection=con,
+        on_progress=heard.append,
+    )
+    assert all(0 <= done <= 100 for done in heard)
     assert sums.n_obs == 3_000_000 and sums.n_groups == 2_000
     assert con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == "15.2 MiB"
     # the sums are the rows' (checked on a sample of clusters against a query per cluster)

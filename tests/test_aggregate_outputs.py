@@ -19,6 +19,7 @@ def test_stages_leave_one_line_each_on_a_terminal():
     screen = io.StringIO()
     with progress.stages(Console(file=screen, force_terminal=False, width=80)) as stage:
         stage("reading")
+        stage.detail("42 %")
         stage("fitting")
     lines = [line.split() for line in screen.getvalue().splitlines() if line.strip()]
     assert [line[0] for line in lines] == ["reading", "fitting"]

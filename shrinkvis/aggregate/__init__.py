@@ -6,6 +6,7 @@ Nothing heavy is imported here: duckdb and pyspark load when their function is c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ def spark_sums(frame: Any, **columns: Any) -> ClusterSums:
     return spark_sums(frame, **columns)
 
 
-def read_summed(spec: DataFileSpec) -> SummedData:
+def read_summed(spec: DataFileSpec, on_progress: Callable[[float], None] | None = None) -> SummedData:
     """The data step of a run on a large table (see `shrinkvis.data.summed_by_duckdb`): its clusters' sums."""
     from .on_duckdb import file_sums
     from .tables import SummedData
 
-    sums = file_sums(spec.file, y=spec.y, group=spec.group, x=spec.x)
+    sums = file_sums(spec.file, y=spec.y, group=spec.group, x=spec.x, on_progress=on_progress)
     return SummedData(sums, spec.file, spec.y, spec.group, spec.x)

@@ -13,7 +13,8 @@ import contextlib
 import glob
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["duckdb_sums", "file_sums"]
 
 CENTRE_ROWS = 100_000  # rows whose mean is the centre: any typical value serves, and the first rows are cheap
+PROGRESS_SECONDS = 0.25
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
 
 
@@ -58,8 +60,11 @@ def file_sums(
     group: str,
     x: str | None = None,
     connection: duckdb.DuckDBPyConnection | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> ClusterSums:
-    """Per-cluster sums of a CSV or Parquet file, a glob of them (``events/*.parquet``) or a directory."""
+    """Per-cluster sums of a CSV or Parquet file, a glob of them (``events/*.parquet``) or a directory.
+
+    `on_progress` hears the share of the group-by done, in percent, a few times a second."""
     pattern, kind = _files(Path(path))
     source = str(path)
     with _connection(connection) as con:
@@ -70,7 +75,8 @@ def file_sums(
             check_columns(sniffed.columns, [y, group] + ([x] if x else []), source)
             # group labels stay the text in the file ("007" is not 7), as the in-memory reader keeps them
             relation = _checked(lambda: con.read_csv(pattern, header=True, dtype={group: "VARCHAR"}), source)
-        return _sums(relation, y=y, group=group, x=x, name=source)
+        progress = (con, on_progress) if on_progress is not None else None
+        return _sums(relation, y=y, group=group, x=x, name=source, progress=progress)
 
 
 def _files(path: Path) -> tuple[str, str]:
@@ -101,6 +107,9 @@ def _connection(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb
 
     spill = tempfile.mkdtemp(prefix="shrinkvis-duckdb-")
     con = duckdb.connect(config={"temp_directory": spill})
+    # progress measured (for `query_progress`; DuckDB's default depends on the terminal) but not printed:
+    # DuckDB's own bar would go to stdout, where `fit --json` prints exactly one JSON object
+    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
     try:
         yield con
     finally:
@@ -108,7 +117,15 @@ def _connection(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | None, name: str) -> ClusterSums:
+def _sums(
+    relation: duckdb.DuckDBPyRelation,
+    *,
+    y: str,
+    group: str,
+    x: str | None,
+    name: str,
+    progress: tuple[duckdb.DuckDBPyConnection, Callable[[float], None]] | None = None,
+) -> ClusterSums:
     columns = [y, group] + ([x] if x else [])
     check_columns(relation.columns, columns, name)
     types = dict(zip(relation.columns, map(str, relation.types), strict=True))
@@ -137,10 +154,40 @@ def _sums(relation: duckdb.DuckDBPyRelation, *, y: str, group: str, x: str | Non
             f"sum({dx} * {dy}) {only} AS sxy",
         ]
     group_sql = f"SELECT {g} AS label, count(*) AS all_rows, {', '.join(sums)} FROM src GROUP BY {g}"
-    table = _checked(lambda: relation.query("src", group_sql).df(), name)
+    table = _checked(lambda: _watched(lambda: relation.query("src", group_sql).df(), progress), name)
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
     return ordered(table, float(centre_y), float(centre_x), dropped, x is not None, name)
+
+
+def _watched(query: Callable[[], Any], progress: tuple[Any, Callable[[float], None]] | None) -> Any:
+    """Run a query in a thread while this one reports its progress (DuckDB's `query_progress`)."""
+    if progress is None:
+        return query()
+    con, report = progress
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = query()
+        except BaseException as exc:  # handed to the waiting thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, name="shrinkvis-duckdb", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(PROGRESS_SECONDS)
+            done = con.query_progress()
+            if done >= 0:
+                report(done)
+    except BaseException:
+        con.interrupt()  # an interrupt here stops the query there, then waits for it
+        worker.join()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def _quote(column: str) -> str:
