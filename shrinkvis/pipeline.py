@@ -108,7 +108,8 @@ def storyboard(
 
     `data` (the modelled rows, as `ModelData` or a DataFrame of y, x, cluster) is needed by the lines view.
     """
-    data = as_model_data(data) if isinstance(data, pd.DataFrame) else data
+    if isinstance(data, pd.DataFrame):
+        data = as_model_data(data)
     if data is not None and data.frame is None and scenario.animation.view == "lines":
         raise ScenarioError(
             f"animation.view = lines draws the rows, and {data.source} was summed per cluster (a large table); "
