@@ -218,14 +218,15 @@ def test_random_malformed_csv_files_never_end_in_a_traceback(content, name):
     y_shift=st.floats(-1e9, 1e9, allow_nan=False),
     x_shift=st.floats(-1e9, 1e9, allow_nan=False),
     random=st.sampled_from(["slope", "intercept"]),
+    method=st.sampled_from(["REML", "ML"]),
 )
-def test_any_shift_of_y_and_x_leaves_the_fit_unchanged(seed, y_shift, x_shift, random):
+def test_any_shift_of_y_and_x_leaves_the_fit_unchanged(seed, y_shift, x_shift, random, method):
     """Shifts up to 1e9 × the spread (y and x are N(·, 1)-like here): the same criterion, σ, slope, warnings."""
     from shrinkvis.fit import fit
     from shrinkvis.scenario import DataSpec, ModelSpec
 
     rows = simulate(DataSpec(n_cluster=12, obs_per_cluster=6, seed=seed))
-    model = ModelSpec(random=random)
+    model = ModelSpec(random=random, method=method)
     base = fit(rows, model)
     shifted = fit(rows.assign(y=rows["y"] + y_shift, x=rows["x"] + x_shift), model)
     assert math.isclose(shifted.criterion, base.criterion, abs_tol=1e-4)
