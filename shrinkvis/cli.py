@@ -43,7 +43,7 @@ SetOption = Annotated[
 
 # a table of your own instead of a scenario (run, explain)
 DataOption = Annotated[
-    Path | None, typer.Option("--data", help="CSV, TSV or Parquet file, one row per observation.")
+    Path | None, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.")
 ]
 YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
 GroupOption = Annotated[
@@ -205,7 +205,7 @@ def run(
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
     with _drawing_process() as drawing:  # started first: it loads matplotlib while this process fits
-        from . import pipeline
+        from . import pipeline, progress
 
         loaded = _scenario_or_data(
             scenario,
@@ -218,7 +218,8 @@ def run(
             formula=formula,
             title=title,
         )
-        result = pipeline.run(loaded, out, drawing=drawing)
+        with progress.stages() as stage:
+            result = pipeline.run(loaded, out, drawing=drawing, stage=stage)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
     typer.echo(
@@ -278,7 +279,7 @@ def batch(
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV or TSV file, one row per observation.")],
+    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob or a directory.")],
     y: Annotated[str, typer.Option("--y", help="Column of the outcome.")],
     group: Annotated[str, typer.Option("--group", help="Column of the cluster labels (text or numbers).")],
     x: Annotated[str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")] = None,
@@ -297,20 +298,22 @@ def fit_command(
     import json
     import time
 
-    from . import data as data_files
-    from . import report
-    from .fit import CLUSTER_COLUMNS, fit
+    from . import progress, report
+    from .fit import CLUSTER_COLUMNS
     from .outputs import write_csv
-    from .scenario import from_mapping
+    from .pipeline import fit_model, read_data, reading_stage
+    from .scenario import DataFileSpec, from_mapping
 
     started = time.perf_counter()
     model = from_mapping(
         {"model": {"random": "intercept" if x is None else random, "method": method, "engine": engine}},
         source="command line",
     ).model
-    table = data_files.read_table(data, text_columns=(group,))
-    rows = data_files.model_frame(table, y=y, group=group, x=x, source=str(data))
-    estimates = fit(rows.frame, model, x_name=x or "x")
+    with progress.stages() as stage:
+        stage(reading_stage(str(data)))
+        rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x), stage)
+        stage("fitting")
+        estimates = fit_model(rows, model)
     seconds = time.perf_counter() - started
     if estimates_file is not None:
         write_csv(estimates_file, estimates.clusters[list(CLUSTER_COLUMNS)])

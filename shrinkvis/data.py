@@ -19,6 +19,8 @@ from .scenario import MAX_ROWS, DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
 MAX_TABLE_BYTES = 2_000_000_000  # 10 million rows of three numbers take about 300 MB as text
+# above this, or for a glob or a directory, DuckDB sums the clusters instead of pandas reading the rows
+SUMMED_TABLE_BYTES = 64_000_000
 DELIMITERS = ",\t;|"
 SNIFF_BYTES = 64_000  # enough lines for csv.Sniffer to see the pattern
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
@@ -112,6 +114,19 @@ def _label_key(label: str) -> tuple[int, float, str]:
         return (0, float(label), "")
     except ValueError:
         return (1, 0.0, label)
+
+
+def summed_by_duckdb(path: str | Path) -> bool:
+    """Whether a table is summed per cluster by DuckDB rather than read into memory: a glob, a directory,
+    or a file over `SUMMED_TABLE_BYTES` (64 MB, about two million rows). Small files keep the in-memory
+    path, which draws rows (the lines view) and imports nothing more."""
+    path = Path(path)
+    if any(char in str(path) for char in "*?[") or path.is_dir():
+        return True
+    try:
+        return path.is_file() and path.stat().st_size > SUMMED_TABLE_BYTES
+    except OSError:
+        return False  # the in-memory reader says what is wrong with it
 
 
 def read_model_data(spec: DataFileSpec) -> ModelData:

@@ -17,15 +17,21 @@ import pandas as pd
 from . import animation
 from . import report as reports
 from . import story as storyboards
-from .data import ModelData, as_model_data, read_model_data, simulated_model_data
+from .data import ModelData, as_model_data, read_model_data, simulated_model_data, summed_by_duckdb
 from .drawing import DrawingProcess, Job
 from .encode import write_png
+from .errors import ScenarioError
 from .fit import Estimates, fit
 from .fit.truth import with_truth
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
-from .scenario import DataFileSpec, Format, Scenario
+from .progress import Stage, quiet
+from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate, simulation
+
+DRAWN_CLUSTERS = 2_000  # past this many clusters the animation draws a random sample of them
+# past this many the per-cluster table is written as estimates.parquet as well (estimates.csv stays)
+PARQUET_CLUSTERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,40 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
     return simulate(scenario.data, np.random.default_rng(scenario.data.seed))
 
 
-def source_data(scenario: Scenario) -> ModelData:
+def source_data(scenario: Scenario, stage: Stage = quiet) -> ModelData:
     """The data step: read the table the scenario names, or simulate its data (and keep the truth)."""
     if isinstance(scenario.data, DataFileSpec):
-        return read_model_data(scenario.data)
+        return read_data(scenario.data, stage)
     simulated = simulation(scenario.data, np.random.default_rng(scenario.data.seed))
     return simulated_model_data(simulated.rows, scenario.data, simulated.truth)
 
 
+def read_data(spec: DataFileSpec, stage: Stage = quiet) -> ModelData:
+    """A table's rows, or for a large table (`data.summed_by_duckdb`) its clusters' sums by DuckDB."""
+    if summed_by_duckdb(spec.file):
+        from .aggregate import read_summed
+
+        return read_summed(spec, on_progress=lambda done: stage.detail(f"{done:.0f} %"))  # type: ignore[return-value]  # SummedData: ModelData's fields, no rows
+    return read_model_data(spec)
+
+
+def reading_stage(file: str) -> str:
+    return "summing per cluster (DuckDB)" if summed_by_duckdb(file) else "reading"
+
+
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
     """The fit; scored against the truth when the data were simulated."""
-    estimates = fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    estimates = fit_model(data, scenario.model)
     return estimates if data.truth is None else with_truth(estimates, data.truth)
+
+
+def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
+    """The fit of the rows, or of the clusters' sums where the rows were never read."""
+    if data.frame is None:
+        from .fit.sums import fit_sums
+
+        return fit_sums(data.sums, model, x_name=data.x_name or "x")  # type: ignore[attr-defined]
+    return fit(data.frame, model, x_name=data.x_name or "x")
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
@@ -87,7 +115,13 @@ def storyboard(
 
     `data` (the modelled rows, as `ModelData` or a DataFrame of y, x, cluster) is needed by the lines view.
     """
-    data = as_model_data(data) if data is not None else None
+    if isinstance(data, pd.DataFrame):
+        data = as_model_data(data)
+    if data is not None and data.frame is None and scenario.animation.view == "lines":
+        raise ScenarioError(
+            f"animation.view = lines draws the rows, and {data.source} was summed per cluster (a large table); "
+            "choose another view (funnel, plane, stages or shrinkage)"
+        )
     from_file = data is not None and isinstance(scenario.data, DataFileSpec)
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
@@ -96,6 +130,10 @@ def storyboard(
         term = "x" if estimates.random == "slope" else "1"
         model = f"Model: y ~ x + ({term} | cluster)"
         caption = f"{scenario.description} {model}" if scenario.description else model
+        scenario = scenario.model_copy(update={"description": caption})
+    estimates, drawn = drawn_clusters(estimates, scenario)
+    if drawn:
+        caption = f"{scenario.description.rstrip('.')}; {drawn}" if scenario.description else drawn
         scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
@@ -115,6 +153,18 @@ def storyboard(
         )
         story = dataclasses.replace(story, panels=panels)
     return story
+
+
+def drawn_clusters(estimates: Estimates, scenario: Scenario) -> tuple[Estimates, str | None]:
+    """The clusters the animation draws: all, or past `DRAWN_CLUSTERS` a random sample (the scenario's
+    seed) with a caption that says so; a frame of 100,000 points is a blot, and its SVG hundreds of MB."""
+    n_groups = estimates.n_groups
+    if n_groups <= DRAWN_CLUSTERS:
+        return estimates, None
+    seed = scenario.data.seed if isinstance(scenario.data, DataSpec) else 0
+    keep = np.sort(np.random.default_rng(seed).choice(n_groups, DRAWN_CLUSTERS, replace=False))
+    sample = dataclasses.replace(estimates, clusters=estimates.clusters.iloc[keep].reset_index(drop=True))
+    return sample, f"a random {DRAWN_CLUSTERS:,} of {n_groups:,} clusters drawn"
 
 
 def render(
@@ -160,23 +210,28 @@ def run(
     out_root: Path | str = "out",
     formats: tuple[Format, ...] | None = None,
     drawing: DrawingProcess | None = None,
+    stage: Stage = quiet,
 ) -> RunResult:
     """Simulate (or read), fit, render and write everything for one scenario into out_root/<name>/.
 
     With `drawing` (a drawing process started before the heavy imports, see `shrinkvis.drawing`), the
     frames, stills and plot are drawn there while this process encodes the videos and writes the rest.
+    `stage` hears the name of each stage as it starts (`shrinkvis.progress`).
     """
     out_dir = Path(out_root) / output_folder_name(scenario.name)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    data = source_data(scenario)
+    stage(reading_stage(scenario.data.file) if isinstance(scenario.data, DataFileSpec) else "simulating")
+    data = source_data(scenario, stage)
     timings["read" if isinstance(scenario.data, DataFileSpec) else "simulate"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    stage("fitting")
     estimates = fit_data(data, scenario)
     timings["fit"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    stage("drawing")
     scenario = view_for(estimates, scenario)
     story = storyboard(estimates, scenario, data)
     report = reports.build(estimates, data, scenario.display_title)
@@ -185,9 +240,15 @@ def run(
     files["report"] = out_dir / "report.md"
     files["csv"] = out_dir / "estimates.csv"
 
+    if estimates.n_groups > PARQUET_CLUSTERS:
+        files["parquet"] = out_dir / "estimates.parquet"
+
     def write_tables() -> None:
         write_text(files["report"], reports.markdown(report))
-        write_csv(files["csv"], estimates.clusters[estimates.table_columns])
+        table = estimates.clusters[estimates.table_columns]
+        write_csv(files["csv"], table)
+        if "parquet" in files:
+            write_parquet(files["parquet"], table)
 
     if drawing is None:
         write_tables()
@@ -198,9 +259,25 @@ def run(
         _draw_beside(drawing, story, files, size_plot(report), meanwhile=write_tables)
     timings["render"] = time.perf_counter() - started
 
+    stage("writing")
     files["json"] = out_dir / "summary.json"
     write_json(files["json"], summary(estimates, scenario, files, timings, report))
     return RunResult(scenario, estimates, out_dir, files, timings, report)
+
+
+def write_parquet(path: Path, table: pd.DataFrame) -> None:
+    """The per-cluster table as Parquet (by DuckDB, which large runs have loaded already), atomically."""
+    import duckdb
+
+    with atomic_path(path) as temporary:
+        con = duckdb.connect()
+        try:
+            con.register("estimates", table)
+            con.execute(
+                f"COPY estimates TO '{str(temporary).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
+            )
+        finally:
+            con.close()
 
 
 def _draw_beside(

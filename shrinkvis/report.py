@@ -28,6 +28,10 @@ POOLING_NAMES = {
 PLOT_FILE = "shrinkage_by_size.png"
 NO_TRUTH = "no truth: this is your own data"
 TERMINAL_CLUSTERS = 20  # rows of the shrinkage table `shrinkvis explain` prints; report.md has them all
+# above this many clusters report.md and summary.json list the extreme clusters, not all (estimates.csv has all)
+LISTED_CLUSTERS = 1_000
+EXTREMES = 10  # of each kind: most and least shrunk, smallest and largest
+LISTED_SINGLES = 100
 
 
 def formula(data: ModelData, random: str) -> str:
@@ -148,7 +152,7 @@ def numbers(report: Report) -> dict[str, Any]:
                 "group": data.group_name,
                 "rows_used": report.estimates.n_obs,
                 "dropped_rows": data.dropped_rows,
-                "single_row_clusters": data.single_row_clusters,
+                **_single_rows(data.single_row_clusters),
             },
             "pooling_comparison": [
                 {
@@ -161,7 +165,8 @@ def numbers(report: Report) -> dict[str, Any]:
                 for row in report.pooling
             ],
             "blup_identity_error": report.identity_error,
-            "shrinkage": report.shrinkage.to_dict(orient="records"),
+            "shrinkage": listed_clusters(report)[0].to_dict(orient="records"),
+            **_shrinkage_spread(report),
             "truth": truth_numbers(report.estimates.truth),
         }
     )
@@ -179,6 +184,46 @@ def truth_numbers(score: TruthScore | None) -> dict[str, Any]:
             for group in score.losing_groups(coefficient, CLEAR_LOSS)
         ],
         "note": TRUTH_METHOD,
+    }
+
+
+def _single_rows(singles: list[str]) -> dict[str, Any]:
+    if len(singles) <= LISTED_SINGLES:
+        return {"single_row_clusters": singles}
+    return {"single_row_clusters": singles[:LISTED_SINGLES], "single_row_cluster_count": len(singles)}
+
+
+def listed_clusters(report: Report) -> tuple[pd.DataFrame, str | None]:
+    """The clusters report.md and summary.json list: all of them, or past `LISTED_CLUSTERS` the extremes
+    (most and least shrunk, smallest and largest) with a sentence saying so."""
+    table = report.shrinkage
+    if len(table) <= LISTED_CLUSTERS:
+        return table, None
+    shares = table["shrinkage"]
+    picks = [
+        shares.nlargest(EXTREMES).index,
+        shares.nsmallest(EXTREMES).index,
+        table["n"].nsmallest(EXTREMES).index,
+        table["n"].nlargest(EXTREMES).index,
+    ]
+    index = pd.Index(np.concatenate([pick.to_numpy() for pick in picks])).unique()
+    note = (
+        f"{len(index)} of {len(table):,} clusters listed: the {EXTREMES} most and least shrunk, the {EXTREMES} "
+        "smallest and largest; estimates.csv has every cluster"
+    )
+    return table.loc[index], note
+
+
+def _shrinkage_spread(report: Report) -> dict[str, Any]:
+    """Past `LISTED_CLUSTERS`: what the unlisted clusters' shrinkage looks like, in quantiles."""
+    note = listed_clusters(report)[1]
+    if note is None:
+        return {}
+    shares = report.shrinkage["shrinkage"].dropna()
+    levels = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+    return {
+        "shrinkage_listed": note,
+        "shrinkage_quantiles": {f"{level:g}": float(shares.quantile(level)) for level in levels},
     }
 
 
@@ -339,7 +384,7 @@ def _note(report: Report, row: pd.Series) -> str:
 def shrinkage_rows(report: Report, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
     """Headings and text cells of the shrinkage table (with a note column), at most `limit` rows."""
     columns = _shrinkage_columns(report)
-    table = report.shrinkage if limit is None else report.shrinkage.head(limit)
+    table = listed_clusters(report)[0] if limit is None else report.shrinkage.head(limit)
     rows = [
         [_cell(name, row[name]) for name, _ in columns] + [_note(report, row)] for _, row in table.iterrows()
     ]
@@ -564,6 +609,9 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
         lines += [sentence, ""]
     if plot_file:
         lines += [f"![Shrinkage against cluster size]({plot_file})", ""]
+    note = listed_clusters(report)[1]
+    if note:
+        lines += [f"{note[0].upper()}{note[1:]}.", ""]
     lines += _markdown_table(*shrinkage_rows(report))
     return "\n".join(lines) + "\n"
 

@@ -413,8 +413,10 @@ def for_data(
     if y is None or group is None:
         raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
     path = Path(file)
+    # a glob ('events/*.parquet') is named after its folder
+    name = path.parent.name if any(char in path.name for char in "*?[") and path.parent.name else path.stem
     raw: dict[str, Any] = {
-        "name": path.stem,
+        "name": name,
         "data": {"file": str(path), "y": y, "group": group, "x": x},
         "model": {} if random is None else {"random": random},
     }

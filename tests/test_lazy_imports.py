@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("numpy", "pandas", "matplotlib", "statsmodels", "scipy", "av", "PIL")
+HEAVY = ("numpy", "pandas", "matplotlib", "statsmodels", "scipy", "av", "PIL", "duckdb", "pyspark")
 
 # One fresh interpreter walks through the commands from light to heavy, noting after each step which
 # heavy libraries have been loaded so far.
@@ -48,6 +48,7 @@ def test_heavy_libraries_load_only_when_a_command_needs_them(tmp_path):
     assert "statsmodels" not in seen["run --format png"]
     assert "scipy" not in seen["run --format png"]
     assert "av" not in seen["run --format png"]
+    assert "duckdb" not in seen["run --format png"] and "pyspark" not in seen["run --format png"]
 
 
 def test_the_console_command_itself_loads_no_heavy_library_before_a_command_needs_one():

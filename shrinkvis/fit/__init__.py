@@ -22,8 +22,9 @@ from .exact import fit_exact
 from .pooling import complete_pool, no_pool_errors
 from .profiled import ClusterStats, cluster_stats, no_pool
 from .scaling import Scaling
+from .sums import ClusterSums, fit_sums
 
-__all__ = ["CLUSTER_COLUMNS", "ENGINES", "Estimates", "fit"]
+__all__ = ["CLUSTER_COLUMNS", "ENGINES", "ClusterSums", "Estimates", "fit", "fit_sums"]
 
 MIN_GROUPS = 3
 
@@ -76,7 +77,41 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     )
     complete, complete_se = complete_pool(y, x)
 
-    names = ["Intercept"] if x is None else ["Intercept", x_name]
+    return assemble(
+        labels=labels,
+        n=np.bincount(codes, minlength=n_groups),
+        mean_y=stats.mean_y,
+        mean_x=stats.mean_x,
+        no_pool_estimates=(no_pool_intercept, no_pool_slope),
+        no_pool_errors=(no_pool_intercept_se, no_pool_slope_se, no_pool_sd),
+        complete=(complete, complete_se),
+        mixed=mixed,
+        model=model,
+        names=["Intercept"] if x is None else ["Intercept", x_name],
+        n_obs=len(y),
+    )
+
+
+def assemble(
+    *,
+    labels: np.ndarray,
+    n: np.ndarray,
+    mean_y: np.ndarray,
+    mean_x: np.ndarray,
+    no_pool_estimates: tuple[np.ndarray, np.ndarray],
+    no_pool_errors: tuple[np.ndarray, np.ndarray, float],
+    complete: tuple[np.ndarray, np.ndarray],
+    mixed: EngineFit,
+    model: ModelSpec,
+    names: list[str],
+    n_obs: int,
+) -> Estimates:
+    """The `Estimates` of a fit from its parts, whether they came from the rows or from per-cluster sums."""
+    n_groups = len(labels)
+    has_x = len(names) > 1
+    no_pool_intercept, no_pool_slope = no_pool_estimates
+    no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors
+    complete, complete_se = complete
     fixed = mixed.fixed_effects
     partial_intercept = fixed[0] + mixed.blup[:, 0]
     partial_intercept_se = np.sqrt(mixed.blup_cov[:, 0, 0])
@@ -85,12 +120,12 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         partial_slope_se = np.sqrt(mixed.blup_cov[:, 1, 1])
     else:
         # without a random slope every cluster shares the fixed slope, known without cluster-level error
-        partial_slope = np.full(n_groups, fixed[1] if x is not None else np.nan)
+        partial_slope = np.full(n_groups, fixed[1] if has_x else np.nan)
         partial_slope_se = np.full(n_groups, np.nan)
     clusters = pd.DataFrame(
         {
             "cluster": labels,
-            "n": np.bincount(codes, minlength=n_groups),
+            "n": n,
             "no_pool_intercept": no_pool_intercept,
             "no_pool_slope": no_pool_slope,
             "partial_intercept": partial_intercept,
@@ -103,10 +138,10 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         columns=list(CLUSTER_COLUMNS),
     )
     # beyond the CSV's columns: what the report needs to explain the shrinkage
-    clusters["mean_y"] = stats.mean_y
-    clusters["mean_x"] = stats.mean_x
-    no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
-    no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
+    clusters["mean_y"] = mean_y
+    clusters["mean_x"] = mean_x
+    no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if has_x else [])
+    no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if has_x else [])
     has_own_fit = np.isfinite(no_pool_intercept)
     no_pooling = {
         "estimates": {
@@ -139,7 +174,7 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         criterion=mixed.criterion,
         converged=mixed.converged,
         is_singular=mixed.is_singular,
-        n_obs=len(y),
+        n_obs=n_obs,
         gradient_norm=mixed.gradient_norm,
         warnings=tuple(warnings),
         no_pooling=no_pooling,

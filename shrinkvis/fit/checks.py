@@ -23,7 +23,19 @@ def check_data(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups:
     for name, values in (("y", y), ("x", x)):
         if values is not None and not np.all(np.isfinite(values)):
             raise DataError(f"{name} is missing or infinite in {_rows(~np.isfinite(values))}")
-    n_obs = len(y)
+    check_sizes(len(y), n_groups, random)
+    if np.ptp(y) == 0:
+        raise DataError(f"y is {y[0]:g} in every row: there is no variation to pool")
+    if x is not None and np.ptp(x) == 0:
+        raise DataError(f"x is {x[0]:g} in every row: its slope cannot be estimated")
+    if x is not None and _fits_a_line_exactly(y, x):
+        raise DataError(
+            "y is an exact straight-line function of x (no residual variation), so the residual SD would be 0"
+        )
+
+
+def check_sizes(n_obs: int, n_groups: int, random: str) -> None:
+    """lme4's rules on the numbers of rows and clusters (shared with the fit from per-cluster sums)."""
     if n_obs <= n_groups:
         raise DataError(
             f"{n_obs} rows for {n_groups} clusters: a mixed model needs more rows than clusters, "
@@ -33,14 +45,6 @@ def check_data(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups:
         raise DataError(
             f"{n_obs} rows for {n_groups} clusters: a random slope needs more rows than 2 × clusters "
             f"({2 * n_groups}); use model.random: intercept, or more rows per cluster"
-        )
-    if np.ptp(y) == 0:
-        raise DataError(f"y is {y[0]:g} in every row: there is no variation to pool")
-    if x is not None and np.ptp(x) == 0:
-        raise DataError(f"x is {x[0]:g} in every row: its slope cannot be estimated")
-    if x is not None and _fits_a_line_exactly(y, x):
-        raise DataError(
-            "y is an exact straight-line function of x (no residual variation), so the residual SD would be 0"
         )
 
 

@@ -1,0 +1,57 @@
+"""The Spark path in local mode: a DataFrame's per-cluster sums on Spark equal DuckDB's of the same rows."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import numpy as np
+import pytest
+
+from shrinkvis.aggregate import duckdb_sums, spark_sums
+from shrinkvis.fit.sums import fit_sums
+
+from .conftest import load_reference
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("java") is None, reason="Spark needs Java (apt-get install openjdk-17-jre-headless)"
+)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def test_spark_sums_equal_duckdb_sums_and_fit_the_same(spark):
+    data, _ = load_reference("baseline_s1")
+    rows = data.rename(columns={"y": "spend", "x": "visits", "cluster": "store"}).astype({"spend": object})
+    rows.loc[5, "spend"] = None  # a missing value: counted, left out
+    frame = spark.createDataFrame(
+        list(rows.itertuples(index=False)), "spend double, visits double, store string"
+    )
+    summed = spark_sums(frame, y="spend", x="visits", group="store")
+    reference = duckdb_sums(
+        duckdb.connect().from_df(rows.astype({"spend": float})), y="spend", x="visits", group="store"
+    )
+    assert summed.dropped_rows == reference.dropped_rows == 1
+    assert summed.n_obs == len(rows) - 1
+    assert list(summed.labels) == list(reference.labels)
+    assert summed.stats.centre_y == pytest.approx(reference.stats.centre_y, rel=1e-12)
+    assert np.array_equal(summed.stats.n, reference.stats.n)
+    for field in ("sy", "syy", "sx", "sxx", "sxy"):
+        assert np.allclose(
+            getattr(summed.stats, field), getattr(reference.stats, field), rtol=1e-9, atol=1e-9
+        ), field
+    on_spark, on_duckdb = fit_sums(summed), fit_sums(reference)
+    assert on_spark.fixed_effects == pytest.approx(on_duckdb.fixed_effects, rel=1e-9)
+    assert np.allclose(on_spark.clusters["partial_slope"], on_duckdb.clusters["partial_slope"], rtol=1e-9)
