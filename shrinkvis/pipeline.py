@@ -20,7 +20,7 @@ from . import story as storyboards
 from .data import ModelData, as_model_data, read_model_data, simulated_model_data
 from .drawing import DrawingProcess, Job
 from .encode import write_png
-from .fit import CLUSTER_COLUMNS, Estimates, fit
+from .fit import Estimates, fit
 from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
@@ -61,7 +61,7 @@ def source_data(scenario: Scenario) -> ModelData:
 
 
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
-    return fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    return fit(data.frame, scenario.model, x_name=data.x_name or "x", group_name=data.group_name)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
@@ -173,7 +173,7 @@ def run(
 
     def write_tables() -> None:
         write_text(files["report"], reports.markdown(report))
-        write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+        write_csv(files["csv"], estimates.clusters[estimates.csv_columns])
 
     if drawing is None:
         write_tables()

@@ -57,6 +57,7 @@ def fit_json(estimates: Estimates, data: ModelData, seconds: float) -> dict[str,
             "converged": estimates.converged,
             "dropped_rows": data.dropped_rows,
             "seconds": round(seconds, 4),
+            **(estimates.bayes.to_json() if estimates.bayes is not None else {}),
         }
     )
 

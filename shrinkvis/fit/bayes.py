@@ -44,7 +44,7 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 
-__all__ = ["BayesFit", "Priors", "default_priors", "fit_bayes"]
+__all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes"]
 
 #: Independent chains; draws kept per chain; warm-up per chain (the proposal is fixed, so warm-up only
 #: forgets the start); pilot draws per chain used to refit the proposal.
@@ -595,6 +595,30 @@ class BayesFit:
     cluster_draws: int
     quantile_draws: int
     warnings: tuple[str, ...] = field(default=())
+    reml: dict[str, Any] = field(default_factory=dict)  # the REML fit's population numbers, for comparison
+
+    def cluster_columns(self) -> dict[str, np.ndarray]:
+        """estimates.csv's bayes_* columns."""
+        columns = {}
+        for coefficient, summary in (("intercept", self.intercept), ("slope", self.slope)):
+            for suffix, values in (("", summary.mean), ("_sd", summary.sd), ("_lo", summary.lo), ("_hi", summary.hi)):
+                columns[f"bayes_{coefficient}{suffix}"] = values
+        return columns
+
+    def point_estimates(self, names: list[str]) -> tuple[dict[str, float], dict[str, float], np.ndarray, float]:
+        """Posterior means as the usual population numbers: fixed effects, their posterior SDs, Sigma built
+        from the mean SDs and correlation, sigma."""
+        roles = self.names()
+        keys = [roles["intercept"]] + ([roles["slope"]] if "slope" in roles else [])
+        fixed = {name: self.posterior[key]["mean"] for name, key in zip(names, keys, strict=True)}
+        errors = {name: self.posterior[key]["sd"] for name, key in zip(names, keys, strict=True)}
+        sd = [self.posterior[roles["sd_intercept"]]["mean"]]
+        if "sd_slope" in roles:
+            sd.append(self.posterior[roles["sd_slope"]]["mean"])
+        cov = np.diag(np.square(sd))
+        if "corr" in roles:
+            cov[0, 1] = cov[1, 0] = self.posterior[roles["corr"]]["mean"] * sd[0] * sd[1]
+        return fixed, errors, cov, self.posterior["sigma"]["mean"]
 
     def names(self) -> dict[str, str]:
         """Role (intercept, slope, sd_intercept, sd_slope, corr, sigma) -> brms name, where present."""
@@ -620,6 +644,7 @@ class BayesFit:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "reml": self.reml,
             "posterior": self.posterior,
             "priors": self.prior_summary,
             "sampler": {
@@ -720,6 +745,29 @@ def fit_bayes(
         quantile_draws=n_quantile,
         warnings=tuple(_warnings(posterior, kept.accepted)),
     )
+
+
+def attach_reml(
+    fit: BayesFit,
+    fixed_effects: dict[str, float],
+    std_errors: dict[str, float],
+    cov_re: np.ndarray,
+    sigma: float,
+    is_singular: bool,
+) -> BayesFit:
+    """The fit with the REML fit's population numbers beside it (the report compares the two)."""
+    sd = np.sqrt(np.diag(cov_re))
+    corr = float(cov_re[0, 1] / (sd[0] * sd[1])) if sd.size == 2 and sd.min() > 0 else None
+    reml = {
+        "fixed_effects": fixed_effects,
+        "std_errors": std_errors,
+        "sd_intercept": float(sd[0]),
+        "sd_slope": float(sd[1]) if sd.size == 2 else None,
+        "corr": corr,
+        "residual_sd": float(sigma),
+        "is_singular": bool(is_singular),
+    }
+    return replace(fit, reml=reml)
 
 
 def _warnings(posterior: dict[str, dict[str, float]], acceptance: float) -> list[str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .bayes import BayesFit
 
 CLUSTER_COLUMNS = (
     "cluster",
@@ -19,6 +22,11 @@ CLUSTER_COLUMNS = (
     "partial_slope_se",
     "no_pool_intercept_se",
     "no_pool_slope_se",
+)
+
+#: estimates.csv's extra columns under `engine: bayes`: each cluster's posterior mean, SD and 95 % interval
+BAYES_COLUMNS = tuple(
+    f"bayes_{coefficient}{suffix}" for coefficient in ("intercept", "slope") for suffix in ("", "_sd", "_lo", "_hi")
 )
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
@@ -95,6 +103,14 @@ class Estimates:
     warnings: tuple[str, ...] = field(default=())
     # mean over the clusters with a fit of their own: estimates, SEs (pooled residual SD), residual_sd, clusters
     no_pooling: dict[str, Any] = field(default_factory=dict)
+    # engine "bayes": posterior summaries (population numbers above are posterior means; the partial_*
+    # cluster columns stay REML's, the bayes_* columns are the posterior's)
+    bayes: BayesFit | None = None
+
+    @property
+    def csv_columns(self) -> list[str]:
+        """The columns of estimates.csv."""
+        return list(CLUSTER_COLUMNS) + (list(BAYES_COLUMNS) if self.bayes is not None else [])
 
     @property
     def fixed_point(self) -> np.ndarray:
@@ -143,4 +159,5 @@ class Estimates:
             "complete_pooling": self.complete_pooling,
             "no_pooling": self.no_pooling,
             "warnings": list(self.warnings),
+            **(self.bayes.to_json() if self.bayes is not None else {}),
         }
