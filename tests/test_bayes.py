@@ -87,7 +87,9 @@ def test_default_priors_follow_brms_rule():
     y = np.array([500.0, 510.0, 530.0, 490.0, 508.14])
     priors = default_priors(y)
     assert priors.intercept_location == 508.1  # round(median, 1)
-    assert priors.intercept_scale == priors.sd_scale == priors.sigma_scale == round(1.4826 * 8.14, 1)  # mad: median |y - 508.14| = 8.14
+    assert (
+        priors.intercept_scale == priors.sd_scale == priors.sigma_scale == round(1.4826 * 8.14, 1)
+    )  # mad: median |y - 508.14| = 8.14
     small = default_priors(np.array([0.1, 0.2, 0.4]))
     assert small.sd_scale == 2.5 and small.intercept_location == 0.2
     assert default_priors(y, sd_scale=1.0).sd_scale == 1.0

@@ -51,10 +51,10 @@ __all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes"]
 CHAINS = 4
 DRAWS = 1000
 WARMUP = 50
-PILOT = 250
+PILOT = 150
 
 #: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see _cluster_draws).
-CLUSTER_DRAWS = 2000
+CLUSTER_DRAWS = 1000
 #: Cap on (draw, cluster) pairs held for the per-cluster quantiles.
 QUANTILE_CELLS = 4_000_000
 #: Cap on (draw, cluster) pairs computed for the per-cluster means and SDs.
@@ -134,12 +134,6 @@ def default_priors(y: np.ndarray, **overrides: float | None) -> Priors:
     return Priors(**values)
 
 
-def _log_half_t(value: np.ndarray | float, scale: float, df: float) -> float:
-    """Log density of a Student-t(df, 0, scale) at ``value`` >= 0, up to a constant."""
-    z = np.asarray(value, dtype=float) / scale
-    return float(np.sum(-0.5 * (df + 1.0) * np.log1p(z * z / df)))
-
-
 # --------------------------------------------------------------------------------------------------------
 # The posterior of the variance parameters
 # --------------------------------------------------------------------------------------------------------
@@ -159,33 +153,28 @@ class _Target:
     def __init__(self, problem: _Problem, priors: Priors, sd_scales: np.ndarray) -> None:
         self.problem = problem
         self.priors = priors
-        self.sd_scales = sd_scales
+        self.sd_scales = [float(value) for value in sd_scales]
         self.q = problem.q
         self.dim = 4 if self.q == 2 else 2
         nodes, weights = np.polynomial.hermite.hermgauss(_HERMITE_NODES)
         self.nodes = nodes * math.sqrt(2.0)
         self.log_weights = np.log(weights / math.sqrt(math.pi))
 
-    def parameters(self, u: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """SDs, correlation (NaN without slope) and sigma of a point u."""
-        if self.q == 2:
-            return np.exp(u[:2]), math.tanh(u[2]), math.exp(u[3])
-        return np.exp(u[:1]), math.nan, math.exp(u[1])
-
-    def theta(self, u: np.ndarray) -> tuple[np.ndarray, float]:
+    def theta(self, u: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
         """lme4's relative Cholesky factor theta and sigma."""
-        sd, _, sigma = self.parameters(u)
+        sigma = math.exp(u[-1])
         if self.q == 2:
-            rho, root = math.tanh(u[2]), 1.0 / math.cosh(u[2])
-            return np.array([sd[0], rho * sd[1], root * sd[1]]) / sigma, sigma
-        return np.array([sd[0] / sigma]), sigma
+            sd0, sd1 = math.exp(u[0] - u[-1]), math.exp(u[1] - u[-1])
+            return np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])]), sigma
+        return np.array([math.exp(u[0] - u[-1])]), sigma
 
     def intercept_log_t(self, value: np.ndarray) -> np.ndarray:
         z = (value - self.priors.intercept_location) / self.priors.intercept_scale
         return -0.5 * (self.priors.df + 1.0) * np.log1p(z * z / self.priors.df)
 
     def __call__(self, u: np.ndarray) -> tuple[float, _State | None]:
-        if not np.all(np.isfinite(u)) or np.abs(u).max() > 60.0:
+        u = u.tolist()
+        if not all(-60.0 < value < 60.0 for value in u):  # also rejects NaN
             return -math.inf, None
         theta, sigma = self.theta(u)
         try:
@@ -198,12 +187,14 @@ class _Target:
         # the profiled criterion at sigma^2 = r2/df, turned into -2 log p(y | theta, sigma)
         deviance = sol.f - df * (1.0 + math.log(sol.r2 / df)) + 2.0 * df * math.log(sigma) + sol.r2 / sigma**2
         log_p = -0.5 * deviance
-        sd = np.exp(u[: self.q])
-        log_p += _log_half_t(sd / self.sd_scales, 1.0, self.priors.df)
-        log_p += _log_half_t(sigma, self.priors.sigma_scale, self.priors.df)
-        log_p += float(np.sum(u[: self.q])) + float(u[-1])  # Jacobians of the logs
+        df_t = self.priors.df
+        for k in range(self.q):  # half-t priors on the SDs, and the Jacobians of the logs
+            z = math.exp(u[k]) / self.sd_scales[k]
+            log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + u[k]
+        z = sigma / self.priors.sigma_scale
+        log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + u[-1]
         if self.q == 2:
-            z = abs(float(u[2]))
+            z = abs(u[2])
             log_1m_rho2 = 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
             log_p += self.priors.lkj * log_1m_rho2  # lkj density (1 - rho^2)^(eta - 1) times the Jacobian
         # the intercept's Student-t prior, integrated against the intercept's Gaussian conditional
@@ -212,7 +203,7 @@ class _Target:
         values = self.intercept_log_t(mean + spread * self.nodes) + self.log_weights
         top = float(values.max())
         log_p += top + math.log(float(np.exp(values - top).sum()))
-        return log_p, _State(beta_c=np.array(sol.beta_c, dtype=float), a_inv=np.array(sol.a_inv, dtype=float))
+        return log_p, _State(beta_c=sol.beta_c, a_inv=sol.a_inv)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -295,37 +286,71 @@ def _run_chains(
     return _Chains(u=kept_u, beta_c=kept_beta, a_inv=kept_a, accepted=accepted / (chains * draws))
 
 
+def _derivatives(
+    objective: Any, u: np.ndarray, value: float, h: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian of ``objective`` at ``u`` (2-4 dimensions: ~30 calls)."""
+    dim = u.size
+    grad = np.empty(dim)
+    hess = np.empty((dim, dim))
+    steps = np.eye(dim) * h
+    up = [objective(u + steps[i]) for i in range(dim)]
+    down = [objective(u - steps[i]) for i in range(dim)]
+    for i in range(dim):
+        grad[i] = (up[i] - down[i]) / (2.0 * h)
+        hess[i, i] = (up[i] - 2.0 * value + down[i]) / (h * h)
+        for j in range(i + 1, dim):
+            corners = (
+                objective(u + steps[i] + steps[j])
+                - objective(u + steps[i] - steps[j])
+                - objective(u - steps[i] + steps[j])
+                + objective(u - steps[i] - steps[j])
+            )
+            hess[i, j] = hess[j, i] = corners / (4.0 * h * h)
+    return grad, hess
+
+
 def _mode(target: _Target, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mode in u and the inverse of the finite-difference Hessian there (Laplace)."""
-    from scipy import optimize
+    """Posterior mode in u (damped Newton on finite differences) and the Laplace covariance there.
+
+    Only the starting proposal depends on it (the pilot run refits the proposal), so a few digits do.
+    """
 
     def objective(u: np.ndarray) -> float:
         value = target(u)[0]
-        return -value if math.isfinite(value) else 1e300
+        return -value if math.isfinite(value) else math.inf
 
-    result = optimize.minimize(objective, start, method="BFGS", options={"gtol": 1e-6})
-    mode = np.asarray(result.x, dtype=float)
-    dim = mode.size
-    h = 1e-3
-    f0 = objective(mode)
-    hess = np.empty((dim, dim))
-    for i in range(dim):
-        for j in range(i, dim):
-            ei = np.zeros(dim)
-            ej = np.zeros(dim)
-            ei[i] = h
-            ej[j] = h
-            value = (
-                objective(mode + ei + ej) - objective(mode + ei - ej) - objective(mode - ei + ej)
-                + objective(mode - ei - ej)
-            ) / (4.0 * h * h)
-            hess[i, j] = hess[j, i] = value
+    u = np.asarray(start, dtype=float)
+    value = objective(u)
+    if not math.isfinite(value):
+        raise ValueError("the posterior density is zero at the REML estimates")
+    for _ in range(40):
+        grad, hess = _derivatives(objective, u, value)
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+            break
+        evals, evecs = np.linalg.eigh(hess)
+        step = -evecs @ ((evecs.T @ grad) / np.maximum(np.abs(evals), 1e-3))
+        longest = float(np.abs(step).max())
+        if longest > 2.0:  # at most a factor e^2 per step in an SD
+            step *= 2.0 / longest
+        alpha = 1.0
+        while alpha > 1e-4:
+            cand_value = objective(u + alpha * step)
+            if cand_value < value:
+                break
+            alpha *= 0.5
+        else:
+            break
+        u, value = u + alpha * step, cand_value
+        if alpha * float(np.abs(step).max()) < 1e-5:
+            break
+    _, hess = _derivatives(objective, u, value)
     evals, evecs = np.linalg.eigh(hess)
-    if not np.all(np.isfinite(evals)) or f0 >= 1e300:
-        return mode, np.asarray(result.hess_inv, dtype=float)
+    if not np.all(np.isfinite(evals)):
+        return u, np.eye(u.size)
     # a direction without curvature (a flat tail) gets a wide proposal rather than an infinite one
     evals = np.maximum(evals, 0.05)
-    return mode, (evecs / evals) @ evecs.T
+    return u, (evecs / evals) @ evecs.T
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -455,7 +480,9 @@ def _draw_fixed(target: _Target, chains: _Chains, sigma: np.ndarray, rng: np.ran
     if beta.shape[1] == 2:
         ratio = a_inv[:, 0, 1] / a_inv[:, 0, 0]
         rest = np.sqrt(np.maximum(s2 * (a_inv[:, 1, 1] - ratio * a_inv[:, 0, 1]), 0.0))
-        drawn[:, 1] = beta[:, 1] + ratio * (drawn[:, 0] - beta[:, 0]) + rest * rng.standard_normal(beta.shape[0])
+        drawn[:, 1] = (
+            beta[:, 1] + ratio * (drawn[:, 0] - beta[:, 0]) + rest * rng.standard_normal(beta.shape[0])
+        )
     return drawn
 
 
@@ -601,11 +628,18 @@ class BayesFit:
         """estimates.csv's bayes_* columns."""
         columns = {}
         for coefficient, summary in (("intercept", self.intercept), ("slope", self.slope)):
-            for suffix, values in (("", summary.mean), ("_sd", summary.sd), ("_lo", summary.lo), ("_hi", summary.hi)):
+            for suffix, values in (
+                ("", summary.mean),
+                ("_sd", summary.sd),
+                ("_lo", summary.lo),
+                ("_hi", summary.hi),
+            ):
                 columns[f"bayes_{coefficient}{suffix}"] = values
         return columns
 
-    def point_estimates(self, names: list[str]) -> tuple[dict[str, float], dict[str, float], np.ndarray, float]:
+    def point_estimates(
+        self, names: list[str]
+    ) -> tuple[dict[str, float], dict[str, float], np.ndarray, float]:
         """Posterior means as the usual population numbers: fixed effects, their posterior SDs, Sigma built
         from the mean SDs and correlation, sigma."""
         roles = self.names()
@@ -724,9 +758,13 @@ def fit_bayes(
 
     intercept, slope_summary, n_moment, n_quantile = _cluster_summaries(target, u, beta, rng)
     for summary in (intercept,):
-        summary.mean, summary.sd, summary.lo, summary.hi = (v * a for v in (summary.mean, summary.sd, summary.lo, summary.hi))
+        summary.mean, summary.sd, summary.lo, summary.hi = (
+            v * a for v in (summary.mean, summary.sd, summary.lo, summary.hi)
+        )
     if problem.q == 2:
-        slope_summary = _ClusterSummary(*(v * ratio for v in (slope_summary.mean, slope_summary.sd, slope_summary.lo, slope_summary.hi)))
+        slope_summary = _ClusterSummary(
+            *(v * ratio for v in (slope_summary.mean, slope_summary.sd, slope_summary.lo, slope_summary.hi))
+        )
     else:
         # without a random slope each cluster's slope is the population slope
         row = posterior.get(f"b_{x_name}") if problem.p == 2 else None
