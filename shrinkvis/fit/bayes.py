@@ -263,7 +263,7 @@ def _run_chains(
         log_u = np.log(rng.random(total))
         current, (log_p, state) = candidates[0], target(candidates[0])
         current_q = log_q[0]
-        for tries in range(100):  # a start of positive density
+        for _ in range(100):  # a start of positive density
             if state is not None:
                 break
             extra = proposal.draw(rng, 1)[0]
