@@ -56,9 +56,9 @@ PILOT = 150
 #: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see _cluster_draws).
 CLUSTER_DRAWS = 1000
 #: Cap on (draw, cluster) pairs held for the per-cluster quantiles.
-QUANTILE_CELLS = 4_000_000
+QUANTILE_CELLS = 2_000_000
 #: Cap on (draw, cluster) pairs computed for the per-cluster means and SDs.
-CLUSTER_CELLS = 40_000_000
+CLUSTER_CELLS = 5_000_000
 
 RHAT_WARN = 1.01
 ESS_WARN = 400
@@ -567,7 +567,7 @@ def _cluster_summaries(
     in_quantile[np.linspace(0, n_moment - 1, n_quantile).round().astype(int)] = True
     sums = np.zeros((2, 3, n_groups))  # (intercept, slope) x (sum m - ref, sum (m - ref)^2, sum var)
     ref: list[np.ndarray] = []
-    stored = [np.empty((n_quantile, n_groups)) for _ in range(4)]
+    stored = [np.empty((n_quantile, n_groups), dtype=np.float32) for _ in range(4)]  # 4 bytes suffice
     row = 0
     solution, last = None, None
     for k, index in enumerate(picks):
@@ -592,7 +592,7 @@ def _cluster_summaries(
         mean_dev = sums[i, 0] / n_moment
         variance = sums[i, 2] / n_moment + np.maximum(sums[i, 1] / n_moment - mean_dev**2, 0.0)
         mean, sd = ref[i] + mean_dev, np.sqrt(variance)
-        means, sds = stored[2 * i], np.sqrt(stored[2 * i + 1])
+        means, sds = stored[2 * i].astype(float), np.sqrt(stored[2 * i + 1].astype(float))
         if float(sd.max()) > 0.0:
             lo = _mixture_quantiles(means, sds, mean, sd, 0.025)
             hi = _mixture_quantiles(means, sds, mean, sd, 0.975)
