@@ -48,8 +48,8 @@ class FunnelPanel:
     fixed_effect: float
     x: np.ndarray  # (J,) horizontal place of each cluster: its size (log10 when sizes span a lot), spread
     # into a narrow column among clusters of the same size, ordered by their no-pooling estimate
-    states: np.ndarray  # (2, J) estimates: no pooling, partial pooling
-    se_states: np.ndarray  # (2, J) their standard errors
+    states: np.ndarray  # (K, J) estimates: no pooling, partial pooling (REML) [, Bayes]
+    se_states: np.ndarray  # (K, J) their standard errors (Bayes: credible-interval width / 3.92)
     ylim: tuple[float, float]
 
 
@@ -144,11 +144,16 @@ def funnel(
         missing = ~(np.isfinite(own) & np.isfinite(own_se))
         own[missing], own_se[missing] = partial[missing], partial_se[missing]
         center = float(estimates.fixed_point[axis])
-        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], np.concatenate([own, partial]), partial)
+        states, se_states = [own, partial], [own_se, partial_se]
+        if estimates.bayes is not None:
+            # the credible interval drawn as ± 1.96 "SE": its width, centred on the posterior mean
+            states.append(table[f"bayes_{column}"].to_numpy(dtype=float))
+            lo, hi = (table[f"bayes_{column}_{end}"].to_numpy(dtype=float) for end in ("lo", "hi"))
+            se_states.append((hi - lo) / (2 * Z_95))
+        every = np.concatenate(states)
+        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], every, partial)
         x, log_scale = size_positions(n, own)
-        panels.append(
-            FunnelPanel(label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim)
-        )
+        panels.append(FunnelPanel(label, center, x, np.stack(states), np.stack(se_states), ylim))
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
     xticks, xtick_labels = size_ticks(n, log_scale)
@@ -160,6 +165,15 @@ def funnel(
         LegendEntry(BAR_LABEL, theme.muted_text, line="-"),
         LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, line="-"),
     )
+    colors = [theme.no_pool, theme.partial_pool]
+    if estimates.bayes is not None:
+        colors.append(theme.complete_pool)
+        legend = (
+            legend[0],
+            LegendEntry("REML: ± 1.96 conditional SE", theme.partial_pool, marker="o", area=area),
+            LegendEntry("Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=area),
+            legend[3],
+        )
     return FunnelStory(
         view="funnel",
         header=header,
@@ -171,7 +185,7 @@ def funnel(
         xtick_labels=xtick_labels,
         x_label="Cluster size (rows, log scale)" if log_scale else "Cluster size (rows)",
         panels=tuple(panels),
-        state_colors=np.array([theme.no_pool, theme.partial_pool]),
+        state_colors=np.array(colors),
         point_area=area,
         legend=legend,
     )
