@@ -106,3 +106,87 @@ def test_diagnostics_of_independent_and_of_disagreeing_chains():
     assert diagnostics(shifted)["rhat"] > 1.05
     sticky = np.repeat(rng.standard_normal((4, 200)), 10, axis=1)  # every state held 10 draws
     assert diagnostics(sticky)["ess_bulk"] < 1200
+
+
+def test_fit_cli_prints_the_posterior_by_brms_names_and_writes_the_bayes_columns(tmp_path):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    from .conftest import LME4_DIR
+
+    table = tmp_path / "est.csv"
+    result = CliRunner().invoke(
+        app,
+        ["fit", "--data", str(LME4_DIR / "intercept_only_s7.csv"), "--y", "score", "--group", "school",
+         "--engine", "bayes", "--json", "--estimates", str(table)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["engine"] == "bayes"
+    posterior = payload["posterior"]
+    assert set(posterior) == {"b_Intercept", "sd_school__Intercept", "sigma"}
+    for row in posterior.values():
+        assert set(row) == {"mean", "sd", "q2.5", "q50", "q97.5", "mcse_mean", "rhat", "ess_bulk"}
+        assert row["q2.5"] < row["q50"] < row["q97.5"]
+    # the usual keys are the posterior means; REML stays beside them
+    assert payload["fixed_effects"]["Intercept"] == posterior["b_Intercept"]["mean"]
+    assert payload["sd_intercept"] == pytest.approx(posterior["sd_school__Intercept"]["mean"])
+    assert payload["residual_sd"] == posterior["sigma"]["mean"]
+    assert payload["reml"]["sd_intercept"] == pytest.approx(17.6, abs=0.1)  # lme4: 17.60
+    assert payload["priors"][0]["prior"] == "student_t(3, 508.1, 28.5)"
+    written = pd.read_csv(table, dtype={"cluster": str})
+    bayes_columns = [c for c in written.columns if c.startswith("bayes_")]
+    assert bayes_columns == [
+        f"bayes_{k}{s}" for k in ("intercept", "slope") for s in ("", "_sd", "_lo", "_hi")
+    ]
+    assert written["bayes_slope"].isna().all()  # no predictor
+    assert (written["bayes_intercept_lo"] < written["bayes_intercept"]).all()
+    assert (written["bayes_intercept"] < written["bayes_intercept_hi"]).all()
+
+
+@functools.cache
+def _singular_slope():
+    from shrinkvis import pipeline, scenario
+
+    loaded = scenario.load("singular_slope", ["model.bayes.draws=400"])
+    data = pipeline.source_data(loaded)
+    return loaded, data, pipeline.fit_data(data, loaded)
+
+
+def test_singular_slope_scenario_collapses_under_reml_and_not_under_bayes():
+    _, _, estimates = _singular_slope()
+    assert estimates.bayes.reml["is_singular"]
+    assert estimates.bayes.reml["corr"] == pytest.approx(-1.0, abs=1e-6)
+    table = estimates.clusters
+    reml_width = 2 * 1.96 * table["partial_slope_se"]
+    bayes_width = table["bayes_slope_hi"] - table["bayes_slope_lo"]
+    assert (reml_width < 0.1 * bayes_width).all()  # REML's slope intervals have almost disappeared
+    assert abs(estimates.bayes.posterior["cor_cluster__Intercept__x"]["mean"]) < 0.5
+
+
+def test_pictures_under_bayes_go_to_the_posterior_and_say_so():
+    from shrinkvis import story
+
+    loaded, data, estimates = _singular_slope()
+    table = estimates.clusters
+    funnel = story.build(estimates, loaded, data.frame)
+    assert "Bayes" in funnel.header.caption
+    slope_panel = funnel.panels[1]
+    assert slope_panel.states.shape[0] == 3  # no pooling → REML → Bayes
+    assert np.allclose(slope_panel.states[1], table["partial_slope"])
+    assert np.allclose(slope_panel.states[2], table["bayes_slope"])
+    assert np.allclose(slope_panel.se_states[2] * 2 * 1.96, table["bayes_slope_hi"] - table["bayes_slope_lo"])
+    assert (slope_panel.se_states[1] < 0.1 * slope_panel.se_states[2]).all()
+
+    shrinkage = story.build(
+        estimates,
+        loaded.model_copy(update={"animation": loaded.animation.model_copy(update={"view": "shrinkage"})}),
+    )
+    assert np.allclose(shrinkage.states[-1], table[["bayes_intercept", "bayes_slope"]])
+    stages = story.build(
+        estimates,
+        loaded.model_copy(update={"animation": loaded.animation.model_copy(update={"view": "stages"})}),
+    )
+    assert np.allclose(stages.states[1], table[["partial_intercept", "partial_slope"]])
+    assert np.allclose(stages.states[2], table[["bayes_intercept", "bayes_slope"]])

@@ -14,10 +14,12 @@ EXPECTED_CHANGES = {
     "fewer_obs": {"obs_per_cluster": 3},
     "more_obs": {"obs_per_cluster": 100},
     "unbalanced": {"balanced": 0.5, "sd_int": 0.5, "sd_slope": 0.5, "sigma": 0.25},
+    # the guide's last case: a random slope the data cannot support, fitted by REML and by Bayes
+    "singular_slope": {"n_cluster": 30, "obs_per_cluster": 4, "sd_slope": 0.0, "seed": 6},
 }
 
 
-def test_builtin_scenarios_are_the_six_of_the_classic_demo():
+def test_builtin_scenarios_are_the_six_of_the_classic_demo_and_the_singular_slope():
     assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
 
 
