@@ -432,6 +432,10 @@ def show(report: Report, console: Console) -> None:
         se = estimates.std_errors[name]
         fixed.add_row(_coefficient(name), _num(value), _num(se), _num(value / se, 2))
     console.print(fixed)
+    if estimates.bayes is not None:
+        from .report_bayes import comparison_table
+
+        console.print(comparison_table(estimates, report.x_name))
 
     pooling = Table(title="Complete, no and partial pooling: estimate (SE)", title_justify="left")
     headings, rows = pooling_rows(report)

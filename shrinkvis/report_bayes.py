@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from .data import ModelData
     from .fit import Estimates
     from .fit.bayes import BayesFit
@@ -120,6 +122,31 @@ def interval_sentences(estimates: Estimates, x_name: str | None) -> list[str]:
             f"{np.median(ratio):.0%} of the Bayesian width at the median (from {ratio.min():.0%} to {ratio.max():.0%})."
         )
     return sentences
+
+
+COMPARISON_HEADINGS = [
+    "parameter",
+    "REML (SE)",
+    "Bayes: posterior mean (SD)",
+    "95 % credible interval",
+    "R-hat",
+    "bulk ESS",
+]
+
+
+def comparison_table(estimates: Estimates, x_name: str | None) -> Table:
+    """The REML-vs-Bayes comparison as a rich table (`shrinkvis explain`), with the interval sentences."""
+    from rich.table import Table
+
+    bayes = estimates.bayes
+    assert bayes is not None
+    caption = " ".join(interval_sentences(estimates, x_name))
+    table = Table(title="REML and Bayes", title_justify="left", caption=caption, caption_justify="left")
+    for heading in COMPARISON_HEADINGS:
+        table.add_column(heading, justify="left" if heading == "parameter" else "right")
+    for row in _reml_vs_bayes_rows(bayes, x_name):
+        table.add_row(*row)
+    return table
 
 
 def comparison_markdown(estimates: Estimates, x_name: str | None) -> list[str]:
