@@ -153,14 +153,7 @@ def comparison_markdown(estimates: Estimates, x_name: str | None) -> list[str]:
     """report.md's section comparing the REML fit with the posterior."""
     bayes = estimates.bayes
     assert bayes is not None
-    headings = [
-        "parameter",
-        "REML (SE)",
-        "Bayes: posterior mean (SD)",
-        "95 % credible interval",
-        "R-hat",
-        "bulk ESS",
-    ]
+    headings = COMPARISON_HEADINGS
     lines = ["", "## REML and Bayes", ""]
     lines.append(
         "REML estimates the variance parameters and then treats them as known; the Bayesian fit (brms's default "

@@ -42,13 +42,25 @@ def stages(
     estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
 ) -> PlaneStory:
     require_random_slope(estimates, "stages")
-    if estimates.bayes is not None:
-        return _bayes_stages(estimates, spec, header, look, timeline)
     no_pool, partial_pool = no_and_partial_pool(estimates)
-    everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
     theme = look.theme
     sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
-    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)])
+    if estimates.bayes is None:
+        everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
+        states = [everyone, no_pool, partial_pool]
+        colors = [theme.complete_pool, theme.no_pool, theme.partial_pool]
+        captions = STAGE_CAPTIONS
+        legend = plane_legend(
+            look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)]
+        )
+    else:
+        # the Bayesian engine: no pooling → REML's conditional modes → posterior means (partial_pool here)
+        reml = estimates.clusters[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
+        states = [no_pool, reml, partial_pool]
+        colors = [theme.no_pool, theme.partial_pool, theme.complete_pool]
+        captions = BAYES_CAPTIONS
+        labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
+        legend = plane_legend(look, list(zip(labels, colors, strict=True)))[:-1]  # no complete-pooling marker
     legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
     return plane_story(
         "stages",
@@ -57,43 +69,13 @@ def stages(
         header,
         look,
         timeline,
-        states=np.stack([everyone, no_pool, partial_pool]),
-        state_colors=[theme.complete_pool, theme.no_pool, theme.partial_pool],
-        stage_captions=STAGE_CAPTIONS,
+        states=np.stack(states),
+        state_colors=colors,
+        stage_captions=captions,
         sizes=sizes,
         legend=legend,
         show_contours=False,
         # complete pooling lands next to the fixed effects: the black hole would hide it, so it appears
         # with partial pooling, the stage it explains
-        fixed_effects_from=1,
-    )
-
-
-def _bayes_stages(
-    estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
-) -> PlaneStory:
-    """Under the Bayesian engine: no pooling → REML's conditional modes → posterior means."""
-    no_pool, bayes = no_and_partial_pool(estimates)
-    reml = estimates.clusters[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
-    theme = look.theme
-    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
-    legend = plane_legend(
-        look,
-        [(NO_POOL_LABEL, theme.no_pool), ("REML partial pooling", theme.partial_pool), (BAYES_LABEL, theme.complete_pool)],
-    )[:-1]  # no complete-pooling marker in this sequence
-    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
-    return plane_story(
-        "stages",
-        estimates,
-        spec,
-        header,
-        look,
-        timeline,
-        states=np.stack([no_pool, reml, bayes]),
-        state_colors=[theme.no_pool, theme.partial_pool, theme.complete_pool],
-        stage_captions=BAYES_CAPTIONS,
-        sizes=sizes,
-        legend=legend,
-        show_contours=False,
         fixed_effects_from=1,
     )
