@@ -50,7 +50,7 @@ __all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes"]
 #: forgets the start); pilot draws per chain used to refit the proposal.
 CHAINS = 4
 DRAWS = 1000
-WARMUP = 50
+WARMUP = 20
 PILOT = 150
 
 #: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see _cluster_draws).
@@ -248,9 +248,16 @@ class _Chains:
 
 
 def _run_chains(
-    target: _Target, proposal: _Proposal, rng: np.random.Generator, chains: int, draws: int, warmup: int
+    target: _Target,
+    proposal: _Proposal,
+    rng: np.random.Generator,
+    chains: int,
+    draws: int,
+    warmup: int,
+    local: bool = True,
 ) -> _Chains:
-    """Independence Metropolis-Hastings, ``chains`` independent chains each started at a proposal draw."""
+    """Independence Metropolis-Hastings, each step followed by a random-walk step where ``local``;
+    ``chains`` independent chains each started at a proposal draw."""
     p = target.problem.p
     total = warmup + draws
     kept_u = np.empty((chains, draws, target.dim))
@@ -271,6 +278,11 @@ def _run_chains(
             current_q = float(proposal.log_density(extra[None, :])[0])
         if state is None:
             raise ValueError("the posterior density is zero wherever the sampler starts")
+        # local steps: a random walk scaled to the proposal (2.38 / sqrt(d) of its spread, Gelman et al.)
+        walk = (
+            rng.standard_normal((total, target.dim)) @ proposal.chol.T * (2.38 / math.sqrt(target.dim) / 1.25)
+        )
+        log_w = np.log(rng.random(total))
         for step in range(total):
             cand = candidates[step + 1]
             cand_p, cand_state = target(cand)
@@ -278,6 +290,14 @@ def _run_chains(
                 current, log_p, state, current_q = cand, cand_p, cand_state, log_q[step + 1]
                 if step >= warmup:
                     accepted += 1
+            if local:
+                # then one random-walk step: it moves a chain that the independence step leaves stuck
+                # at a point the proposal underweights (a valid Metropolis kernel composed with the first)
+                cand = current + walk[step]
+                cand_p, cand_state = target(cand)
+                if cand_state is not None and log_w[step] < cand_p - log_p:
+                    current, log_p, state = cand, cand_p, cand_state
+                    current_q = float(proposal.log_density(cand[None, :])[0])
             if step >= warmup:
                 keep = step - warmup
                 kept_u[chain, keep] = current
@@ -733,7 +753,7 @@ def fit_bayes(
     u0.append(math.log(sigma))
     mode, cov = _mode(target, np.array(u0))
     laplace = _Proposal.fitted(mode, cov, inflate=1.5)
-    pilot = _run_chains(target, laplace, rng, chains, PILOT, WARMUP)
+    pilot = _run_chains(target, laplace, rng, chains, PILOT, WARMUP, local=False)
     flat = pilot.u.reshape(-1, target.dim)
     proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
     kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
