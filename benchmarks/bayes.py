@@ -22,6 +22,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_scaling import timed, write_data  # noqa: E402
 
+
+def timed_group(command: list[str], timeout: float) -> tuple[float, str]:
+    """Like fit_scaling.timed, but in its own process group that is stopped whole on timeout: brms's chains
+    run in child R processes that would otherwise outlive Rscript and hold its output open."""
+    import os
+    import signal
+    import time
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {err.strip()}")
+    return time.perf_counter() - started, out
+
+
 HERE = Path(__file__).resolve().parent
 
 
