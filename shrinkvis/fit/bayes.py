@@ -37,6 +37,7 @@ How it is computed, and why:
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -290,8 +291,8 @@ def _run_chains(
                 current, log_p, state, current_q = cand, cand_p, cand_state, log_q[step + 1]
                 if step >= warmup:
                     accepted += 1
-            if local:
-                # then one random-walk step: it moves a chain that the independence step leaves stuck
+            if local and step % 2:
+                # on every other draw, then one random-walk step: it moves a chain that the independence step leaves stuck
                 # at a point the proposal underweights (a valid Metropolis kernel composed with the first)
                 cand = current + walk[step]
                 cand_p, cand_state = target(cand)
@@ -430,17 +431,27 @@ def _ess_basic(draws: np.ndarray) -> float:
 def _rank_normal(draws: np.ndarray) -> np.ndarray:
     """Rank-normalised draws (fractional offset 3/8; tied draws, as a Metropolis chain repeats its state
     on a rejection, share their average rank)."""
-    from scipy import special
-
     flat = draws.reshape(-1)
     order = np.argsort(flat, kind="stable")
     ordered = flat[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], flat.size]
     average = 0.5 * (starts + ends - 1) + 1.0  # 1-based average rank of each run of ties
-    ranks = np.empty(flat.size)
-    ranks[order] = np.repeat(average, ends - starts)
-    return special.ndtri((ranks.reshape(draws.shape) - 0.375) / (draws.size + 0.25))
+    inverse = statistics.NormalDist().inv_cdf
+    scores = np.array([inverse(float(p)) for p in (average - 0.375) / (draws.size + 0.25)])
+    normal = np.empty(flat.size)
+    normal[order] = np.repeat(scores, ends - starts)
+    return normal.reshape(draws.shape)
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Standard normal CDF from Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, far inside the
+    quantile tolerances), so that this engine needs no scipy import."""
+    x = np.abs(z) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    tail = 0.5 * poly * np.exp(-x * x)
+    return np.where(z < 0.0, tail, 1.0 - tail)
 
 
 def diagnostics(draws: np.ndarray) -> dict[str, float]:
@@ -550,14 +561,12 @@ def _cluster_moments(
 def _mixture_quantiles(means: np.ndarray, sds: np.ndarray, centre: np.ndarray, spread: np.ndarray, p: float):
     """Per column, q with mean over rows of Phi((q - means) / sds) = p (Newton's method from the
     Gaussian approximation, steps kept within the mixture's range)."""
-    from scipy import special
-
     sds = np.maximum(sds, 1e-300)
-    q = centre + special.ndtri(p) * spread
+    q = centre + statistics.NormalDist().inv_cdf(p) * spread
     low, high = (means - 8.0 * sds).min(axis=0), (means + 8.0 * sds).max(axis=0)
     for _ in range(30):
         z = np.clip((q[None, :] - means) / sds, -40.0, 40.0)
-        cdf = special.ndtr(z).mean(axis=0) - p
+        cdf = _normal_cdf(z).mean(axis=0) - p
         pdf = (np.exp(-0.5 * z * z) / sds).mean(axis=0) / math.sqrt(2.0 * math.pi)
         step = cdf / np.maximum(pdf, 1e-300)
         q = np.clip(q - step, low, high)
