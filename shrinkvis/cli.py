@@ -60,6 +60,9 @@ FormulaOption = Annotated[
     typer.Option("--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."),
 ]
 TitleOption = Annotated[str | None, typer.Option("--title", help="With --data: title (default: the file name).")]
+EngineOption = Annotated[
+    str | None, typer.Option("--engine", help="exact, statsmodels or bayes (same as --set model.engine=...).")
+]
 ViewOption = Annotated[
     str | None,
     typer.Option("--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."),
@@ -139,10 +142,12 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _overrides(sets: list[str] | None, formats: str | None) -> list[str]:
+def _overrides(sets: list[str] | None, formats: str | None, engine: str | None = None) -> list[str]:
     overrides = list(sets or [])
     if formats:
         overrides.append(f"animation.formats={formats}")
+    if engine:
+        overrides.append(f"model.engine={engine}")
     return overrides
 
 
@@ -196,6 +201,7 @@ def run(
     view: ViewOption = None,
     preset: PresetOption = None,
     theme: ThemeOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Render one scenario, or your own data: GIF, MP4, PNG stills, SVG, estimates.csv, summary.json and
     report.md.
@@ -209,7 +215,7 @@ def run(
 
         loaded = _scenario_or_data(
             scenario,
-            [*_look_overrides(view, preset, theme), *_overrides(set, format)],
+            [*_look_overrides(view, preset, theme), *_overrides(set, format, engine)],
             data,
             y=y,
             group=group,
@@ -285,7 +291,7 @@ def fit_command(
     x: Annotated[str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")] = None,
     random: Annotated[str, typer.Option("--random", help="slope: (x | group); intercept: (1 | group).")] = "slope",
     method: Annotated[str, typer.Option("--method", help="REML or ML.")] = "REML",
-    engine: Annotated[str, typer.Option("--engine", help="exact (default) or statsmodels.")] = "exact",
+    engine: Annotated[str, typer.Option("--engine", help="exact (default), statsmodels or bayes.")] = "exact",
     json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     estimates_file: Annotated[
         Path | None, typer.Option("--estimates", help="Write the per-cluster table to this CSV.")
@@ -316,7 +322,7 @@ def fit_command(
         estimates = fit_model(rows, model)
     seconds = time.perf_counter() - started
     if estimates_file is not None:
-        write_csv(estimates_file, estimates.clusters[list(CLUSTER_COLUMNS)])
+        write_csv(estimates_file, estimates.clusters[estimates.table_columns])
     for warning in estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
     if json_output:
@@ -363,6 +369,7 @@ def explain(
     random: RandomOption = None,
     formula: FormulaOption = None,
     title: TitleOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Print the numbers behind the picture (model summary, pooling comparison, shrinkage); renders nothing.
 
@@ -374,7 +381,7 @@ def explain(
     from . import report as reports
 
     loaded = _scenario_or_data(
-        scenario, _overrides(set, None), data, y=y, group=group, x=x, random=random, formula=formula, title=title
+        scenario, _overrides(set, None, engine), data, y=y, group=group, x=x, random=random, formula=formula, title=title
     )
     reports.show(pipeline.explain(loaded), Console(soft_wrap=False))
 

@@ -93,7 +93,7 @@ def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
         from .fit.sums import fit_sums
 
         return fit_sums(data.sums, model, x_name=data.x_name or "x")  # type: ignore[attr-defined]
-    return fit(data.frame, model, x_name=data.x_name or "x")
+    return fit(data.frame, model, x_name=data.x_name or "x", group_name=data.group_name)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:

@@ -63,12 +63,18 @@ def fit_json(estimates: Estimates, data: ModelData, seconds: float) -> dict[str,
             "converged": estimates.converged,
             "dropped_rows": data.dropped_rows,
             "seconds": round(seconds, 4),
+            **(estimates.bayes.to_json() if estimates.bayes is not None else {}),
         }
     )
 
 
 def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = True) -> str:
-    """A text summary laid out like lme4's `summary(lmer(...))`."""
+    """A text summary laid out like lme4's `summary(lmer(...))` (brms's `summary` for the Bayesian engine)."""
+    if estimates.bayes is not None:
+        from .report_bayes import brms_summary
+
+        text = brms_summary(estimates, data, formula(data, estimates.random))
+        return text + "".join(f"\nwarning: {w}" for w in estimates.warnings if with_warnings)
     method = "REML" if estimates.method == "REML" else "maximum likelihood"
     criterion_name = "REML criterion at convergence" if estimates.method == "REML" else "deviance"
     lines = [
@@ -584,6 +590,10 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
         lme4_summary(estimates, report.data, with_warnings=False),
         "```",
     ]
+    if estimates.bayes is not None:
+        from .report_bayes import comparison_markdown
+
+        lines += comparison_markdown(estimates, report.x_name)
     lines += ["", "## Complete, no and partial pooling", ""]
     lines += _markdown_table(*pooling_rows(report))
     lines += [""] + [f"- {note}" for note in pooling_notes(report)]
@@ -656,6 +666,10 @@ def show(report: Report, console: Console) -> None:
         se = estimates.std_errors[name]
         fixed.add_row(_coefficient(name), _num(value), _num(se), _num(value / se, 2))
     console.print(fixed)
+    if estimates.bayes is not None:
+        from .report_bayes import comparison_table
+
+        console.print(comparison_table(estimates, report.x_name))
 
     pooling = Table(title="Complete, no and partial pooling: estimate (SE)", title_justify="left")
     headings, rows = pooling_rows(report)

@@ -145,6 +145,27 @@ DataSource = Annotated[
 ]
 
 
+class BayesSpec(_Spec):
+    """The Bayesian engine (`engine: bayes`): brms's default priors unless set here, and the sampler."""
+
+    intercept_location: float | None = Field(
+        None, description="Location of the Student-t prior on the centred intercept (default: median of y)."
+    )
+    intercept_scale: float | None = Field(
+        None, gt=0, description="Scale of that prior (default: max(2.5, mad(y)), as brms)."
+    )
+    sd_scale: float | None = Field(
+        None, gt=0, description="Scale of the half-Student-t prior on each random-effect SD (default as above)."
+    )
+    sigma_scale: float | None = Field(
+        None, gt=0, description="Scale of the half-Student-t prior on the residual SD (default as above)."
+    )
+    lkj: float = Field(1.0, gt=0, description="Shape of the LKJ prior on the correlation (1: uniform).")
+    chains: int = Field(4, ge=2, le=64, description="Independent chains (R-hat compares them).")
+    draws: int = Field(1000, ge=100, le=1_000_000, description="Draws kept per chain.")
+    seed: int = Field(1, ge=0, description="Seed of the sampler: same seed, same draws.")
+
+
 class ModelSpec(_Spec):
     """The mixed model fitted for partial pooling."""
 
@@ -152,10 +173,12 @@ class ModelSpec(_Spec):
         "slope", description="`slope`: y ~ x + (x | cluster); `intercept`: y ~ x + (1 | cluster)."
     )
     method: Literal["REML", "ML"] = Field("REML", description="Restricted or full maximum likelihood.")
-    engine: Literal["exact", "statsmodels"] = Field(
+    engine: Literal["exact", "statsmodels", "bayes"] = Field(
         "exact",
-        description="`exact`: profiled REML/ML from per-cluster sums (matches lme4); `statsmodels`: MixedLM.",
+        description="`exact`: profiled REML/ML from per-cluster sums (matches lme4); `statsmodels`: MixedLM; "
+        "`bayes`: full Bayesian inference at brms's default priors (REML beside it for comparison).",
     )
+    bayes: BayesSpec = Field(BayesSpec(), description="Priors and sampler of `engine: bayes`.")
 
 
 class Limits(_Spec):

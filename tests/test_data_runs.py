@@ -132,7 +132,7 @@ def test_singular_warning_is_on_the_frames(tmp_path):
     data = pipeline.source_data(scenario)
     story = pipeline.storyboard(pipeline.fit_data(data, scenario), scenario, data)
     assert story.header.warning.startswith("singular fit: intercepts and slopes of x perfectly correlated")
-    assert story.header.caption == "y ~ x + (x | cluster): 150 rows in 30 clusters"
+    assert story.header.caption == "y ~ x + (x | cluster): 150 rows in 30 clusters · REML, exact engine"
     assert (story.x_label, story.y_label) == ("Intercept (per cluster)", "Slope of x (per cluster)")
 
 

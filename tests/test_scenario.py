@@ -22,10 +22,12 @@ EXPECTED_CHANGES = {
         "sd_int": 0.1,
         "size_effect": -7,
     },
+    # the guide's last case: a random slope the data cannot support, fitted by REML and by Bayes
+    "singular_slope": {"n_cluster": 30, "obs_per_cluster": 4, "sd_slope": 0.0, "seed": 6},
 }
 
 
-def test_builtin_scenarios_are_the_six_of_the_classic_demo_and_small_differ():
+def test_builtin_scenarios_are_the_classic_six_small_differ_and_the_singular_slope():
     assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
 
 

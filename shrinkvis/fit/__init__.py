@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..data import cluster_order
-from ..errors import DataError
+from ..errors import DataError, FitError
 from ..scenario import ModelSpec
 from .checks import check_data, usable_fit
 from .estimates import (
@@ -24,17 +26,21 @@ from .profiled import ClusterStats, cluster_stats, no_pool
 from .scaling import Scaling
 from .sums import ClusterSums, fit_sums
 
+if TYPE_CHECKING:
+    from .bayes import BayesFit
+
 __all__ = ["CLUSTER_COLUMNS", "ENGINES", "ClusterSums", "Estimates", "fit", "fit_sums"]
 
 MIN_GROUPS = 3
 
 
-ENGINES = ("exact", "statsmodels")
+ENGINES = ("exact", "statsmodels", "bayes")
 
 
 def _mixed_model(rows: ModelRows, stats: ClusterStats, model: ModelSpec) -> EngineFit:
-    """Partial pooling by the requested engine; statsmodels is imported only when asked for."""
-    if model.engine == "exact":
+    """Partial pooling by the requested engine; statsmodels is imported only when asked for. The Bayesian
+    engine starts from (and is compared with) the exact REML fit."""
+    if model.engine in ("exact", "bayes"):
         return fit_exact(rows, model.random, model.method, stats)
     if model.engine == "statsmodels":
         from .mixedlm import fit_mixedlm
@@ -43,10 +49,13 @@ def _mixed_model(rows: ModelRows, stats: ClusterStats, model: ModelSpec) -> Engi
     raise DataError(f"engine {model.engine!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
-def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x") -> Estimates:
+def fit(
+    data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x", group_name: str = "cluster"
+) -> Estimates:
     """Fit all three ways of pooling to a frame with columns y, cluster and (optionally) x.
 
-    `x_name` names the slope in `fixed_effects` and `std_errors` (lme4 uses the predictor's column name).
+    `x_name` names the slope in `fixed_effects` and `std_errors` (lme4 uses the predictor's column name);
+    `x_name` and `group_name` name the Bayesian engine's parameters as brms does (`sd_<group>__<x>`).
     """
     model = model or ModelSpec()
     y = data["y"].to_numpy(dtype=float)
@@ -69,7 +78,13 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     # sums measured from the overall means (no digits lost to an offset); dividing them by the powers of
     # two is exact, so the engine's sums need no second pass over the rows
     stats = cluster_stats(y, x, codes, n_groups)
-    mixed = _mixed_model(scaled, stats.scaled(scaling.y, scaling.x), model)
+    scaled_stats = stats.scaled(scaling.y, scaling.x)
+    mixed = _mixed_model(scaled, scaled_stats, model)
+    posterior = (
+        _posterior(y, scaled_stats, mixed, model, scaling, data, x_name, group_name)
+        if model.engine == "bayes"
+        else None
+    )
     mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(stats)
     no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
@@ -89,6 +104,7 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         model=model,
         names=["Intercept"] if x is None else ["Intercept", x_name],
         n_obs=len(y),
+        posterior=posterior,
     )
 
 
@@ -105,6 +121,7 @@ def assemble(
     model: ModelSpec,
     names: list[str],
     n_obs: int,
+    posterior: BayesFit | None = None,
 ) -> Estimates:
     """The `Estimates` of a fit from its parts, whether they came from the rows or from per-cluster sums."""
     n_groups = len(labels)
@@ -158,12 +175,24 @@ def assemble(
         warnings.append(convergence_warning(mixed, model))
     if mixed.is_singular:
         warnings.append(singular_warning(mixed.cov_re, mixed.sigma, names))
+    fixed_values = dict(zip(names, map(float, fixed), strict=True))
+    std_errors = dict(zip(names, map(float, np.sqrt(np.diag(mixed.fixed_cov))), strict=True))
+    cov_re, residual_sd = mixed.cov_re, mixed.sigma
+    if posterior is not None:
+        from .bayes import attach_reml
+
+        posterior = attach_reml(posterior, fixed_values, std_errors, cov_re, residual_sd, mixed.is_singular)
+        clusters = clusters.assign(**posterior.cluster_columns())
+        fixed_values, std_errors, cov_re, residual_sd = posterior.point_estimates(names)
+        if mixed.is_singular:
+            warnings[-1] += " (This is the REML fit beside the Bayesian one, whose intervals do not collapse.)"
+        warnings += posterior.warnings
     return Estimates(
         clusters=clusters,
-        fixed_effects=dict(zip(names, map(float, fixed), strict=True)),
-        std_errors=dict(zip(names, map(float, np.sqrt(np.diag(mixed.fixed_cov))), strict=True)),
-        cov_re=mixed.cov_re,
-        residual_sd=mixed.sigma,
+        fixed_effects=fixed_values,
+        std_errors=std_errors,
+        cov_re=cov_re,
+        residual_sd=residual_sd,
         complete_pooling={
             "estimates": dict(zip(names, map(float, complete), strict=True)),
             "std_errors": dict(zip(names, map(float, complete_se), strict=True)),
@@ -179,7 +208,50 @@ def assemble(
         warnings=tuple(warnings),
         no_pooling=no_pooling,
         optimum_gap=mixed.optimum_gap,
+        bayes=posterior,
     )
+
+
+def _posterior(
+    y: np.ndarray,
+    stats: ClusterStats,
+    reml: EngineFit,
+    model: ModelSpec,
+    scaling: Scaling,
+    data: pd.DataFrame,
+    x_name: str,
+    group_name: str,
+) -> BayesFit:
+    """The Bayesian fit, on the engine's (scaled) sums, started from the REML fit in the same units."""
+    from .bayes import default_priors, fit_bayes
+
+    spec = model.bayes
+    priors = default_priors(
+        y,
+        intercept_location=spec.intercept_location,
+        intercept_scale=spec.intercept_scale,
+        sd_scale=spec.sd_scale,
+        sigma_scale=spec.sigma_scale,
+        lkj=spec.lkj,
+    )
+    sd = np.sqrt(np.diag(reml.cov_re))
+    corr = float(reml.cov_re[0, 1] / (sd[0] * sd[1])) if sd.size == 2 and sd.min() > 0 else 0.0
+    try:
+        return fit_bayes(
+            stats,
+            model.random,
+            priors,
+            seed=spec.seed,
+            start=(sd, corr, reml.sigma),
+            y_scale=scaling.y,
+            x_scale=scaling.x,
+            group=group_name,
+            x_name=x_name if "x" in data.columns else None,
+            chains=spec.chains,
+            draws=spec.draws,
+        )
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise FitError(f"the Bayesian fit failed: {exc}") from None
 
 
 def _mean(values: np.ndarray) -> float:

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from .bayes import BayesFit
+
 CLUSTER_COLUMNS = (
     "cluster",
     "n",
@@ -25,6 +28,12 @@ if TYPE_CHECKING:
     from .truth import TruthScore
 
 TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns when the truth is known
+
+#: estimates.csv's extra columns under `engine: bayes`: each cluster's posterior mean, SD and 95 % interval
+BAYES_COLUMNS = tuple(
+    f"bayes_{coefficient}{suffix}" for coefficient in ("intercept", "slope") for suffix in ("", "_sd", "_lo", "_hi")
+)
+
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
 
 #: How far above the exact optimum (in −2 log-likelihood) another engine's estimates may lie and still
@@ -107,11 +116,19 @@ class Estimates:
     no_pooling: dict[str, Any] = field(default_factory=dict)
     # simulated data only: each estimator scored against the true effects (`fit.truth.with_truth`)
     truth: TruthScore | None = None
+    # engine "bayes": posterior summaries (population numbers above are posterior means; the partial_*
+    # cluster columns stay REML's, the bayes_* columns are the posterior's)
+    bayes: BayesFit | None = None
 
     @property
     def table_columns(self) -> list[str]:
-        """The columns of estimates.csv: `CLUSTER_COLUMNS`, then the true effects when they are known."""
-        return list(CLUSTER_COLUMNS) + (list(TRUTH_COLUMNS) if self.truth is not None else [])
+        """The columns of estimates.csv: `CLUSTER_COLUMNS`, the posterior's under `engine: bayes`, then the
+        true effects when they are known."""
+        return (
+            list(CLUSTER_COLUMNS)
+            + (list(BAYES_COLUMNS) if self.bayes is not None else [])
+            + (list(TRUTH_COLUMNS) if self.truth is not None else [])
+        )
 
     @property
     def fixed_point(self) -> np.ndarray:
@@ -161,4 +178,5 @@ class Estimates:
             "complete_pooling": self.complete_pooling,
             "no_pooling": self.no_pooling,
             "warnings": list(self.warnings),
+            **(self.bayes.to_json() if self.bayes is not None else {}),
         }

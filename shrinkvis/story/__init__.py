@@ -51,9 +51,9 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     view = spec.view
     the_look = look(spec.width, spec.height, spec.preset, theme(spec.theme, spec.palette))
     the_header = header(scenario.display_title, scenario.description, estimates)
-    the_timeline = timeline(
-        spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, STATES[view]
-    )
+    # the Bayesian engine adds a third state to the funnel and the caterpillar: no pooling → REML → Bayes
+    states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]
+    the_timeline = timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, states)
     if reveals_truth(estimates, spec):
         points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
         story = shrinkage(estimates, spec, the_header, the_look, points)

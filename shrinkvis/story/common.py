@@ -30,6 +30,7 @@ FADED_ALPHA = 0.3  # transparency by extremeness: opacity of the most central cl
 
 NO_POOL_LABEL = "No pooling (per-cluster OLS)"
 PARTIAL_POOL_LABEL = "Partial pooling (mixed model)"
+BAYES_LABEL = "Partial pooling (Bayes, posterior mean)"
 COMPLETE_POOL_LABEL = "Complete pooling (one OLS)"
 FIXED_EFFECT_LABEL = "Fixed effects"
 
@@ -94,7 +95,15 @@ class EdgeMarks:
     side: np.ndarray  # (J,) "<" left, ">" right, "v" below, "^" above, "" inside
 
 
+def engine_words(estimates: Estimates) -> str:
+    """Which fit the frame shows, in a few words."""
+    if estimates.bayes is not None:
+        return "Bayes (brms default priors) beside REML"
+    return f"{estimates.method}, {estimates.engine} engine"
+
+
 def header(title: str, caption: str, estimates: Estimates) -> Header:
+    caption = f"{caption} · {engine_words(estimates)}" if caption else engine_words(estimates)
     return Header(title=title, caption=caption, warning="; ".join(estimates.warnings))
 
 

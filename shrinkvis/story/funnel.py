@@ -50,8 +50,8 @@ class FunnelPanel:
     fixed_effect: float
     x: np.ndarray  # (J,) horizontal place of each cluster: its size (log10 when sizes span a lot), spread
     # into a narrow column among clusters of the same size, ordered by their no-pooling estimate
-    states: np.ndarray  # (2, J) estimates: no pooling, partial pooling
-    se_states: np.ndarray  # (2, J) their standard errors
+    states: np.ndarray  # (K, J) estimates: no pooling, partial pooling (REML) [, Bayes]
+    se_states: np.ndarray  # (K, J) their standard errors (Bayes: credible-interval width / 3.92)
     ylim: tuple[float, float]
     # (2, M, 2) the funnel: fixed effect ∓ 1.96·√(τ² + v/n) across the sizes, lower and upper line, where
     # v/n is the sampling variance of a cluster's own estimate at size n (σ²/n for an intercept)
@@ -217,13 +217,15 @@ def funnel(
             if np.ptp(n) == 0 or not caterpillar  # a caterpillar of many sizes has no line of one width
             else np.empty((2, 0, 2))
         )
-        shown = np.concatenate([own, partial, lines[..., 1].ravel()])
+        states, se_states = [own, partial], [own_se, partial_se]
+        if estimates.bayes is not None:
+            # the credible interval drawn as ± 1.96 "SE": its width, centred on the posterior mean
+            states.append(table[f"bayes_{column}"].to_numpy(dtype=float))
+            lo, hi = (table[f"bayes_{column}_{end}"].to_numpy(dtype=float) for end in ("lo", "hi"))
+            se_states.append((hi - lo) / (2 * Z_95))
+        shown = np.concatenate([*states, lines[..., 1].ravel()])
         ylim = axis_limits(zoom, fixed_limits, center, sds[axis], shown, partial)
-        panels.append(
-            FunnelPanel(
-                label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim, lines
-            )
-        )
+        panels.append(FunnelPanel(label, center, x, np.stack(states), np.stack(se_states), ylim, lines))
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
     xticks, xtick_labels = size_ticks(np.ones_like(n) if caterpillar else n, log_scale)
@@ -244,6 +246,15 @@ def funnel(
     else:
         scale = ", log scale" if log_scale else ""
         x_label = f"Size n{scale}, ranked within each n"
+    colors = [theme.no_pool, theme.partial_pool]
+    if estimates.bayes is not None:
+        colors.append(theme.complete_pool)
+        legend = (
+            legend[0],
+            LegendEntry("REML: ± 1.96 conditional SE", theme.partial_pool, marker="o", area=area),
+            LegendEntry("Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=area),
+            *legend[3:],
+        )
     return FunnelStory(
         view="caterpillar" if caterpillar else "funnel",
         header=header,
@@ -255,7 +266,7 @@ def funnel(
         xtick_labels=xtick_labels,
         x_label=x_label,
         panels=tuple(panels),
-        state_colors=np.array([theme.no_pool, theme.partial_pool]),
+        state_colors=np.array(colors),
         point_area=area,
         legend=legend,
         horizontal=caterpillar,

@@ -157,7 +157,9 @@ def complete_pool(estimates: Estimates) -> np.ndarray:
 def no_and_partial_pool(estimates: Estimates) -> tuple[np.ndarray, np.ndarray]:
     """(J, 2) each; a cluster without its own estimate (too few rows, constant x) starts where it ends."""
     table = estimates.clusters
-    end = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
+    # the Bayesian engine: clusters fly to their posterior means (the fixed effects are posterior means too)
+    kind = "bayes" if estimates.bayes is not None else "partial"
+    end = table[[f"{kind}_intercept", f"{kind}_slope"]].to_numpy(dtype=float)
     start = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float, copy=True)
     missing = ~np.all(np.isfinite(start), axis=1)
     start[missing] = end[missing]

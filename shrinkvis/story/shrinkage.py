@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .common import (
+    BAYES_LABEL,
     NO_POOL_LABEL,
     PARTIAL_POOL_LABEL,
     POINT_AREA,
@@ -37,7 +38,8 @@ def shrinkage(
     no_pool, partial_pool = no_and_partial_pool(estimates)
     theme = look.theme
     sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
-    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)])
+    label = BAYES_LABEL if estimates.bayes is not None else PARTIAL_POOL_LABEL
+    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (label, theme.partial_pool)])
     legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
     return plane_story(
         "shrinkage",

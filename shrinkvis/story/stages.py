@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import NO_POOL_LABEL, PARTIAL_POOL_LABEL, Header, marker_sizes, require_random_slope, size_legend
+from .common import (
+    BAYES_LABEL,
+    NO_POOL_LABEL,
+    PARTIAL_POOL_LABEL,
+    Header,
+    marker_sizes,
+    require_random_slope,
+    size_legend,
+)
 from .plane import PlaneStory, complete_pool, no_and_partial_pool, plane_story
 from .presets import Look
 from .shrinkage import plane_legend
@@ -26,15 +34,36 @@ def stage_captions(n_clusters: int) -> tuple[str, str, str]:
     )
 
 
+BAYES_CAPTIONS = (
+    "1 · No pooling: every cluster on its own",
+    "2 · REML partial pooling: variances taken as known",
+    "3 · Bayes: averaged over the variances' uncertainty",
+)
+
+
 def stages(
     estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
 ) -> PlaneStory:
     require_random_slope(estimates, "stages")
     no_pool, partial_pool = no_and_partial_pool(estimates)
-    everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
     theme = look.theme
     sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
-    legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)])
+    if estimates.bayes is None:
+        everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
+        states = [everyone, no_pool, partial_pool]
+        colors = [theme.complete_pool, theme.no_pool, theme.partial_pool]
+        captions = stage_captions(len(no_pool))
+        legend = plane_legend(
+            look, [(NO_POOL_LABEL, theme.no_pool), (PARTIAL_POOL_LABEL, theme.partial_pool)]
+        )
+    else:
+        # the Bayesian engine: no pooling → REML's conditional modes → posterior means (partial_pool here)
+        reml = estimates.clusters[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
+        states = [no_pool, reml, partial_pool]
+        colors = [theme.no_pool, theme.partial_pool, theme.complete_pool]
+        captions = BAYES_CAPTIONS
+        labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
+        legend = plane_legend(look, list(zip(labels, colors, strict=True)))[:-1]  # no complete-pooling marker
     legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
     return plane_story(
         "stages",
@@ -43,9 +72,9 @@ def stages(
         header,
         look,
         timeline,
-        states=np.stack([everyone, no_pool, partial_pool]),
-        state_colors=[theme.complete_pool, theme.no_pool, theme.partial_pool],
-        stage_captions=stage_captions(len(no_pool)),
+        states=np.stack(states),
+        state_colors=colors,
+        stage_captions=captions,
         sizes=sizes,
         legend=legend,
         show_contours=False,

@@ -1,0 +1,193 @@
+"""The Bayesian engine against brms 2.18 (tests/data/brms, see ORIGIN.md), and its pieces on their own."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinkvis.fit import fit
+from shrinkvis.fit.bayes import default_priors, diagnostics
+from shrinkvis.scenario import BayesSpec, ModelSpec
+
+from .conftest import load_reference
+
+BRMS_DIR = Path(__file__).parent / "data" / "brms"
+BRMS_CASES = sorted(path.stem.removesuffix("_brms") for path in BRMS_DIR.glob("*_brms.json"))
+#: as many draws as brms's reference (4 chains x 5,000), so that the two Monte Carlo errors are alike
+DRAWS = 5000
+
+
+@functools.cache
+def _fit_case(case: str):
+    data, expected = load_reference(case)
+    brms = json.loads((BRMS_DIR / f"{case}_brms.json").read_text())
+    columns = expected["columns"]
+    frame = {"y": data[columns["y"]], "cluster": data[columns["group"]]}
+    if columns["x"]:
+        frame["x"] = data[columns["x"]]
+    model = ModelSpec(random=brms["random"], engine="bayes", bayes=BayesSpec(draws=DRAWS, seed=20261130))
+    estimates = fit(pd.DataFrame(frame), model, x_name=columns["x"] or "x", group_name=columns["group"])
+    return estimates, brms
+
+
+@pytest.fixture(scope="module", params=BRMS_CASES)
+def matched(request):
+    return _fit_case(request.param)
+
+
+def test_the_priors_are_the_ones_brms_chose(matched):
+    estimates, brms = matched
+    assert estimates.bayes.prior_summary == [
+        {**row, "prior": row["prior"] or ("(flat)" if row["class"] == "b" else "")} for row in brms["priors"]
+    ]
+
+
+def test_population_posterior_matches_brms(matched):
+    estimates, brms = matched
+    ours = estimates.bayes.posterior
+    assert set(ours) == {row["variable"] for row in brms["population"]}
+    for row in brms["population"]:
+        mine = ours[row["variable"]]
+        mcse = math.hypot(mine["mcse_mean"], row["mcse_mean"])
+        assert abs(mine["mean"] - row["mean"]) <= 4 * mcse, row["variable"]
+        for key in ("sd", "q2.5", "q97.5"):
+            assert abs(mine[key] - row[key]) <= 0.1 * row["sd"], (row["variable"], key)
+        # (the singular case's SDs are the sampler's hardest shape: bulk ESS ~ 4 % of the draws there)
+        assert mine["rhat"] < 1.01 and mine["ess_bulk"] > 400, row["variable"]
+
+
+def test_every_cluster_posterior_matches_brms(matched):
+    estimates, brms = matched
+    table = estimates.clusters.set_index("cluster")
+    for row in brms["clusters"]:
+        name = "intercept" if row["coefficient"] == "Intercept" else "slope"
+        mean = table.loc[row["cluster"], f"bayes_{name}"]
+        sd = table.loc[row["cluster"], f"bayes_{name}_sd"]
+        assert abs(mean - row["mean"]) <= 0.1 * row["sd"], (row["cluster"], name)
+        assert abs(sd - row["sd"]) <= 0.1 * row["sd"], (row["cluster"], name)
+        # intervals: Monte Carlo error of tail quantiles is larger, hence the wider band
+        for key, column in (("q2.5", "lo"), ("q97.5", "hi")):
+            assert abs(table.loc[row["cluster"], f"bayes_{name}_{column}"] - row[key]) <= 0.2 * row["sd"]
+
+
+def test_the_singular_case_correlation_is_wide_not_one():
+    estimates, _ = _fit_case("singular_s8")
+    assert estimates.bayes.reml["corr"] == pytest.approx(1.0, abs=1e-6)  # what lme4 says
+    corr = estimates.bayes.posterior["cor_cluster__Intercept__x"]
+    assert corr["mean"] == pytest.approx(0.17, abs=0.03)
+    assert corr["sd"] == pytest.approx(0.56, abs=0.03)
+
+
+def test_default_priors_follow_brms_rule():
+    y = np.array([500.0, 510.0, 530.0, 490.0, 508.14])
+    priors = default_priors(y)
+    assert priors.intercept_location == 508.1  # round(median, 1)
+    assert (
+        priors.intercept_scale == priors.sd_scale == priors.sigma_scale == round(1.4826 * 8.14, 1)
+    )  # mad: median |y - 508.14| = 8.14
+    small = default_priors(np.array([0.1, 0.2, 0.4]))
+    assert small.sd_scale == 2.5 and small.intercept_location == 0.2
+    assert default_priors(y, sd_scale=1.0).sd_scale == 1.0
+
+
+def test_diagnostics_of_independent_and_of_disagreeing_chains():
+    rng = np.random.default_rng(5)
+    iid = rng.standard_normal((4, 2000))
+    good = diagnostics(iid)
+    assert good["rhat"] < 1.005
+    assert 6000 < good["ess_bulk"] < 10000
+    assert good["mcse_mean"] == pytest.approx(1 / math.sqrt(8000), rel=0.15)
+    shifted = iid + np.array([0.0, 0.0, 0.0, 1.0])[:, None]
+    assert diagnostics(shifted)["rhat"] > 1.05
+    sticky = np.repeat(rng.standard_normal((4, 200)), 10, axis=1)  # every state held 10 draws
+    assert diagnostics(sticky)["ess_bulk"] < 1200
+
+
+def test_fit_cli_prints_the_posterior_by_brms_names_and_writes_the_bayes_columns(tmp_path):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    from .conftest import LME4_DIR
+
+    table = tmp_path / "est.csv"
+    result = CliRunner().invoke(
+        app,
+        ["fit", "--data", str(LME4_DIR / "intercept_only_s7.csv"), "--y", "score", "--group", "school",
+         "--engine", "bayes", "--json", "--estimates", str(table)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["engine"] == "bayes"
+    posterior = payload["posterior"]
+    assert set(posterior) == {"b_Intercept", "sd_school__Intercept", "sigma"}
+    for row in posterior.values():
+        assert set(row) == {"mean", "sd", "q2.5", "q50", "q97.5", "mcse_mean", "rhat", "ess_bulk"}
+        assert row["q2.5"] < row["q50"] < row["q97.5"]
+    # the usual keys are the posterior means; REML stays beside them
+    assert payload["fixed_effects"]["Intercept"] == posterior["b_Intercept"]["mean"]
+    assert payload["sd_intercept"] == pytest.approx(posterior["sd_school__Intercept"]["mean"])
+    assert payload["residual_sd"] == posterior["sigma"]["mean"]
+    assert payload["reml"]["sd_intercept"] == pytest.approx(17.6, abs=0.1)  # lme4: 17.60
+    assert payload["priors"][0]["prior"] == "student_t(3, 508.1, 28.5)"
+    written = pd.read_csv(table, dtype={"cluster": str})
+    bayes_columns = [c for c in written.columns if c.startswith("bayes_")]
+    assert bayes_columns == [
+        f"bayes_{k}{s}" for k in ("intercept", "slope") for s in ("", "_sd", "_lo", "_hi")
+    ]
+    assert written["bayes_slope"].isna().all()  # no predictor
+    assert (written["bayes_intercept_lo"] < written["bayes_intercept"]).all()
+    assert (written["bayes_intercept"] < written["bayes_intercept_hi"]).all()
+
+
+@functools.cache
+def _singular_slope():
+    from shrinkvis import pipeline, scenario
+
+    loaded = scenario.load("singular_slope", ["model.bayes.draws=400"])
+    data = pipeline.source_data(loaded)
+    return loaded, data, pipeline.fit_data(data, loaded)
+
+
+def test_singular_slope_scenario_collapses_under_reml_and_not_under_bayes():
+    _, _, estimates = _singular_slope()
+    assert estimates.bayes.reml["is_singular"]
+    assert estimates.bayes.reml["corr"] == pytest.approx(-1.0, abs=1e-6)
+    table = estimates.clusters
+    reml_width = 2 * 1.96 * table["partial_slope_se"]
+    bayes_width = table["bayes_slope_hi"] - table["bayes_slope_lo"]
+    assert (reml_width < 0.1 * bayes_width).all()  # REML's slope intervals have almost disappeared
+    assert abs(estimates.bayes.posterior["cor_cluster__Intercept__x"]["mean"]) < 0.5
+
+
+def test_pictures_under_bayes_go_to_the_posterior_and_say_so():
+    from shrinkvis import story
+
+    loaded, data, estimates = _singular_slope()
+    table = estimates.clusters
+    funnel = story.build(estimates, loaded, data.frame)
+    assert "Bayes" in funnel.header.caption
+    slope_panel = funnel.panels[1]
+    assert slope_panel.states.shape[0] == 3  # no pooling → REML → Bayes
+    assert np.allclose(slope_panel.states[1], table["partial_slope"])
+    assert np.allclose(slope_panel.states[2], table["bayes_slope"])
+    assert np.allclose(slope_panel.se_states[2] * 2 * 1.96, table["bayes_slope_hi"] - table["bayes_slope_lo"])
+    assert (slope_panel.se_states[1] < 0.1 * slope_panel.se_states[2]).all()
+
+    shrinkage = story.build(
+        estimates,
+        loaded.model_copy(update={"animation": loaded.animation.model_copy(update={"view": "shrinkage"})}),
+    )
+    assert np.allclose(shrinkage.states[-1], table[["bayes_intercept", "bayes_slope"]])
+    stages = story.build(
+        estimates,
+        loaded.model_copy(update={"animation": loaded.animation.model_copy(update={"view": "stages"})}),
+    )
+    assert np.allclose(stages.states[1], table[["partial_intercept", "partial_slope"]])
+    assert np.allclose(stages.states[2], table[["bayes_intercept", "bayes_slope"]])
