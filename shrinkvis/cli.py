@@ -305,7 +305,6 @@ def fit_command(
     import time
 
     from . import progress, report
-    from .fit import CLUSTER_COLUMNS
     from .outputs import write_csv
     from .pipeline import fit_model, read_data, reading_stage
     from .scenario import DataFileSpec, from_mapping
