@@ -21,7 +21,7 @@ from .data import ModelData, as_model_data, read_model_data, simulated_model_dat
 from .drawing import DrawingProcess, Job
 from .encode import write_png
 from .fit import CLUSTER_COLUMNS, Estimates, fit
-from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
+from .outputs import atomic_path, folder_lock, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate
@@ -151,8 +151,16 @@ def run(
 
     With `drawing` (a drawing process started before the heavy imports, see `shrinkvis.drawing`), the
     frames, stills and plot are drawn there while this process encodes the videos and writes the rest.
+    Another run writing into the same folder at the same time is an `OutputError` (see `folder_lock`).
     """
     out_dir = Path(out_root) / output_folder_name(scenario.name)
+    with folder_lock(out_dir):
+        return _run_into(out_dir, scenario, formats, drawing)
+
+
+def _run_into(
+    out_dir: Path, scenario: Scenario, formats: tuple[Format, ...] | None, drawing: DrawingProcess | None
+) -> RunResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     data = source_data(scenario)
