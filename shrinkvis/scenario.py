@@ -459,7 +459,10 @@ def for_data(
     }
     if title is not None:
         raw["title"] = title
-    blame = {_apply_override(raw, item): item.option for item in map(_as_override, overrides)}
+    blame = {("title",): f"--title {title}"} if title is not None else {}
+    if random is not None and formula is None:
+        blame[("model", "random")] = f"--random {random}"
+    blame.update({_apply_override(raw, item): item.option for item in map(_as_override, overrides)})
     return from_mapping(raw, source="command line", blame=blame)
 
 
