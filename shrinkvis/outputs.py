@@ -190,6 +190,12 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
         return
     path = folder / LOCK_NAME
+    # the folders made for the lock go again if the run writes nothing into them (bad data, say)
+    made = []
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            break
+        made.append(ancestor)
     while True:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -213,6 +219,11 @@ def folder_lock(folder: Path) -> Iterator[None]:
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(descriptor)
+        for made_folder in made:  # deepest first; rmdir removes only an empty folder
+            try:
+                made_folder.rmdir()
+            except OSError:
+                break
 
 
 def _same_file(path: Path, descriptor: int) -> bool:
