@@ -393,7 +393,7 @@ def fit_command(
     from . import report
     from .fit import CLUSTER_COLUMNS, fit
     from .outputs import write_csv
-    from .scenario import Override, for_data
+    from .scenario import DataFileSpec, Override, for_data
 
     started = time.perf_counter()
     scenario = for_data(
@@ -408,6 +408,7 @@ def fit_command(
             Override(f"model.engine={engine}", f"--engine {engine}"),
         ],
     )
+    assert isinstance(scenario.data, DataFileSpec)  # for_data always reads a table
     rows = data_files.read_model_data(scenario.data)
     estimates = fit(rows.frame, scenario.model, x_name=rows.x_name or "x")
     seconds = time.perf_counter() - started
