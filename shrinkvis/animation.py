@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .story import Storyboard
 
 PALETTE_SAMPLES = 9  # frames spread over the animation that the shared GIF palette is built from
+BLEND_STEPS = 48  # colours the moving points take on their way, each kept as a palette entry
+BLEND_ALPHAS = (1.0, 0.6)  # drawn opaque (points) and over the background (the funnel's whiskers)
 VIDEO_KINDS = ("gif", "mp4")
 STILL_KINDS = ("png", "png_start", "svg")
 
@@ -48,6 +50,37 @@ def palette_frames(progress: np.ndarray) -> list[int]:
     return sorted({int(np.argmin(np.abs(progress - target))) for target in targets})
 
 
+def story_progress(story: Storyboard) -> np.ndarray:
+    """Each frame's way through the whole animation: its place on the timeline, plus the truth reveal's
+    own progress where the storyboard ends with one (its points hold still meanwhile)."""
+    reveal = getattr(story, "truth", None)
+    return story.timeline.position + (reveal.progress if reveal is not None else 0.0)
+
+
+def blend_colours(story: Storyboard) -> np.ndarray:
+    """(k, 3) uint8: BLEND_STEPS colours evenly spaced (in RGB) along the way the moving points' colour
+    blends from state to state, opaque and over the background. The GIF palette keeps an entry for each,
+    so the colours change in small steps with the frames instead of jumping when the nearest entry of a
+    coarser palette changes."""
+    from .story.colour_space import blend
+
+    states = np.asarray(story.state_colors, dtype=float)
+    fine = np.array(
+        [
+            blend(first, second, share)[:3]
+            for first, second in zip(states[:-1], states[1:], strict=True)
+            for share in np.linspace(0, 1, 200)
+        ]
+    )
+    travelled = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))])
+    picked = fine[
+        np.searchsorted(travelled, np.linspace(0, travelled[-1], BLEND_STEPS)).clip(0, len(fine) - 1)
+    ]
+    background = np.asarray(story.look.theme.background[:3], dtype=float)
+    colours = np.concatenate([alpha * picked + (1 - alpha) * background for alpha in BLEND_ALPHAS])
+    return np.unique(np.round(255 * colours).astype(np.uint8), axis=0)
+
+
 def output_files(view: str, formats: tuple[Format, ...], out_dir: Path) -> dict[str, Path]:
     """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG."""
     files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
@@ -68,13 +101,19 @@ class RendererFrames:
 
     def palette_samples(self) -> list[np.ndarray]:
         story = self.renderer.story
-        return [self.renderer.frame(index) for index in palette_frames(story.timeline.position)]
+        return [self.renderer.frame(index) for index in palette_frames(story_progress(story))]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.renderer)
 
 
-def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contextlib.ExitStack) -> np.ndarray | None:
+def write_videos(
+    frames: Frames,
+    fps: int,
+    files: dict[str, Path],
+    stack: contextlib.ExitStack,
+    story: Storyboard | None = None,
+) -> np.ndarray | None:
     """Encode the GIF and MP4 that `files` names, each in its own thread, as the frames come.
 
     The files are renamed into place when `stack` closes without an error, and removed otherwise.
@@ -84,9 +123,10 @@ def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contex
     if "gif" in files:
         gif_path = enter_safely(stack, atomic_path(files["gif"]))
         samples = frames.palette_samples()
+        reserved = blend_colours(story) if story is not None else None  # the blend's own entries
 
         def make_gif() -> GifWriter:
-            return GifWriter(gif_path, fps, shared_palette(samples))
+            return GifWriter(gif_path, fps, shared_palette(samples, reserved))
 
         writers.append(enter_safely(stack, BackgroundWriter(make_gif, "gif")))
     if "mp4" in files:
@@ -109,7 +149,10 @@ def write_videos(frames: Frames, fps: int, files: dict[str, Path], stack: contex
 
 
 def write_stills(
-    renderer: BlitRenderer, files: dict[str, Path], stack: contextlib.ExitStack, last_frame: np.ndarray | None = None
+    renderer: BlitRenderer,
+    files: dict[str, Path],
+    stack: contextlib.ExitStack,
+    last_frame: np.ndarray | None = None,
 ) -> None:
     """The PNG stills (last and first frame) and the SVG (last frame) that `files` names."""
     story = renderer.story
@@ -132,7 +175,7 @@ def write_animation(story: Storyboard, files: dict[str, Path]) -> None:
     with contextlib.ExitStack() as stack:
         renderer = make_renderer(story)
         stack.callback(renderer.close)
-        last_frame = write_videos(RendererFrames(renderer), story.fps, files, stack)
+        last_frame = write_videos(RendererFrames(renderer), story.fps, files, stack, story)
         write_stills(renderer, files, stack, last_frame)
     # leaving the block waited for the writers, raising any error of theirs, and renamed every file
     # into place (or removed them all after an error)

@@ -103,6 +103,8 @@ def run_all(
         except ShrinkvisError as exc:
             finish(position, Outcome(name, error=str(exc)))
 
+    if len(scenarios) > 1:
+        scenarios = share_one_view(scenarios)
     jobs = min(jobs or default_jobs(), len(scenarios))
     if jobs <= 1:
         for position, scenario in scenarios.items():
@@ -110,6 +112,34 @@ def run_all(
     else:
         _run_in_workers(scenarios, names, str(out_root), jobs, finish)
     return [outcomes[position] for position in range(len(names))]
+
+
+def share_one_view(scenarios: dict[int, Scenario]) -> dict[int, Scenario]:
+    """The same axes for every scenario whose zoom nobody chose, so that the batch compares: each is fitted
+    here once for the view it needs (fitting is quick next to drawing), and they all get the union of
+    those views as `zoom: fixed` limits. A scenario whose data fail to load keeps its own zoom (its worker
+    reports the error); `zoom: auto` in a file or `--set animation.zoom=auto` keeps a scenario's own view."""
+    from . import pipeline
+    from .story.plane import shared_limits, view_reach
+
+    sharing = {p: s for p, s in scenarios.items() if "zoom" not in s.animation.model_fields_set}
+    reaches = {}
+    for position, scenario in sharing.items():
+        try:
+            reaches[position] = view_reach(pipeline.fit_data(pipeline.source_data(scenario), scenario))
+        except Exception:  # noqa: BLE001 - the worker runs it again and reports the failure in its words
+            continue
+    if len(reaches) < 2:
+        return scenarios
+    intercept, slope = shared_limits(list(reaches.values()))
+    shared = dict(scenarios)
+    for position in reaches:
+        animation = scenarios[position].animation
+        limits = animation.limits.model_copy(update={"intercept": intercept, "slope": slope})
+        shared[position] = scenarios[position].model_copy(
+            update={"animation": animation.model_copy(update={"zoom": "fixed", "limits": limits})}
+        )
+    return shared
 
 
 def _run_in_workers(

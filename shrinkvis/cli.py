@@ -105,7 +105,7 @@ TitleOption = Annotated[
 ]
 ViewOption = Annotated[
     str | None,
-    typer.Option("--view", help="shrinkage (default), stages, lines or funnel; names the output files."),
+    typer.Option("--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."),
 ]
 PresetOption = Annotated[
     str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")

@@ -58,6 +58,8 @@ class ModelData:
     group_name: str
     x_name: str | None
     dropped_rows: int  # rows with a missing value in a model column
+    # simulated data only: cluster, true_intercept, true_slope (a user's table has no truth)
+    truth: pd.DataFrame | None = None
 
     @property
     def single_row_clusters(self) -> list[str]:
@@ -159,9 +161,9 @@ def read_model_data(spec: DataFileSpec) -> ModelData:
     return model_frame(table, y=spec.y, group=spec.group, x=spec.x, source=spec.file)
 
 
-def simulated_model_data(frame: pd.DataFrame, spec: DataSpec) -> ModelData:
-    """Simulated rows described like a table's: columns y, x, cluster, nothing dropped."""
-    return ModelData(frame, f"simulated (seed {spec.seed})", "y", "cluster", "x", 0)
+def simulated_model_data(frame: pd.DataFrame, spec: DataSpec, truth: pd.DataFrame | None = None) -> ModelData:
+    """Simulated rows described like a table's: columns y, x, cluster, nothing dropped; with the truth."""
+    return ModelData(frame, f"simulated (seed {spec.seed})", "y", "cluster", "x", 0, truth)
 
 
 def as_model_data(data: ModelData | pd.DataFrame) -> ModelData:

@@ -219,7 +219,7 @@ def _load() -> None:
 
 
 def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
-    from .animation import palette_frames, write_stills
+    from .animation import palette_frames, story_progress, write_stills
     from .encode import write_png
     from .outputs import atomic_path, enter_safely
     from .render import renderer as make_renderer
@@ -231,7 +231,7 @@ def _draw(connection: Connection, shared: mmap.mmap, job: Job) -> None:
         stack.callback(renderer.close)
         last_frame = None
         if job.videos:  # hand the frames over, the GIF palette's samples first
-            samples = palette_frames(story.timeline.position) if "gif" in job.videos else []
+            samples = palette_frames(story_progress(story)) if "gif" in job.videos else []
             width, height = renderer.size
             n_slots = min(story.n_frames + len(samples), SHARED_BYTES // (width * height * 4))
             slots = _slots(shared, width, height, n_slots)

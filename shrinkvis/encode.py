@@ -76,7 +76,7 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
 # GIF
 
 
-def shared_palette(samples: Iterable[np.ndarray]) -> np.ndarray:
+def shared_palette(samples: Iterable[np.ndarray], reserved: np.ndarray | None = None) -> np.ndarray:
     """One palette for the whole GIF, as (k, 3) uint8 RGB with k ≤ 255, from frames spread over it.
 
     A single palette without dithering keeps unchanged pixels identical between frames, so each GIF
@@ -85,18 +85,21 @@ def shared_palette(samples: Iterable[np.ndarray]) -> np.ndarray:
     their changing colours get their share of the entries. Pillow's median cut takes pixels, not
     colours with counts, and its time grows with them: each distinct colour goes in once per
     GIF_PALETTE_PIXELS of its pixels (rounded up, so the rarest still count), a quarter as many.
+    `reserved` ((r, 3) uint8) colours are entries of their own, and median cut shares out the rest.
     """
+    reserved = np.zeros((0, 3), dtype=np.uint8) if reserved is None else np.asarray(reserved, dtype=np.uint8)
     first, *others = (colour_keys(sample) for sample in samples)
     keys = np.concatenate([first.reshape(-1), *(sample[sample != first] for sample in others)])
     colours, counts = np.unique(keys, return_counts=True)
     weights = -(-counts // GIF_PALETTE_PIXELS)
     column = key_colours(np.repeat(colours, weights))[:, None, :]  # an (n, 1) image of these pixels
     boxes = Image.fromarray(column).quantize(
-        colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        colors=GIF_COLORS - len(reserved), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
     )
     # every pixel of one colour lands in the same box: read each colour's box at its first pixel
     first_pixel = np.cumsum(weights) - weights
-    return _most_common_colours(colours, counts, np.asarray(boxes)[first_pixel, 0])
+    chosen = _most_common_colours(colours, counts, np.asarray(boxes)[first_pixel, 0])
+    return np.concatenate([chosen, reserved])
 
 
 def _most_common_colours(colours: np.ndarray, counts: np.ndarray, boxes: np.ndarray) -> np.ndarray:

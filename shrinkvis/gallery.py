@@ -328,6 +328,29 @@ def slope_shrinkage(card: Card) -> str:
     return fmt_share(card.shrinkage.get("slope"))
 
 
+def truth_error(card: Card, coefficient: str) -> str:
+    """RMSE against the truth from no to partial pooling ("0.384 → 0.313"), flagged where partial pooling
+    is further from the truth for a size group; a dash where there is no truth (your own data)."""
+    truth = card.summary.get("truth")
+    if not isinstance(truth, dict) or not truth.get("known"):
+        return '<abbr title="no truth: your own data">—</abbr>'
+    rmse = (truth.get("overall") or {}).get("rmse") or {}
+    own = (rmse.get("no_pooling") or {}).get(coefficient)
+    pooled = (rmse.get("partial_pooling") or {}).get(coefficient)
+    if _number(own) is None or _number(pooled) is None:
+        return "—"
+    text = f"{fmt(own)}&nbsp;→&nbsp;{fmt(pooled)}"
+    losing = [
+        str(item.get("group"))
+        for item in truth.get("partial_pooling_loses") or []
+        if isinstance(item, dict) and item.get("coefficient") == coefficient
+    ]
+    if losing:
+        groups = ", ".join(escape(group) for group in losing)
+        text += f' <span class="flag" title="partial pooling further from the truth for the {groups} clusters">⚠ {groups}</span>'
+    return text
+
+
 def comparison_table(cards: list[Card]) -> str:
     """All scenarios' key numbers side by side; each name links to its card."""
     rows = []
@@ -344,6 +367,8 @@ def comparison_table(cards: list[Card]) -> str:
             fmt(summary.get("residual_sd")),
             fmt_share(card.shrinkage.get("intercept")),
             slope_shrinkage(card),
+            truth_error(card, "intercept"),
+            truth_error(card, "slope"),
         ]
         rows.append(
             f'<tr><th scope="row"><a href="#{escape(card.anchor, quote=True)}">{escape(card.title)}</a></th>'
@@ -354,8 +379,8 @@ def comparison_table(cards: list[Card]) -> str:
 <table>
 <caption id="compare-caption">Key numbers of each fit</caption>
 <thead>
-<tr><th scope="col" rowspan="2">Scenario</th><th scope="col" rowspan="2" class="num">Clusters</th><th scope="col" rowspan="2" class="num">Rows</th><th scope="colgroup" colspan="2">Fixed effects</th><th scope="colgroup" colspan="2">Random-effect SD</th><th scope="col" rowspan="2" class="num">Residual SD</th><th scope="colgroup" colspan="2">Shrinkage</th><th scope="col" rowspan="2">Fit</th></tr>
-<tr><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th></tr>
+<tr><th scope="col" rowspan="2">Scenario</th><th scope="col" rowspan="2" class="num">Clusters</th><th scope="col" rowspan="2" class="num">Rows</th><th scope="colgroup" colspan="2">Fixed effects</th><th scope="colgroup" colspan="2">Random-effect SD</th><th scope="col" rowspan="2" class="num">Residual SD</th><th scope="colgroup" colspan="2">Shrinkage</th><th scope="colgroup" colspan="2">Error against the truth (RMSE)</th><th scope="col" rowspan="2">Fit</th></tr>
+<tr><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th><th scope="col" class="num">intercept</th><th scope="col" class="num">slope</th></tr>
 </thead>
 <tbody>
 {chr(10).join(rows)}
@@ -363,7 +388,9 @@ def comparison_table(cards: list[Card]) -> str:
 </table>
 </div>
 <p class="note">Shrinkage: the share of the clusters' distance to the fixed effect that partial pooling
-removed (0&nbsp;% none, 100&nbsp;% all clusters on the fixed effect).</p>"""
+removed (0&nbsp;% none, 100&nbsp;% all clusters on the fixed effect). Error against the truth (simulated
+data only): root mean squared error of the per-cluster estimates, no pooling → partial pooling; ⚠ names
+the cluster sizes for which partial pooling is further from the truth than the clusters' own fits.</p>"""
 
 
 def size_attributes(card: Card) -> str:
@@ -439,12 +466,19 @@ def numbers(card: Card) -> str:
     model = " · ".join(
         escape(str(summary[key])) for key in ("random", "method", "engine") if summary.get(key) is not None
     )
+    known = isinstance(summary.get("truth"), dict) and summary["truth"].get("known")
+    truth_text = (
+        f"intercept {truth_error(card, 'intercept')}, slope {truth_error(card, 'slope')} (no → partial pooling)"
+        if known
+        else "no truth: your own data"
+    )
     rows = [
         ("Data", f"{fmt_count(summary.get('n_groups'))} clusters, {fmt_count(summary.get('n_obs'))} rows"),
         ("Fixed effects", fixed_text or "—"),
         ("Random-effect SDs", ", ".join(random_parts)),
         ("Residual SD", fmt(summary.get("residual_sd"))),
         ("Average shrinkage", ", ".join(shrink_parts)),
+        ("Error against the truth", truth_text),
         ("Model", f"random {model}" if model else "—"),
     ]
     items = "".join(f"<div><dt>{label}</dt><dd>{value}</dd></div>" for label, value in rows)

@@ -20,11 +20,12 @@ from . import story as storyboards
 from .data import ModelData, as_model_data, read_model_data, simulated_model_data
 from .drawing import DrawingProcess, Job
 from .encode import write_png
-from .fit import CLUSTER_COLUMNS, Estimates, fit
+from .fit import Estimates, fit
+from .fit.truth import with_truth
 from .outputs import atomic_path, folder_lock, json_ready, write_csv, write_json, write_text
 from .scenario import DataFileSpec, Format, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
-from .simulate import simulate
+from .simulate import simulate, simulation
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,29 @@ def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
 
 
 def source_data(scenario: Scenario) -> ModelData:
-    """The data step: read the table the scenario names, or simulate its data."""
+    """The data step: read the table the scenario names, or simulate its data (and keep the truth)."""
     if isinstance(scenario.data, DataFileSpec):
         return read_model_data(scenario.data)
-    return simulated_model_data(simulate_scenario(scenario), scenario.data)
+    simulated = simulation(scenario.data, np.random.default_rng(scenario.data.seed))
+    return simulated_model_data(simulated.rows, scenario.data, simulated.truth)
 
 
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
-    return fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    """The fit; scored against the truth when the data were simulated."""
+    estimates = fit(data.frame, scenario.model, x_name=data.x_name or "x")
+    return estimates if data.truth is None else with_truth(estimates, data.truth)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
     """A random-intercept model has no slopes for the intercept–slope views: unless a view was chosen,
-    it is shown in the funnel view (a chosen view that cannot show it says so and names one that can)."""
+    it is shown in the funnel view, or without a predictor in the caterpillar (a chosen view that cannot
+    show it says so and names one that can)."""
     animation = scenario.animation
     if estimates.random == "slope" or "view" in animation.model_fields_set:
         return scenario
-    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": "funnel"})})
+    # y ~ 1 + (1 | g): every cluster on its own row, sliding to the fixed intercept
+    view = "funnel" if len(estimates.fixed_effects) > 1 else "caterpillar"
+    return scenario.model_copy(update={"animation": animation.model_copy(update={"view": view})})
 
 
 def storyboard(
@@ -85,6 +92,11 @@ def storyboard(
     if from_file and not scenario.description:
         caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
+    elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
+        term = "x" if estimates.random == "slope" else "1"
+        model = f"Model: y ~ x + ({term} | cluster)"
+        caption = f"{scenario.description} {model}" if scenario.description else model
+        scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
     if from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
@@ -93,11 +105,13 @@ def storyboard(
             y_label=f"Slope of {data.x_name} (per {data.group_name})",
         )
     elif from_file and isinstance(story, storyboards.LinesStory):
-        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name)
+        panels = tuple(dataclasses.replace(panel, group_name=data.group_name) for panel in story.panels)
+        story = dataclasses.replace(story, x_label=data.x_name or "x", y_label=data.y_name, panels=panels)
     elif from_file and isinstance(story, storyboards.FunnelStory):
         labels = [f"Intercept (per {data.group_name})", f"Slope of {data.x_name} (per {data.group_name})"]
         panels = tuple(
-            dataclasses.replace(panel, label=label) for panel, label in zip(story.panels, labels, strict=False)
+            dataclasses.replace(panel, label=label)
+            for panel, label in zip(story.panels, labels, strict=False)
         )
         story = dataclasses.replace(story, panels=panels)
     return story
@@ -181,7 +195,7 @@ def _run_into(
 
     def write_tables() -> None:
         write_text(files["report"], reports.markdown(report))
-        write_csv(files["csv"], estimates.clusters[list(CLUSTER_COLUMNS)])
+        write_csv(files["csv"], estimates.clusters[estimates.table_columns])
 
     if drawing is None:
         write_tables()
@@ -213,7 +227,7 @@ def _draw_beside(
     if "mp4" in videos:
         import av  # noqa: F401 — loaded while the drawing process lays out its figure, not after
     with contextlib.ExitStack() as stack:
-        animation.write_videos(drawing.frames(), story.fps, videos, stack)
+        animation.write_videos(drawing.frames(), story.fps, videos, stack, story)
         drawing.wait()  # inside the block: when the drawing fails, the videos are removed as well
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from .data import ModelData
 from .fit import Estimates
 from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
+from .fit.truth import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .outputs import json_ready
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ POOLING_NAMES = {
 }
 PLOT_FILE = "shrinkage_by_size.png"
 RULE_COLUMNS = 80  # the report's heading rule where the output is not a terminal
+NO_TRUTH = "no truth: this is your own data"
 TERMINAL_CLUSTERS = 20  # rows of the shrinkage table `shrinkvis explain` prints; report.md has them all
 
 
@@ -163,8 +165,24 @@ def numbers(report: Report) -> dict[str, Any]:
             ],
             "blup_identity_error": report.identity_error,
             "shrinkage": report.shrinkage.to_dict(orient="records"),
+            "truth": truth_numbers(report.estimates.truth),
         }
     )
+
+
+def truth_numbers(score: TruthScore | None) -> dict[str, Any]:
+    """summary.json's `truth`: the scores against the truth, or a note that there is none."""
+    if score is None:
+        return {"known": False, "note": NO_TRUTH}
+    return {
+        **score.numbers(),
+        "partial_pooling_loses": [
+            {"group": group.label, "coefficient": coefficient}
+            for coefficient in score.coefficients
+            for group in score.losing_groups(coefficient, CLEAR_LOSS)
+        ],
+        "note": TRUTH_METHOD,
+    }
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -367,6 +385,155 @@ def _code(text: str) -> str:
     ticks = _backticks(visible, 1)
     pad = " " if visible.startswith("`") or visible.endswith("`") else ""  # CommonMark drops one each side
     return f"{ticks}{pad}{visible}{pad}{ticks}"
+TRUTH_METHOD = (
+    "RMSE: root mean squared error of the per-cluster estimates against the true effects, over the "
+    "clusters with an own fit. Expected RMSE: the error the fit predicts for itself, the root mean of the "
+    "squared SEs over the same clusters; for no pooling the clusters' OLS SEs (one residual variance "
+    "pooled over the clusters), for partial pooling the conditional SEs of the cluster effects (lme4's "
+    "condVar), which take the fixed effects and the variances as known."
+)
+
+
+def _coefficient_word(report: Report, coefficient: str, plural: bool = False) -> str:
+    if coefficient == "intercept":
+        return "intercepts" if plural else "intercept"
+    return f"slope{'s' if plural else ''} of {report.data.x_name or 'x'}"
+
+
+def _change(score: GroupScore, coefficient: str) -> str:
+    """'0.384 → 0.313, 18% smaller' (or larger)."""
+    own, pooled = score.rmse[OWN][coefficient], score.rmse[POOLED][coefficient]
+    gain = score.gain(coefficient)
+    direction = "smaller" if gain >= 0 else "larger"
+    return f"{_num(own, 3)} → {_num(pooled, 3)}, {_percent(abs(gain))} {direction}"
+
+
+def truth_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per coefficient: RMSE of each way of pooling, the expected RMSE of no and partial pooling, and the
+    share of clusters that partial pooling brought closer to the truth."""
+    score = report.estimates.truth
+    assert score is not None
+    names = list(score.estimators)
+    headings = (
+        ["RMSE of the"]
+        + [score.estimators[name] for name in names]
+        + [f"expected: {score.estimators[name]}" for name in (OWN, POOLED)]
+        + ["partial pooling closer"]
+    )
+    overall = score.overall
+    rows = [
+        [_coefficient_word(report, coefficient, plural=True)]
+        + [_num(overall.rmse[name][coefficient], 3) for name in names]
+        + [_num(overall.expected_rmse[name][coefficient], 3) for name in (OWN, POOLED)]
+        + [_percent(overall.closer[coefficient])]
+        for coefficient in score.coefficients
+    ]
+    return headings, rows
+
+
+def truth_size_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per size group: no against partial pooling for each coefficient."""
+    score = report.estimates.truth
+    assert score is not None
+    headings = ["clusters", "rows", "count"]
+    for coefficient in score.coefficients:
+        word = _coefficient_word(report, coefficient, plural=True)
+        headings += [f"{word}: no pooling", "partial pooling", "closer"]
+    rows = []
+    for group in score.by_size:
+        row = [group.label, group.sizes.removeprefix("n = "), str(group.clusters)]
+        for coefficient in score.coefficients:
+            mark = " ⚠" if group.pooling_loses(coefficient, CLEAR_LOSS) else ""
+            row += [
+                _num(group.rmse[OWN][coefficient], 3),
+                _num(group.rmse[POOLED][coefficient], 3) + mark,
+                _percent(group.closer[coefficient]),
+            ]
+        rows.append(row)
+    return headings, rows
+
+
+def truth_sentences(report: Report) -> list[str]:
+    """How much closer partial pooling got than each cluster's own fit, and where it did not, in words."""
+    score = report.estimates.truth
+    if score is None:
+        return [
+            f"**{_sentence(NO_TRUTH)}.** Only a simulation knows each cluster's true effects, so nothing here "
+            "says how close any estimate came to them."
+        ]
+    overall = score.overall
+    left_out = (
+        f" ({score.left_out} cluster{'s' if score.left_out != 1 else ''} without an own fit left out)"
+        if score.left_out
+        else ""
+    )
+    lines = [
+        "The data were simulated, so every cluster's true intercept and slope are known (`true_intercept`, "
+        f"`true_slope` in estimates.csv). Scored: the {overall.clusters} clusters with an own fit{left_out}."
+    ]
+    wins = [coefficient for coefficient in score.coefficients if overall.gain(coefficient) > 0]
+    changes = "; ".join(
+        f"{_coefficient_word(report, coefficient, plural=True)} {_change(overall, coefficient)}"
+        for coefficient in score.coefficients
+    )
+    closer = " and ".join(
+        f"{_percent(overall.closer[coefficient])} of the {_coefficient_word(report, coefficient, plural=True)}"
+        for coefficient in score.coefficients
+    )
+    if len(wins) == len(score.coefficients):
+        lines.append(
+            f"**Partial pooling got closer to the truth than each cluster's own fit.** RMSE from no to partial "
+            f"pooling: {changes}. Partial pooling brought {closer} closer to the truth than the cluster's own "
+            "estimate. Shrinking many estimates toward a common value lowers their total squared error even "
+            "though each cluster's own fit is unbiased (Stein's result); the price is a bias toward the "
+            "average for the clusters that truly sit far from it."
+        )
+    else:
+        lines.append(
+            f"**Partial pooling did not beat the clusters' own fits everywhere.** RMSE from no to partial "
+            f"pooling: {changes}. Partial pooling brought {closer} closer to the truth."
+        )
+    for coefficient in score.coefficients:
+        for group in score.losing_groups(coefficient, CLEAR_LOSS):
+            lines.append(_hurt_sentence(report, group, coefficient, overall))
+    lines.append(
+        "**Expected error** (the two `expected` columns): the error each fit predicts for itself, "
+        + TRUTH_METHOD.split("the error the fit predicts for itself, ", 1)[1]
+        + " A realised RMSE far from its expected value is chance (a few clusters with very uncertain "
+        "estimates weigh most) or a sign that the model's assumptions do not hold for these clusters."
+    )
+    return lines
+
+
+def _hurt_sentence(report: Report, group: GroupScore, coefficient: str, overall: GroupScore) -> str:
+    word = _coefficient_word(report, coefficient, plural=True)
+    own, pooled = group.rmse[OWN][coefficient], group.rmse[POOLED][coefficient]
+    still = (
+        f"although it wins over all clusters ({_change(overall, coefficient)})"
+        if overall.gain(coefficient) > 0
+        else f"and over all clusters too ({_change(overall, coefficient)})"
+    )
+    text = (
+        f"**Where shrinkage hurts: the {group.label} clusters.** For the {group.clusters} {group.label} "
+        f"clusters ({group.sizes}) partial pooling is further from the true {word} than their own fits: "
+        f"RMSE {_num(pooled, 3)} against {_num(own, 3)} ({_percent(-group.gain(coefficient))} larger), {still}; "
+        f"it brought only {_percent(group.closer[coefficient])} of them closer. "
+    )
+    if group.label == "large":
+        return text + (
+            "Their own fits are precise, so partial pooling moves them little; the model assumes that every "
+            "cluster comes from one distribution whatever its size, and these clusters differ from it."
+        )
+    return text + (
+        "The model assumes that every cluster's effects come from one normal distribution whatever its size, "
+        "and pulls each toward the fixed effects, which the other clusters set; when these clusters truly "
+        "differ from the others (as small hospitals with higher mortality do), shrinkage drags them toward "
+        "the big ones and hides a real difference. The remedy: give the model what it is missing, cluster "
+        f"size as a predictor (e.g. `{report.data.y_name} ~ {report.data.x_name or '1'} + log(n) + "
+        f"({report.data.x_name + ' ' if report.data.x_name and report.estimates.random == 'slope' else '1 '}"
+        f"| {report.data.group_name})`, n the cluster's rows), so that each cluster is shrunk toward "
+        "clusters of its own size."
+    )
 
 
 def _markdown_table(headings: list[str], rows: list[list[str]]) -> list[str]:
@@ -399,6 +566,23 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
     lines += ["", "## Complete, no and partial pooling", ""]
     lines += _markdown_table(*pooling_rows(report))
     lines += [""] + [f"- {note}" for note in pooling_notes(report)]
+    lines += ["", "## Against the truth", ""]
+    sentences = truth_sentences(report)
+    if estimates.truth is not None:
+        lines += [sentences[0], ""]
+        lines += _markdown_table(*truth_rows(report))
+        if estimates.truth.by_size:
+            lines += [
+                "",
+                "By cluster size (⚠: partial pooling further from the truth than the own fits):",
+                "",
+            ]
+            lines += _markdown_table(*truth_size_rows(report))
+        sentences = sentences[1:]
+        lines += [""]
+    for sentence in sentences:
+        lines += [sentence, ""]
+    lines.pop()
     lines += ["", "## Shrinkage per cluster", ""]
     for sentence in shrinkage_sentences(report):
         lines += [_md(sentence), ""]
@@ -473,6 +657,8 @@ def show(report: Report, console: Console) -> None:
         pooling.add_row(*row)
     console.print(pooling)
 
+    _show_truth(report, console)
+
     for sentence in shrinkage_sentences(report):
         console.print(sentence, markup=False)
     headings, rows = shrinkage_rows(report, TERMINAL_CLUSTERS)
@@ -487,3 +673,22 @@ def show(report: Report, console: Console) -> None:
     for row in rows:
         shrinkage.add_row(*row)
     console.print(shrinkage)
+
+
+def _show_truth(report: Report, console: Console) -> None:
+    from rich.table import Table
+
+    sentences = truth_sentences(report)
+    if report.estimates.truth is not None:
+        tables = [("Against the truth: RMSE", truth_rows(report))]
+        if report.estimates.truth.by_size:
+            tables.append(("Against the truth, by cluster size: RMSE", truth_size_rows(report)))
+        for title, (headings, rows) in tables:
+            table = Table(title=title, title_justify="left")
+            for index, heading in enumerate(headings):
+                table.add_column(heading, justify="left" if index == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    for sentence in sentences:
+        console.print(sentence.replace("**", "").replace("`", ""), markup=False)

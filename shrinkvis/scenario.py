@@ -33,7 +33,7 @@ from .errors import ScenarioError
 Format = Literal["gif", "mp4", "png", "svg"]
 ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png", "svg")
 
-View = Literal["shrinkage", "stages", "lines", "funnel"]
+View = Literal["shrinkage", "stages", "lines", "funnel", "caterpillar"]
 Preset = Literal["small", "slide", "square"]
 # Pixel sizes of the presets; the renderer scales fonts and markers with the preset too.
 PRESET_SIZES: dict[str, tuple[int, int]] = {"small": (600, 450), "slide": (1280, 720), "square": (800, 800)}
@@ -79,6 +79,39 @@ class DataSpec(_Spec):
         1.0, gt=0, le=1, description="Fraction of rows kept at random; below 1 cluster sizes differ."
     )
     seed: int = Field(888, ge=0, description="Seed of the random number generator: same seed, same data.")
+    small_share: float = Field(
+        0.0, ge=0, lt=1, description="Share of the clusters that are small (the first ones), e.g. 0.1."
+    )
+    small_obs_per_cluster: int = Field(
+        3, ge=1, description="Rows per small cluster before `balanced` drops some; below obs_per_cluster."
+    )
+    size_effect: float = Field(
+        0.0,
+        ge=-20,
+        le=20,
+        description="True intercepts shift by this many SDs (sd_int) per log-unit of cluster size, so "
+        "clusters of one size truly differ from the others (needs sizes that differ: small_share above 0 "
+        "or balanced below 1); e.g. -5: small clusters truly sit higher.",
+    )
+
+    @property
+    def small_clusters(self) -> int:
+        """How many clusters are small: the first round(small_share × n_cluster)."""
+        return int(round(self.small_share * self.n_cluster))
+
+    @model_validator(mode="after")
+    def _sizes_that_differ(self) -> DataSpec:
+        if self.small_clusters and self.small_obs_per_cluster >= self.obs_per_cluster:
+            raise ValueError(
+                f"small_obs_per_cluster = {self.small_obs_per_cluster} must be below obs_per_cluster = "
+                f"{self.obs_per_cluster}"
+            )
+        if self.size_effect != 0 and self.balanced == 1 and not self.small_clusters:
+            raise ValueError(
+                f"size_effect = {self.size_effect:g} needs clusters of different sizes: set small_share "
+                "above 0 or balanced below 1"
+            )
+        return self
 
     @model_validator(mode="after")
     def _rows_within_cap(self) -> DataSpec:
@@ -162,7 +195,8 @@ class AnimationSpec(_Spec):
     view: View = Field(
         "shrinkage",
         description="shrinkage: estimates fly to the fixed effects; stages: complete → no → partial pooling; "
-        "lines: one panel per cluster; funnel: estimates ± 1.96 SE against cluster size.",
+        "lines: one panel per cluster; funnel: estimates ± 1.96 SE against cluster size; caterpillar: "
+        "each cluster on its own row, sliding sideways to the fixed effect.",
     )
     preset: Preset = Field(
         "small", description="small 600×450, slide 1280×720 (fonts for a projector), square 800×800."
@@ -193,6 +227,11 @@ class AnimationSpec(_Spec):
         "none", description="extremeness: clusters near the centre fade, extreme ones stay opaque."
     )
     panels: int = Field(12, ge=1, le=30, description="Clusters shown by the lines view.")
+    truth: bool = Field(
+        False,
+        description="Shrinkage view of simulated data: end by revealing each cluster's true effects, with "
+        "its error segment shortening from no pooling to partial pooling and both RMSEs.",
+    )
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
 
     @model_validator(mode="before")

@@ -80,6 +80,8 @@ def test_run_writes_every_output(tmp_path):
         "partial_slope_se",
         "no_pool_intercept_se",
         "no_pool_slope_se",
+        "true_intercept",
+        "true_slope",
     ]
     assert len(table) == 40
     assert (table["n"] == 10).all()

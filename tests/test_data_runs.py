@@ -103,7 +103,8 @@ def test_reference_cases_run_from_their_files(case, how, tmp_path):
     model = columns if how == "columns" else ["--formula", formula]
     result = _run(["--data", str(LME4_DIR / f"{case}.csv"), *model], tmp_path)
     folder = tmp_path / case  # out/<file stem>/
-    view = "shrinkage" if expected["sd_slope"] is not None else "funnel"  # no slopes: the funnel view
+    # no slopes: the funnel view, or without a predictor the caterpillar
+    view = "caterpillar" if expected["columns"]["x"] is None else "shrinkage" if expected["sd_slope"] is not None else "funnel"
     assert {path.name for path in folder.iterdir()} == {
         f"{view}.png",
         f"{view}_start.png",
@@ -312,12 +313,12 @@ def test_a_column_in_other_case_is_suggested(tmp_path):
     )
 
 
-def test_a_model_without_predictor_is_shown_in_the_funnel_view():
+def test_a_model_without_predictor_is_shown_in_the_caterpillar_view():
     scenario = scenarios.for_data(LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)")
     data = pipeline.source_data(scenario)
     estimates = pipeline.fit_data(data, scenario)
     shown = pipeline.view_for(estimates, scenario)
-    assert shown.animation.view == "funnel"
+    assert shown.animation.view == "caterpillar"
     story = pipeline.storyboard(estimates, shown, data)
     table = estimates.clusters
     assert np.allclose(np.sort(story.estimates(0, 0)), np.sort(table["no_pool_intercept"]))

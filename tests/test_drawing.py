@@ -22,7 +22,7 @@ def _contents(folder):
     return files, summary
 
 
-@pytest.mark.parametrize("view", ["shrinkage", "stages", "lines", "funnel"])
+@pytest.mark.parametrize("view", ["shrinkage", "stages", "lines", "funnel", "caterpillar"])
 def test_two_processes_write_the_same_files_as_one(tmp_path, view):
     loaded = scenario.load("baseline", [*SMALL, f"animation.view={view}"])
     pipeline.run(loaded, tmp_path / "one")

@@ -147,8 +147,8 @@ def test_a_fit_that_did_not_converge_is_reported(monkeypatch):
     assert estimates.converged is False
     assert estimates.population()["converged"] is False
     assert estimates.warnings[0] == (
-        "the statsmodels fit did not converge: do not trust the partial-pooling estimates "
-        "(try model.engine: exact)"
+        "the statsmodels fit did not converge: MixedLM stopped without reporting convergence; do not trust "
+        "the partial-pooling estimates (model.engine: exact reaches the optimum)"
     )
 
 

@@ -238,8 +238,11 @@ def test_cluster_stats_match_groupby() -> None:
     codes = rng.integers(0, 6, 200)
     codes[codes == 5] = 4  # cluster 5 is empty
     x, y = rng.normal(size=200), rng.normal(size=200)
+    y = y + 1e6  # the sums are measured from the overall means, which travel with them
     stats = cluster_stats(y, x, codes, 6)
-    frame = pd.DataFrame({"g": codes, "x": x, "y": y, "xx": x * x, "xy": x * y, "yy": y * y})
+    assert stats.centre_y == pytest.approx(y.mean(), rel=1e-15) and stats.centre_x == pytest.approx(x.mean())
+    xc, yc = x - x.mean(), y - y.mean()
+    frame = pd.DataFrame({"g": codes, "x": xc, "y": yc, "xx": xc * xc, "xy": xc * yc, "yy": yc * yc})
     sums = frame.groupby("g").sum().reindex(range(6), fill_value=0.0)
     np.testing.assert_array_equal(stats.n, np.bincount(codes, minlength=6))
     for field, col in [("sx", "x"), ("sxx", "xx"), ("sy", "y"), ("sxy", "xy"), ("syy", "yy")]:

@@ -211,3 +211,31 @@ def test_random_malformed_csv_files_never_end_in_a_traceback(content, name):
             assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
         else:
             assert len(table) >= 1 and len(table.columns) >= 1
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    y_shift=st.floats(-1e9, 1e9, allow_nan=False),
+    x_shift=st.floats(-1e9, 1e9, allow_nan=False),
+    random=st.sampled_from(["slope", "intercept"]),
+    method=st.sampled_from(["REML", "ML"]),
+)
+def test_any_shift_of_y_and_x_leaves_the_fit_unchanged(seed, y_shift, x_shift, random, method):
+    """Shifts up to 1e9 × the spread (y and x are N(·, 1)-like here): the same criterion, σ, slope, warnings."""
+    from shrinkvis.fit import fit
+    from shrinkvis.scenario import DataSpec, ModelSpec
+
+    rows = simulate(DataSpec(n_cluster=12, obs_per_cluster=6, seed=seed))
+    model = ModelSpec(random=random, method=method)
+    base = fit(rows, model)
+    shifted = fit(rows.assign(y=rows["y"] + y_shift, x=rows["x"] + x_shift), model)
+    assert math.isclose(shifted.criterion, base.criterion, abs_tol=1e-4)
+    assert math.isclose(shifted.residual_sd, base.residual_sd, rel_tol=1e-6)
+    assert math.isclose(shifted.fixed_effects["x"], base.fixed_effects["x"], rel_tol=1e-6, abs_tol=1e-9)
+    # the same kinds of warning (a singular fit's wording names the correlation at x = 0, which moves)
+    kinds = [warning.split(":")[0] for warning in shifted.warnings]
+    assert (shifted.is_singular, shifted.converged, kinds) == (
+        base.is_singular,
+        base.converged,
+        [warning.split(":")[0] for warning in base.warnings],
+    )

@@ -10,7 +10,7 @@ from shrinkvis.render import BlitRenderer, renderer, style
 from shrinkvis.scenario import load
 from shrinkvis.simulate import simulate
 
-VIEWS = ["shrinkage", "stages", "lines", "funnel"]
+VIEWS = ["shrinkage", "stages", "lines", "funnel", "caterpillar"]
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,35 @@ def test_legend_floor_is_below_every_real_legend_width(fitted, view):
             legend.remove()
     finally:
         drawn.close()
+
+
+def test_the_readme_picture_is_what_the_current_code_draws(tmp_path):
+    """docs/baseline.gif is `shrinkvis run baseline --format gif`; README says how to redraw it. Compared
+    frame by frame after decoding (not as bytes, which depend on the encoder's version): the same number of
+    frames, the same timing, and at most a sliver of pixels different (text rasterised a hair apart)."""
+    from pathlib import Path
+
+    from PIL import Image, ImageSequence
+
+    from shrinkvis import pipeline
+
+    pipeline.run(load("baseline", ["animation.formats=gif"]), tmp_path)
+    fresh_path = tmp_path / "baseline" / "shrinkage.gif"
+    docs_path = Path(__file__).parent.parent / "docs" / "baseline.gif"
+
+    def frames(path):
+        with Image.open(path) as gif:
+            return [
+                (np.asarray(frame.convert("RGB")), frame.info.get("duration"))
+                for frame in ImageSequence.Iterator(gif)
+            ]
+
+    fresh, docs = frames(fresh_path), frames(docs_path)
+    assert [duration for _, duration in docs] == [duration for _, duration in fresh], (
+        "docs/baseline.gif is stale: redraw it with the command in README's first section"
+    )
+    for (old, _), (new, _) in zip(docs, fresh, strict=True):
+        assert old.shape == new.shape
+        assert np.mean(np.any(old != new, axis=2)) < 0.002, (
+            "docs/baseline.gif is stale: redraw it with the command in README's first section"
+        )

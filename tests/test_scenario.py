@@ -14,10 +14,18 @@ EXPECTED_CHANGES = {
     "fewer_obs": {"obs_per_cluster": 3},
     "more_obs": {"obs_per_cluster": 100},
     "unbalanced": {"balanced": 0.5, "sd_int": 0.5, "sd_slope": 0.5, "sigma": 0.25},
+    "small_differ": {
+        "n_cluster": 120,
+        "obs_per_cluster": 20,
+        "small_share": 0.1,
+        "small_obs_per_cluster": 8,
+        "sd_int": 0.1,
+        "size_effect": -7,
+    },
 }
 
 
-def test_builtin_scenarios_are_the_six_of_the_classic_demo():
+def test_builtin_scenarios_are_the_six_of_the_classic_demo_and_small_differ():
     assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
 
 

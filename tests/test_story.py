@@ -12,11 +12,11 @@ from shrinkvis.errors import ScenarioError
 from shrinkvis.scenario import Easing, load
 from shrinkvis.simulate import simulate
 from shrinkvis.story import themes
-from shrinkvis.story.common import AUTO_ZOOM_SDS, LIMIT_PADDING, edge_marks
+from shrinkvis.story.common import AUTO_ZOOM_SDS, LIMIT_PADDING, START_SHARE, edge_marks
 from shrinkvis.story.easing import EASINGS, ease
 from shrinkvis.story.funnel import Z_95
 from shrinkvis.story.lines import choose_clusters, grid_shape
-from shrinkvis.story.stages import STAGE_CAPTIONS
+from shrinkvis.story.stages import stage_captions
 from shrinkvis.story.timeline import timeline
 
 SMALL = ["data.n_cluster=40", "animation.frames=40"]
@@ -116,7 +116,11 @@ def test_shrinkage_starts_at_no_pooling_and_ends_at_the_blups(baseline):
     table = estimates.clusters
     assert board.view == "shrinkage"
     assert board.n_frames == 40 and board.fps == 10
-    assert np.allclose(board.positions(0), table[["no_pool_intercept", "no_pool_slope"]])
+    own = table[["no_pool_intercept", "no_pool_slope"]].to_numpy()
+    assert np.allclose(board.start, own)
+    # a point outside the view shows as its edge mark, and sets off from just beyond that edge
+    inside = ~board.edge(0).outside
+    assert np.allclose(board.positions(0)[inside], own[inside])
     assert np.allclose(board.positions(board.n_frames - 1), table[["partial_intercept", "partial_slope"]])
     assert np.allclose(
         board.fixed_effects, [estimates.fixed_effects["Intercept"], estimates.fixed_effects["x"]]
@@ -181,14 +185,15 @@ def test_no_contours_when_asked_for_none(baseline):
     assert not any("spread" in entry.label for entry in board.legend)
 
 
-def test_auto_zoom_is_fixed_effects_plus_minus_three_sds_padded(baseline):
+def test_auto_zoom_is_fixed_effects_plus_minus_three_sds_widened_to_most_starts_padded(baseline):
     _, _, estimates = baseline
     board = _build(baseline)
     for axis, limits in enumerate((board.xlim, board.ylim)):
         center = board.fixed_effects[axis]
         sd = np.sqrt(estimates.cov_re[axis, axis])
         partial = board.end[:, axis]
-        half = max(AUTO_ZOOM_SDS * sd, np.abs(partial - center).max())
+        starts = np.quantile(np.abs(board.start[:, axis] - center), START_SHARE)
+        half = max(AUTO_ZOOM_SDS * sd, np.abs(partial - center).max(), starts)
         padded = half * (1 + 2 * LIMIT_PADDING)
         assert limits == pytest.approx((center - padded, center + padded))
 
@@ -252,19 +257,26 @@ def test_stages_go_complete_then_no_then_partial_pooling(baseline):
     assert np.allclose(board.positions(0), board.complete_pool)
     holding_no_pool = np.flatnonzero(board.timeline.position == 1)
     assert len(holding_no_pool) > 0
+    assert np.allclose(board.states[1], table[["no_pool_intercept", "no_pool_slope"]])
+    inside = ~board.edge(int(holding_no_pool[0])).outside
     assert np.allclose(
-        board.positions(int(holding_no_pool[0])), table[["no_pool_intercept", "no_pool_slope"]]
+        board.positions(int(holding_no_pool[0]))[inside],
+        table[["no_pool_intercept", "no_pool_slope"]][inside],
     )
     assert np.allclose(board.positions(board.n_frames - 1), table[["partial_intercept", "partial_slope"]])
     captions = [board.stage_caption(frame) for frame in range(board.n_frames)]
     shown = [caption for i, caption in enumerate(captions) if i == 0 or caption != captions[i - 1]]
-    assert shown == list(STAGE_CAPTIONS)
+    assert shown == list(stage_captions(len(table)))
+    assert shown[0].startswith(f"1 · Complete pooling: all {len(table)} clusters")
     theme = board.look.theme
     assert np.allclose(board.colors(0), theme.complete_pool)
     assert np.allclose(board.colors(int(holding_no_pool[0])), theme.no_pool)
     # the black hole sits next to complete pooling: it appears only with partial pooling
-    assert board.fixed_effects_alpha(0) == 0 and board.fixed_effects_alpha(int(holding_no_pool[0])) == 0
-    assert board.fixed_effects_alpha(board.n_frames - 1) == 1
+    hole = board.mark("fixed_effects")
+    assert board.mark_alpha(0, hole) == 0 and board.mark_alpha(int(holding_no_pool[0]), hole) == 0
+    assert board.mark_alpha(board.n_frames - 1, hole) == 1
+    # complete pooling's diamond is there from the first stage, around the clusters it stands for
+    assert board.mark_alpha(0, board.mark("complete_pool")) == 1
     assert len(board.trails(0)) == 0 and len(board.trails(board.n_frames - 1)) == len(table)
 
 
@@ -356,13 +368,13 @@ def test_funnel_moves_estimates_and_their_bars_from_no_to_partial_pooling(unbala
     assert fixed.edge(0, 0).outside.any()
 
 
-def test_funnel_spreads_equal_sizes_into_a_column_ordered_by_estimate(baseline):
+def test_funnel_of_equal_sizes_is_a_caterpillar_ordered_by_estimate(baseline):
     board = _build(baseline, "animation.view=funnel")
     panel = board.panels[0]
     assert np.ptp(board.cluster_n) == 0
     order = np.argsort(panel.x)
     assert np.all(np.diff(panel.states[0][order]) >= 0)
-    assert board.xtick_labels == ("10",)
+    assert board.xtick_labels == () and board.x_label == "Rank of own estimate (n = 10 each)"
 
 
 # --- random-intercept models -------------------------------------------------------------------------

@@ -9,7 +9,15 @@ from ..data import cluster_order
 from ..errors import DataError
 from ..scenario import ModelSpec
 from .checks import check_data, usable_fit
-from .estimates import CLUSTER_COLUMNS, SINGULAR_TOLERANCE, EngineFit, Estimates, ModelRows, relative_factor
+from .estimates import (
+    CLUSTER_COLUMNS,
+    OPTIMUM_GAP_TOLERANCE,
+    SINGULAR_TOLERANCE,
+    EngineFit,
+    Estimates,
+    ModelRows,
+    relative_factor,
+)
 from .exact import fit_exact
 from .pooling import complete_pool, no_pool_errors
 from .profiled import ClusterStats, cluster_stats, no_pool
@@ -30,7 +38,7 @@ def _mixed_model(rows: ModelRows, stats: ClusterStats, model: ModelSpec) -> Engi
     if model.engine == "statsmodels":
         from .mixedlm import fit_mixedlm
 
-        return fit_mixedlm(rows, model.random, model.method)
+        return fit_mixedlm(rows, stats, model.random, model.method)
     raise DataError(f"engine {model.engine!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
@@ -57,14 +65,14 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
     scaling = Scaling.of(y, x)
     scaled_y, scaled_x = scaling.apply(y, x)
     scaled = ModelRows(y=scaled_y, x=scaled_x, codes=codes, n_groups=n_groups)
+    # sums measured from the overall means (no digits lost to an offset); dividing them by the powers of
+    # two is exact, so the engine's sums need no second pass over the rows
     stats = cluster_stats(y, x, codes, n_groups)
-    # data near unit scale is not rescaled: its sums serve the engine and the no-pooling fits alike
-    scaled_stats = stats if scaled_y is y and scaled_x is x else cluster_stats(scaled_y, scaled_x, codes, n_groups)
-    mixed = _mixed_model(scaled, scaled_stats, model)
+    mixed = _mixed_model(scaled, stats.scaled(scaling.y, scaling.x), model)
     mixed = usable_fit(scaling.unscale(mixed, len(y)), model.engine)
     no_pool_intercept, no_pool_slope = no_pool(stats)
     no_pool_intercept_se, no_pool_slope_se, no_pool_sd = no_pool_errors(
-        y, x, codes, n_groups, no_pool_intercept, no_pool_slope
+        y, x, codes, stats, no_pool_intercept, no_pool_slope
     )
     complete, complete_se = complete_pool(y, x)
 
@@ -95,9 +103,8 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         columns=list(CLUSTER_COLUMNS),
     )
     # beyond the CSV's columns: what the report needs to explain the shrinkage
-    size = clusters["n"].to_numpy(dtype=float)
-    clusters["mean_y"] = stats.sy / size
-    clusters["mean_x"] = stats.sx / size if x is not None else np.nan
+    clusters["mean_y"] = stats.mean_y
+    clusters["mean_x"] = stats.mean_x
     no_pool_estimates = [no_pool_intercept] + ([no_pool_slope] if x is not None else [])
     no_pool_se = [no_pool_intercept_se] + ([no_pool_slope_se] if x is not None else [])
     has_own_fit = np.isfinite(no_pool_intercept)
@@ -105,16 +112,15 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         "estimates": {
             name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_estimates, strict=True)
         },
-        "std_errors": {name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_se, strict=True)},
+        "std_errors": {
+            name: _mean(values[has_own_fit]) for name, values in zip(names, no_pool_se, strict=True)
+        },
         "residual_sd": no_pool_sd,
         "clusters": int(has_own_fit.sum()),
     }
     warnings = []
     if not mixed.converged:
-        warnings.append(
-            f"the {model.engine} fit did not converge: do not trust the partial-pooling estimates "
-            f"(try model.engine: {'statsmodels' if model.engine == 'exact' else 'exact'})"
-        )
+        warnings.append(convergence_warning(mixed, model))
     if mixed.is_singular:
         warnings.append(singular_warning(mixed.cov_re, mixed.sigma, names))
     return Estimates(
@@ -137,11 +143,34 @@ def fit(data: pd.DataFrame, model: ModelSpec | None = None, *, x_name: str = "x"
         gradient_norm=mixed.gradient_norm,
         warnings=tuple(warnings),
         no_pooling=no_pooling,
+        optimum_gap=mixed.optimum_gap,
     )
 
 
 def _mean(values: np.ndarray) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
+
+
+def convergence_warning(mixed: EngineFit, model: ModelSpec) -> str:
+    """A fit that did not converge in plain words, with advice that helps for that engine."""
+    criterion = "REML criterion" if model.method == "REML" else "ML deviance"
+    if model.engine == "statsmodels":
+        if mixed.optimum_gap is not None and mixed.optimum_gap > OPTIMUM_GAP_TOLERANCE:
+            where = f"{mixed.optimum_gap:.3g} above the optimum of the {criterion}"
+            if mixed.optimum_is_singular:
+                where += ", which is a singular fit"
+        else:
+            where = "without reporting convergence"
+        return (
+            f"the statsmodels fit did not converge: MixedLM stopped {where}; do not trust the "
+            "partial-pooling estimates (model.engine: exact reaches the optimum)"
+        )
+    return (
+        f"the {model.engine} fit did not converge (largest gradient of the {criterion} in θ: "
+        f"{mixed.gradient_norm:.2g}): do not trust the partial-pooling estimates; the optimum is flat "
+        "here, usually because the data barely support the random effects — a simpler model "
+        "(model.random: intercept) or more rows per cluster helps"
+    )
 
 
 def singular_warning(cov_re: np.ndarray, sigma: float, names: list[str]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,16 @@ CLUSTER_COLUMNS = (
     "no_pool_slope_se",
 )
 
+if TYPE_CHECKING:
+    from .truth import TruthScore
+
+TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns when the truth is known
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary
+
+#: How far above the exact optimum (in −2 log-likelihood) another engine's estimates may lie and still
+#: count as converged: far below anything a likelihood-ratio test could notice, and far above the 1e-6 or
+#: less by which MixedLM misses when it does converge.
+OPTIMUM_GAP_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,10 @@ class EngineFit:
     is_singular: bool
     theta: np.ndarray | None = None  # lme4's θ at the optimum, when the engine works in θ
     gradient_norm: float = float("nan")  # max |∂criterion/∂θ| at the optimum, NaN when not computed
+    # how far the criterion lies above the exact engine's optimum (engines other than exact), and
+    # whether that optimum is a singular fit
+    optimum_gap: float | None = None
+    optimum_is_singular: bool | None = None
 
 
 def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
@@ -64,10 +77,6 @@ def relative_factor(cov_re: np.ndarray, sigma: float) -> np.ndarray:
             off = scaled[i, j] - np.sum(factor[i, :j] * factor[j, :j])
             factor[i, j] = off / factor[j, j] if factor[j, j] > 0 else 0.0
     return factor
-
-
-def is_singular(cov_re: np.ndarray, sigma: float) -> bool:
-    return bool(np.any(np.diag(relative_factor(cov_re, sigma)) <= SINGULAR_TOLERANCE))
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,16 @@ class Estimates:
     n_obs: int
     gradient_norm: float = float("nan")
     warnings: tuple[str, ...] = field(default=())
+    optimum_gap: float | None = None  # criterion above the exact engine's optimum (statsmodels engine)
     # mean over the clusters with a fit of their own: estimates, SEs (pooled residual SD), residual_sd, clusters
     no_pooling: dict[str, Any] = field(default_factory=dict)
+    # simulated data only: each estimator scored against the true effects (`fit.truth.with_truth`)
+    truth: TruthScore | None = None
+
+    @property
+    def table_columns(self) -> list[str]:
+        """The columns of estimates.csv: `CLUSTER_COLUMNS`, then the true effects when they are known."""
+        return list(CLUSTER_COLUMNS) + (list(TRUTH_COLUMNS) if self.truth is not None else [])
 
     @property
     def fixed_point(self) -> np.ndarray:
@@ -141,6 +158,7 @@ class Estimates:
             "is_singular": self.is_singular,
             "converged": self.converged,
             "gradient_norm": self.gradient_norm,
+            "optimum_gap": self.optimum_gap,
             "complete_pooling": self.complete_pooling,
             "no_pooling": self.no_pooling,
             "warnings": list(self.warnings),

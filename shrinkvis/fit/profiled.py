@@ -8,11 +8,16 @@ T T'`` with ``T`` lower-triangular, parametrised by ``theta`` in lme4's column-m
 Why it is written the way it is:
 
 * Everything is computed from per-cluster sufficient statistics (:class:`ClusterStats`), so that the
-  aggregation (one pass over the rows) can happen elsewhere (numpy, DuckDB, Spark) and each criterion
+  aggregation (two passes over the rows) can happen elsewhere (numpy, DuckDB, Spark) and each criterion
   evaluation costs O(J) vectorised numpy work, independent of the number of rows.
 * The 2x2 algebra is written out component-wise instead of batched ``(J, 2, 2)`` matmuls: for 2x2 blocks
   the element-wise form is an order of magnitude faster.
-* Numerical stability: ``x`` and ``y`` are centred globally and each cluster is split into its mean and its
+* Where x and y sit does not matter: the sums are of ``x`` and ``y`` measured from global centres (kept in
+  :class:`ClusterStats`), ``theta`` is optimised for ``x`` measured from its mean, and every result is mapped
+  back to ``x`` and ``y`` as given at the end (centring.py). Optimising lme4's ``theta`` for raw ``x`` far
+  from zero is hopelessly ill-conditioned (its first element then mostly measures ``mean(x) x slope SD``),
+  and so was the convergence test on its gradient; the centred ``theta`` is judged on the data's own scale.
+* Numerical stability: each cluster is split into its mean and its
   within-cluster deviations. The profiled penalised residual sum of squares is then a sum of non-negative
   terms, ``r^2 = sum_j RSS_within_j + sum_j d_j' Q_j d_j``, rather than lme4's ``y'y - |c_u|^2 - |c_beta|^2``
   which cancels catastrophically at large n. The per-cluster blocks use closed 2x2 forms (Sylvester's
@@ -32,7 +37,7 @@ Gradient with respect to the relative covariance ``D = Sigma / sigma^2`` (in the
 ``d log det(I + D Z'Z) = tr(Z'V^-1 Z dD)``, ``d V^-1 = -V^-1 Z dD Z' V^-1`` and the envelope theorem for
 ``beta`` give ``df = tr(G dD)`` with
 ``G = sum_j Z_j'V_j^-1 Z_j - sum_j (Z_j'V_j^-1 X_j) A^-1 (X_j'V_j^-1 Z_j) - (df_r / r^2) sum_j g_j g_j'`` (REML;
-ML drops the middle term and uses ``n`` for ``df_r``), and ``df/dT = 2 C' G C T`` with ``C`` the centring map.
+ML drops the middle term and uses ``n`` for ``df_r``), and ``df/dT = 2 G T``.
 """
 
 from __future__ import annotations
@@ -43,18 +48,23 @@ from typing import Literal
 
 import numpy as np
 
+from .centring import shift_theta, uncentre_cov, uncentre_effects, uncentre_fixed
+
 __all__ = [
     "ClusterStats",
     "ProfiledFit",
     "cluster_stats",
     "criterion_at",
+    "cluster_sums",
+    "fit_at",
     "fit_profiled",
+    "global_centres",
     "no_pool",
 ]
 
 #: Relative tolerance on the within-cluster centred sum of squares of x below which x counts as constant
 #: within the cluster (the slope is not identifiable there); relative to the raw sum of squares, which
-#: bounds the rounding error of ``sxx - sx^2 / n``.
+#: bounds the rounding error of ``sxx - sx^2 / n`` (sums measured from the global centre).
 CONSTANT_X_RTOL = 1e-10
 
 #: lme4's ``isSingular`` tolerance on the diagonal of ``theta``.
@@ -81,11 +91,14 @@ GRADIENT_RTOL = 1e-6
 class ClusterStats:
     """Per-cluster sufficient statistics (arrays of length J, one entry per cluster).
 
-    Raw (uncentred) sums, so that they can be produced by any engine that can ``GROUP BY`` and ``SUM``;
-    the fit centres them itself. ``sx``, ``sxx`` and ``sxy`` are zeros when the model has no predictor.
-    Raw sums cost ``log10(mean^2 / variance)`` digits of the within-cluster sums of squares (inherent in
-    ``sxx - sx^2 / n``): harmless for ordinary data, but a predictor whose within-cluster spread is below
-    ~1e-5 of its magnitude is treated as constant (see :data:`CONSTANT_X_RTOL`).
+    Sums of ``y - centre_y`` and ``x - centre_x``, where the centres are global (the same for every
+    cluster; the overall means by default). Sums of raw values would lose ``log10(mean^2 / variance)``
+    digits of the within-cluster sums of squares (``syy - sy^2 / n`` cancels), all of them for y or x
+    sitting 1e8 spreads away from zero; measured from global centres they lose only
+    ``log10(cluster mean's distance from the centre^2 / within-cluster variance)``, nothing for offsets.
+    Any engine that can ``GROUP BY`` and ``SUM`` can make them, in two passes (see :func:`cluster_sums`);
+    the centres travel with the sums, so every estimate maps back to y and x as given.
+    ``sx``, ``sxx`` and ``sxy`` are zeros when the model has no predictor.
     """
 
     n: np.ndarray
@@ -95,23 +108,73 @@ class ClusterStats:
     sxy: np.ndarray
     syy: np.ndarray
     has_x: bool
+    centre_y: float = 0.0
+    centre_x: float = 0.0
 
     def __post_init__(self) -> None:
         shapes = {np.shape(a) for a in (self.n, self.sx, self.sxx, self.sy, self.sxy, self.syy)}
         if len(shapes) != 1 or len(next(iter(shapes))) != 1:
             raise ValueError(f"ClusterStats arrays must be 1-D and of equal length, got shapes {shapes}")
+        if not (math.isfinite(self.centre_y) and math.isfinite(self.centre_x)):
+            raise ValueError("ClusterStats centres must be finite")
 
     @property
     def n_groups(self) -> int:
         """Number of clusters J (including empty ones)."""
         return int(np.shape(self.n)[0])
 
+    @property
+    def mean_y(self) -> np.ndarray:
+        """Cluster means of y as given (NaN for empty clusters)."""
+        return self._mean(self.sy) + self.centre_y
 
-def cluster_stats(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups: int) -> ClusterStats:
-    """Aggregate rows into per-cluster sums with one ``np.bincount`` pass per statistic.
+    @property
+    def mean_x(self) -> np.ndarray:
+        """Cluster means of x as given (NaN for empty clusters or without predictor)."""
+        return self._mean(self.sx) + self.centre_x if self.has_x else np.full(self.n_groups, np.nan)
 
-    ``codes`` are the cluster indices ``0 .. n_groups - 1`` of the rows. Kept separate from the optimisation
-    so that the aggregation can be done by another engine.
+    def _mean(self, total: np.ndarray) -> np.ndarray:
+        n = np.asarray(self.n, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, total / np.where(n > 0, n, 1.0), np.nan)
+
+    def scaled(self, y_unit: float, x_unit: float) -> ClusterStats:
+        """The statistics of y / y_unit and x / x_unit (exact when the units are powers of two)."""
+        return ClusterStats(
+            n=self.n,
+            sx=self.sx / x_unit,
+            sxx=self.sxx / (x_unit * x_unit),
+            sy=self.sy / y_unit,
+            sxy=self.sxy / (x_unit * y_unit),
+            syy=self.syy / (y_unit * y_unit),
+            has_x=self.has_x,
+            centre_y=self.centre_y / y_unit,
+            centre_x=self.centre_x / x_unit,
+        )
+
+
+def global_centres(y: np.ndarray, x: np.ndarray | None) -> tuple[float, float]:
+    """The first pass: overall means of y and x (0 for an absent x), where the sums are measured from.
+
+    Any value near the data would do (the sums only need to be free of the offset); the mean also makes
+    the centred fit's intercept the one at the centre of the data.
+    """
+    centre_y = float(np.mean(y)) if len(y) else 0.0
+    centre_x = float(np.mean(x)) if x is not None and len(x) else 0.0
+    return centre_y, centre_x
+
+
+def cluster_sums(
+    y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups: int, centre_y: float, centre_x: float
+) -> ClusterStats:
+    """The second pass: the six sums per cluster, a plain group-by. In SQL, with the centres bound::
+
+        SELECT cluster, count(*) AS n,
+               sum(x - :cx) AS sx, sum((x - :cx) * (x - :cx)) AS sxx,
+               sum(y - :cy) AS sy, sum((x - :cx) * (y - :cy)) AS sxy, sum((y - :cy) * (y - :cy)) AS syy
+        FROM rows GROUP BY cluster
+
+    ``codes`` are the cluster indices ``0 .. n_groups - 1`` of the rows.
     """
     y = np.asarray(y, dtype=np.float64)
     codes = np.asarray(codes)
@@ -131,17 +194,44 @@ def cluster_stats(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_grou
         return np.bincount(codes, weights=w, minlength=n_groups).astype(np.float64, copy=False)
 
     n = np.bincount(codes, minlength=n_groups)
-    sy = total(y)
-    syy = total(y * y)
+    yc = y - centre_y
+    sy = total(yc)
+    syy = total(yc * yc)
     if x is None:
         zeros = np.zeros(n_groups)
-        return ClusterStats(n=n, sx=zeros, sxx=zeros.copy(), sy=sy, sxy=zeros.copy(), syy=syy, has_x=False)
+        return ClusterStats(
+            n=n, sx=zeros, sxx=zeros.copy(), sy=sy, sxy=zeros.copy(), syy=syy, has_x=False, centre_y=centre_y
+        )
     x = np.asarray(x, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError("x and y must have the same length")
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains non-finite values")
-    return ClusterStats(n=n, sx=total(x), sxx=total(x * x), sy=sy, sxy=total(x * y), syy=syy, has_x=True)
+    xc = x - centre_x
+    return ClusterStats(
+        n=n,
+        sx=total(xc),
+        sxx=total(xc * xc),
+        sy=sy,
+        sxy=total(xc * yc),
+        syy=syy,
+        has_x=True,
+        centre_y=centre_y,
+        centre_x=centre_x,
+    )
+
+
+def cluster_stats(y: np.ndarray, x: np.ndarray | None, codes: np.ndarray, n_groups: int) -> ClusterStats:
+    """Aggregate rows into per-cluster sums measured from the overall means (two passes over the rows).
+
+    Kept separate from the optimisation so that the aggregation can be done by another engine.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if x is not None:
+        x = np.asarray(x, dtype=np.float64)
+    finite = bool(np.all(np.isfinite(y))) and (x is None or bool(np.all(np.isfinite(x))))
+    centre_y, centre_x = global_centres(y, x) if finite else (0.0, 0.0)  # cluster_sums says what is wrong
+    return cluster_sums(y, x, codes, n_groups, centre_y, centre_x)
 
 
 @dataclass(frozen=True)
@@ -190,11 +280,12 @@ def no_pool(stats: ClusterStats) -> tuple[np.ndarray, np.ndarray]:
     w = _within(stats)
     nonempty = w.n > 0
     if not stats.has_x:
-        return np.where(nonempty, w.mean_y, np.nan), np.full(w.n.shape, np.nan)
+        return np.where(nonempty, w.mean_y + stats.centre_y, np.nan), np.full(w.n.shape, np.nan)
     safe_wxx = np.where(w.slope_ok, w.wxx, 1.0)
     slope = np.where(w.slope_ok, w.wxy / safe_wxx, np.nan)
-    intercept = np.where(w.slope_ok, w.mean_y - slope * w.mean_x, np.nan)
-    return intercept, slope
+    # the line through the cluster's centroid, in the coordinates as given
+    intercept = (w.mean_y + stats.centre_y) - slope * (w.mean_x + stats.centre_x)
+    return np.where(w.slope_ok, intercept, np.nan), slope
 
 
 def _sum_log(v: np.ndarray) -> float:
@@ -251,6 +342,8 @@ class ProfiledFit:
     gradient_norm: float
     is_singular: bool
     n_evaluations: int
+    #: theta for x measured from its overall mean (lme4's theta is for x as given): the fit's own scale
+    centred_theta: np.ndarray | None = None
 
     @property
     def sd_re(self) -> np.ndarray:
@@ -315,13 +408,17 @@ class _Problem:
                 f"number of observations ({n_obs:g}) <= number of random effects ({self.q * n_levels}): "
                 "the random-effects parameters and the residual variance are unidentifiable"
             )
-        # Global centring: shifts of x and y are exactly undone on the fixed effects / random-effect
-        # covariance (the centring map has determinant 1, so log|R_X| is unchanged).
-        self.cx = float((w.mean_x * n).sum() / n_obs) if stats.has_x else 0.0
-        self.cy = float((w.mean_y * n).sum() / n_obs)
+        # The criterion works on x and y measured from their overall means, and theta refers to that x
+        # (see centring.py): the sums are already measured from the stats' centres; what is left of the
+        # means in them (rounding, or centres that are not the means) is taken out here. `centre_x` and
+        # `centre_y` are where the fit's origin sits in the coordinates as given.
+        self.shift_x = float((w.mean_x * n).sum() / n_obs) if stats.has_x else 0.0
+        self.shift_y = float((w.mean_y * n).sum() / n_obs)
+        self.centre_x = stats.centre_x + self.shift_x
+        self.centre_y = stats.centre_y + self.shift_y
         self.n = n
-        self.mx = np.where(n > 0, w.mean_x - self.cx, 0.0) if stats.has_x else np.zeros_like(n)
-        self.my = np.where(n > 0, w.mean_y - self.cy, 0.0)
+        self.mx = np.where(n > 0, w.mean_x - self.shift_x, 0.0) if stats.has_x else np.zeros_like(n)
+        self.my = np.where(n > 0, w.mean_y - self.shift_y, 0.0)
         self.wxx = w.wxx
         safe_wxx = np.where(w.slope_ok, w.wxx, 1.0)
         slope_w = np.where(w.slope_ok, w.wxy / safe_wxx, 0.0)
@@ -342,10 +439,9 @@ class _Problem:
             self.theta_lower = np.array([0.0])
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def centred_t(self, theta: np.ndarray) -> tuple[float, float, float, float]:
-        """Entries (a, b, c, d) of C T, the relative Cholesky factor in centred-x coordinates (row-major)."""
-        t11, t21, t22 = (float(v) for v in theta)
-        return t11 + self.cx * t21, self.cx * t22, t21, t22
+    def theta_from(self, theta: np.ndarray, origin: float) -> np.ndarray:
+        """The problem's (centred) theta from one for the intercept at x = ``origin`` (as given)."""
+        return shift_theta(theta, self.centre_x - origin) if self.q == 2 else np.abs(theta)
 
     def _tail(self, logdet_l: float, logdet_a: float, r2: float) -> float:
         df = self.df_resid
@@ -367,12 +463,12 @@ class _Problem:
 
     def _eval_slope(self, theta: np.ndarray, full: bool) -> _Solution:
         n, mx, wxx, nw = self.n, self.mx, self.wxx, self.nw
-        a, b, c, d = self.centred_t(theta)
-        d11, d12, d22 = a * a + b * b, a * c + b * d, c * c + d * d
-        det_d = (a * d - b * c) ** 2
+        a, c, d = (float(v) for v in theta)  # T = [[a, 0], [c, d]], for x - centre_x
+        d11, d12, d22 = a * a, a * c, c * c + d * d
+        det_d = (a * d) ** 2
         # det(I + D S_j) = 1 + tr(D S_j) + det(D) det(S_j), every term >= 0 (Sylvester + 2x2 expansion).
         v0 = c * mx + a
-        v1 = d * mx + b
+        v1 = d * mx
         det_k = v0 * v0
         det_k += v1 * v1
         det_k *= n
@@ -414,12 +510,7 @@ class _Problem:
             G11 -= b11 * m1111 + 2.0 * b12 * m1112 + b22 * m1212
             G12 -= b11 * m1112 + b12 * (m1122 + m1212) + b22 * m1222
             G22 -= b11 * m1212 + 2.0 * b12 * m1222 + b22 * m2222
-        cx = self.cx
-        h11 = G11
-        h12 = G11 * cx + G12
-        h22 = cx * cx * G11 + 2.0 * cx * G12 + G22
-        t11, t21, t22 = (float(v) for v in theta)
-        grad = 2.0 * np.array([h11 * t11 + h12 * t21, h12 * t11 + h22 * t21, h22 * t22])
+        grad = 2.0 * np.array([G11 * a + G12 * c, G12 * a + G22 * c, G22 * d])
         sol = _Solution(f=f, grad=grad, beta_c=beta, a_inv=a_inv, r2=r2)
         if full:
             sol.g0, sol.g1, sol.det_k = g0, g1, det_k
@@ -498,10 +589,7 @@ class _Problem:
         rel1 = 0.01
         if good.sum() > 1:
             rel1 = max(float(np.var(self.b1h[good])) / sigma2 - float((1.0 / self.wxx[good]).mean()), 0.01)
-        # diag(rel0, rel1) refers to centred x; map to lme4's (uncentred) Cholesky factor
-        d11 = rel0 + self.cx * self.cx * rel1
-        t21 = -self.cx * rel1 / math.sqrt(d11)
-        return np.array([math.sqrt(d11), t21, math.sqrt(max(rel1 - t21 * t21, 1e-4 * rel1))])
+        return np.array([math.sqrt(rel0), 0.0, math.sqrt(rel1)])
 
 
 def criterion_at(
@@ -514,7 +602,28 @@ def criterion_at(
 
     Exposed so that callers and tests can check optimality independently of :func:`fit_profiled`.
     """
-    return _Problem(stats, random, method).f(np.asarray(theta, dtype=np.float64))
+    problem = _Problem(stats, random, method)
+    return problem.f(problem.theta_from(np.asarray(theta, dtype=np.float64), 0.0))
+
+
+def fit_at(
+    stats: ClusterStats,
+    random: Literal["intercept", "slope"],
+    theta: np.ndarray,
+    method: Literal["REML", "ML"] = "REML",
+    *,
+    origin: float = 0.0,
+) -> ProfiledFit:
+    """The profiled solution at a given theta, no optimisation: lme4's estimates if theta were the optimum.
+
+    ``theta`` is lme4's for the intercept at x = ``origin`` (0: x as given; ``stats.centre_x``: the
+    coordinates the sums are measured in). Used to judge another engine's estimates by this criterion
+    and to give them lme4's ``vcov``. ``converged`` is False and ``gradient_norm`` the exact gradient's.
+    """
+    problem = _Problem(stats, random, method)
+    centred = problem.theta_from(np.asarray(theta, dtype=np.float64), origin)
+    gradient = problem.evaluate(centred).grad
+    return _assemble(problem, centred, False, float(np.abs(gradient).max()))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -811,62 +920,50 @@ def fit_profiled(
 
 
 def _assemble(problem: _Problem, theta: np.ndarray, converged: bool, gradient_norm: float) -> ProfiledFit:
-    """Transform the centred solution back to lme4's parametrisation and collect the outputs."""
+    """The solution at the problem's (centred) ``theta``, mapped back to lme4's parametrisation for y and x
+    as given (centring.py)."""
     sol = problem.evaluate(theta, full=True)
-    df = problem.df_resid
-    sigma2 = sol.r2 / df
-    cx, cy = problem.cx, problem.cy
-    # Fixed effects: beta_c refers to [1, x - cx] and y - cy.
-    if problem.p == 2:
-        uncentre = np.array([[1.0, -cx], [0.0, 1.0]])
-        beta = uncentre @ sol.beta_c
-        beta[0] += cy
-        fixed_cov = sigma2 * (uncentre @ sol.a_inv @ uncentre.T)
-    else:
-        beta = sol.beta_c + cy
-        fixed_cov = sigma2 * sol.a_inv
+    sigma2 = sol.r2 / problem.df_resid
+    cx = problem.centre_x
+    beta, fixed_cov = uncentre_fixed(sol.beta_c, sigma2 * sol.a_inv, problem.centre_y, cx)
     assert sol.g0 is not None and sol.det_k is not None
     if problem.q == 2:
         assert sol.g1 is not None
-        t = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
-        cov_re = sigma2 * (t @ t.T)
-        a, b, c, d = problem.centred_t(theta)
-        d11, d12, d22 = a * a + b * b, a * c + b * d, c * c + d * d
-        det_d = (a * d - b * c) ** 2
-        # Conditional modes in centred coordinates: D Z' V^-1 e; then undo the centring of x.
-        u0 = d11 * sol.g0 + d12 * sol.g1
-        u1 = d12 * sol.g0 + d22 * sol.g1
-        blup = np.column_stack([u0 - cx * u1, u1])
-        # Conditional covariance sigma^2 T (T'S T + I)^-1 T' = sigma^2 (D + det(D) adj(S)) / det(I + D S).
+        a, c, d = (float(v) for v in theta)
+        d11, d12, d22 = a * a, a * c, c * c + d * d
+        det_d = (a * d) ** 2
+        # Conditional modes D Z' V^-1 e and covariances sigma^2 T (T'S T + I)^-1 T'
+        # = sigma^2 (D + det(D) adj(S)) / det(I + D S), for x - centre_x, then moved to x = 0.
+        blup = np.column_stack([d11 * sol.g0 + d12 * sol.g1, d12 * sol.g0 + d22 * sol.g1])
         ik = sigma2 / sol.det_k
-        c11 = (d11 + det_d * problem.s22) * ik
-        c12 = (d12 - det_d * problem.nmx) * ik
-        c22 = (d22 + det_d * problem.n) * ik
-        o11 = c11 - 2.0 * cx * c12 + cx * cx * c22
-        o12 = c12 - cx * c22
         blup_cov = np.empty((problem.n_groups, 2, 2))
-        blup_cov[:, 0, 0] = o11
-        blup_cov[:, 0, 1] = o12
-        blup_cov[:, 1, 0] = o12
-        blup_cov[:, 1, 1] = c22
+        blup_cov[:, 0, 0] = (d11 + det_d * problem.s22) * ik
+        blup_cov[:, 0, 1] = blup_cov[:, 1, 0] = (d12 - det_d * problem.nmx) * ik
+        blup_cov[:, 1, 1] = (d22 + det_d * problem.n) * ik
+        blup, blup_cov = uncentre_effects(blup, cx), uncentre_cov(blup_cov, cx)
+        cov_re = uncentre_cov(sigma2 * np.array([[d11, d12], [d12, d22]]), cx)
+        lme4_theta = shift_theta(theta, -cx)
     else:
         dd = float(theta[0]) ** 2
         cov_re = np.array([[sigma2 * dd]])
         blup = (dd * sol.g0)[:, None]
         blup_cov = (sigma2 * dd / sol.det_k)[:, None, None]
+        lme4_theta = np.abs(theta)
+    # singular on the problem's own scale (x and y from their means): where x sits does not matter
     diag = theta[[0, 2]] if problem.q == 2 else theta
     return ProfiledFit(
         fixed_effects=beta,
         fixed_cov=fixed_cov,
         cov_re=cov_re,
         sigma=math.sqrt(sigma2),
-        theta=np.asarray(theta, dtype=np.float64),
+        theta=lme4_theta,
         blup=blup,
         blup_cov=blup_cov,
         criterion=float(sol.f),
         method=problem.method,
         converged=bool(converged),
         gradient_norm=float(gradient_norm),
-        is_singular=bool(np.any(diag <= SINGULAR_TOL)),
+        is_singular=bool(np.any(np.abs(diag) <= SINGULAR_TOL)),
         n_evaluations=problem.n_evaluations,
+        centred_theta=np.asarray(theta, dtype=np.float64),
     )

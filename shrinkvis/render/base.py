@@ -78,6 +78,11 @@ class BlitRenderer:
         """Set the moving artists to frame `frame`."""
         raise NotImplementedError
 
+    def frame_key(self, frame: int) -> Hashable:
+        """Frames with equal keys show the same picture: where the frame is on the timeline, and its
+        background; a view with motion of its own beyond the timeline adds it."""
+        return (float(self.story.timeline.position[frame]), self.background_key(frame))
+
     # --- the loop -----------------------------------------------------------------------------------
     def moving(self, artist: Any) -> Any:
         artist.set_animated(True)
@@ -123,10 +128,10 @@ class BlitRenderer:
     def frame(self, index: int) -> np.ndarray:
         # a frame at the same place on the timeline, with the same background, shows the same picture:
         # the pauses (about 40% of the frames) are handed out again instead of drawn again
-        key = (float(self.story.timeline.position[index]), self.background_key(index))
+        key = self.frame_key(index)
         if key == self._last_key and self._last is not None:
             return self._last.copy()
-        self._canvas.restore_region(self._background(key[1]))
+        self._canvas.restore_region(self._background(self.background_key(index)))
         self.update(index)
         renderer = self._canvas.get_renderer()
         for artist in self._moving:
@@ -143,7 +148,7 @@ class BlitRenderer:
         previous: np.ndarray | None = None
         previous_key: Hashable = None
         for index in range(self.story.n_frames):
-            key = (float(self.story.timeline.position[index]), self.background_key(index))
+            key = self.frame_key(index)
             if previous is None or key != previous_key:
                 previous = self.frame(index)
                 previous_key = key

@@ -11,8 +11,9 @@ from .base import BlitRenderer
 from .plane import EDGE_MARK_AREA
 from .style import broken_line, draw_legend, edge_paths, grid_with_header, round_marker, style_axes
 
-BAR_WIDTH = 0.5  # relative to the look's line width
-BAR_ALPHA = 0.45
+BAR_WIDTH = 0.65  # relative to the look's line width: a whisker a projector still shows
+BAR_ALPHA = 0.6
+FUNNEL_LINE_WIDTH = 0.7
 FIXED_LINE_WIDTH = 0.8  # relative to the look's line width
 
 
@@ -32,20 +33,28 @@ class FunnelRenderer(BlitRenderer):
             cell = grid[first, index] if side_by_side else grid[first + index, 0]
             axes = figure.add_subplot(cell)
             style_axes(axes, look)
-            axes.set_xlim(*story.xlim)
-            axes.set_ylim(*panel.ylim)
-            axes.set_xticks(story.xticks, story.xtick_labels)
-            axes.set_xlabel(story.x_label)
-            axes.set_ylabel(panel.label)
-            axes.axhline(
+            xlim, ylim, x_label, y_label = story.axes(index)
+            axes.set_xlim(*xlim)
+            axes.set_ylim(*ylim)
+            (axes.set_yticks if story.horizontal else axes.set_xticks)(story.xticks, story.xtick_labels)
+            axes.set_xlabel(x_label)
+            axes.set_ylabel(y_label)
+            (axes.axvline if story.horizontal else axes.axhline)(
                 panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2
             )
+            for side in story.funnel_lines(index):
+                axes.plot(
+                    *side.T,
+                    color=theme.contour,
+                    linestyle="--",
+                    lw=FUNNEL_LINE_WIDTH * look.line_width,
+                    zorder=1.5,
+                )
             # the bars share one colour: one broken line draws them all at once
             (bars,) = axes.plot([], [], lw=BAR_WIDTH * look.line_width, zorder=2.5)
             self._bars.append(self.moving(bars))
             points = axes.scatter(
-                panel.x,
-                panel.states[0],
+                *story.points(0, index).T,
                 s=story.point_area,
                 marker=round_marker(),
                 edgecolors=theme.background,

@@ -8,10 +8,10 @@ from ..story.lines import DATA_POINT_AREA, LinesStory, line_segments
 from .base import BlitRenderer
 from .style import draw_legend, grid_with_header, style_axes
 
-GHOST_ALPHA = 0.6  # the no-pooling line stays behind, faint, once its fit has moved
+GHOST_ALPHA = 0.9  # the no-pooling line stays behind, dotted, once its fit has moved
 DATA_ALPHA = 0.8
 COMPLETE_WIDTH = 0.8  # relative to the look's line width
-GHOST_WIDTH = 0.7
+GHOST_WIDTH = 1.0
 
 
 class LinesRenderer(BlitRenderer):
@@ -44,15 +44,6 @@ class LinesRenderer(BlitRenderer):
                 axes.set_xlabel(story.x_label)
             if column == 0:
                 axes.set_ylabel(story.y_label)
-            axes.scatter(
-                panel.x,
-                panel.y,
-                s=look.area(DATA_POINT_AREA),
-                color=theme.data_point,
-                alpha=DATA_ALPHA,
-                linewidths=0,
-                zorder=2,
-            )
             axes.plot(
                 *complete.T, color=theme.complete_pool, linestyle="--", lw=COMPLETE_WIDTH * look.line_width
             )
@@ -66,6 +57,17 @@ class LinesRenderer(BlitRenderer):
             )
             (line,) = axes.plot(*ghost.T, color=story.color(0), lw=look.line_width, zorder=3)
             self._lines.append(self.moving(line))
+            # the data over every line, the moving one too (the lines are fitted to them): drawn after it
+            data = axes.scatter(
+                panel.x,
+                panel.y,
+                s=look.area(DATA_POINT_AREA),
+                color=theme.data_point,
+                alpha=DATA_ALPHA,
+                linewidths=0,
+                zorder=4,
+            )
+            self.moving(data)
         draw_legend(figure, story.legend, look)
 
     def update(self, frame: int) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from ..story.plane import PlaneStory
-from ..story.shrinkage import COMPLETE_POOL_AREA, FIXED_EFFECT_AREA
 from .base import BlitRenderer
 from .style import (
     broken_line,
@@ -16,13 +15,13 @@ from .style import (
     edge_paths,
     fit_width,
     grid_with_header,
+    mark_path,
     round_marker,
     shared_or_each,
     style_axes,
 )
+from .truth import TruthLayer
 
-HALO_AREAS = (900.0, 500.0, 250.0)  # pt², outermost first: the soft glow around the black hole
-HALO_ALPHA = 0.10
 EDGE_MARK_AREA = 40.0  # pt²
 CONTOUR_WIDTH = 0.9
 CONTOUR_ALPHA = 0.55
@@ -50,6 +49,7 @@ class PlaneRenderer(BlitRenderer):
         axes.set_xlabel(story.x_label)
         axes.set_ylabel(story.y_label)
 
+        labels = []  # the contours' labels: drawn over the points, moving with nothing
         for contour in story.contours:
             axes.add_patch(
                 Ellipse(
@@ -65,14 +65,22 @@ class PlaneRenderer(BlitRenderer):
                 )
             )
             if contour.label_at is not None:
-                axes.text(
-                    *contour.label_at,
-                    contour.label,
-                    fontsize=look.annotation_size,
-                    color=theme.contour,
-                    ha="left",
-                    va="bottom",
-                    zorder=1,
+                labels.append(
+                    axes.text(
+                        *contour.label_at,
+                        contour.label,
+                        fontsize=look.annotation_size,
+                        color=theme.contour,
+                        ha="left",
+                        va="bottom",
+                        bbox={
+                            "boxstyle": "round,pad=0.15",
+                            "facecolor": theme.background,
+                            "alpha": 0.75,
+                            "lw": 0,
+                        },
+                        zorder=4,
+                    )
                 )
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
@@ -110,38 +118,35 @@ class PlaneRenderer(BlitRenderer):
         self._edge = self.moving(
             axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
         )
-        # halo and hole in one collection: one draw call per frame, drawn after (on top of) the points
-        rings = len(HALO_AREAS)
-        hole_colors = np.array([*[theme.fixed_effect] * rings, theme.fixed_effect])
-        hole_colors[:rings, 3] = HALO_ALPHA
-        self._hole_colors = hole_colors
-        self._hole_edges = np.array([(0, 0, 0, 0)] * rings + [theme.background])
-        self._hole = self.moving(
+        for label in labels:
+            self.moving(label)
+        # the still marks in one collection, in the storyboard's order (the black hole last): one draw call
+        marks = story.marks
+        self._mark_faces = np.array([(0, 0, 0, 0) if mark.hollow else mark.color for mark in marks])
+        self._mark_edges = np.array([mark.color if mark.hollow else mark.edge_color for mark in marks])
+        self._marks = self.moving(
             axes.scatter(
-                np.full(rings + 1, story.fixed_effects[0]),
-                np.full(rings + 1, story.fixed_effects[1]),
-                s=[look.area(area) for area in (*HALO_AREAS, FIXED_EFFECT_AREA)],
-                c=hole_colors,
-                edgecolors=self._hole_edges,
-                linewidths=[0] * rings + [1.0],
+                [mark.at[0] for mark in marks],
+                [mark.at[1] for mark in marks],
+                s=[mark.area for mark in marks],
+                c=self._mark_faces,
+                edgecolors=self._mark_edges,
+                linewidths=[mark.edge_width for mark in marks],
                 marker=round_marker(),
                 zorder=5,
             )
         )
+        self._marks.set_paths([mark_path(mark.marker) for mark in marks])
+        self._truth = None
+        if story.truth is not None:
+            self._truth = TruthLayer(self, axes, story.truth)
+            # moving artists are drawn in the order they are listed: the reveal's go between the points
+            # and the black hole, its text on top (by zorder; the sort keeps the order of equals)
+            self._moving.sort(key=lambda artist: artist.get_zorder())
 
-        # complete pooling lands close to the fixed effects: drawn last, small on top of the black hole;
-        # one marker of a line, which matplotlib draws with far less work per frame than a scatter
-        (complete,) = axes.plot(
-            *story.complete_pool,
-            linestyle="",
-            marker="D",
-            markersize=float(np.sqrt(look.area(COMPLETE_POOL_AREA))),
-            color=theme.complete_pool,
-            markeredgecolor=theme.background,
-            markeredgewidth=0.8,
-            zorder=6,
-        )
-        self.moving(complete)
+    def frame_key(self, frame: int) -> Hashable:
+        key = super().frame_key(frame)
+        return key if self._truth is None else (key, self._truth.key(frame))
 
     def background_key(self, frame: int) -> int:
         """The stage whose caption shows (0 when the view has no captions)."""
@@ -164,12 +169,13 @@ class PlaneRenderer(BlitRenderer):
         self._edge.set_offsets(edge.at[edge.outside].reshape(-1, 2))
         self._edge.set_paths(edge_paths(edge.side[edge.outside]))
         self._edge.set_facecolors(colors[edge.outside])
-        alpha = story.fixed_effects_alpha(frame)
+        alpha = np.array([story.mark_alpha(frame, mark) for mark in story.marks])
         for colors, setter in (
-            (self._hole_colors, self._hole.set_facecolors),
-            (self._hole_edges, self._hole.set_edgecolors),
+            (self._mark_faces, self._marks.set_facecolors),
+            (self._mark_edges, self._marks.set_edgecolors),
         ):
             faded = colors.copy()
             faded[:, 3] *= alpha
             setter(faded)
-        self._hole.set_visible(alpha > 0)
+        if self._truth is not None:
+            self._truth.update(frame)

@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..story.common import Header, LegendEntry
-from ..story.presets import Look
+from ..story.presets import DPI, POINTS_PER_INCH, Look
 
-DPI = 100
-POINTS_PER_INCH = 72
 CHAR_WIDTH = 0.5  # average glyph width of DejaVu Sans in running text, in font sizes
 MIN_LINE_CHARS = 20
 TEXT_SHARE = 0.94  # of the figure's width a caption may take
@@ -30,8 +28,14 @@ def fit_width(artist: Any, text: str, width_px: float, font_size: float) -> None
     while True:
         artist.set_text(textwrap.fill(text, characters))
         if characters <= MIN_LINE_CHARS or artist.get_window_extent(renderer).width <= width_px:
-            return
+            break
         characters -= 2
+    # as many lines, but even: no last line of one word
+    lines = textwrap.wrap(text, characters)
+    even = -(-len(text) // len(lines))
+    while even < characters and len(textwrap.wrap(text, even)) > len(lines):
+        even += 1
+    artist.set_text(textwrap.fill(text, min(even, characters)))
 
 
 def style_axes(axes: Any, look: Look, grid: bool = True) -> None:
@@ -86,8 +90,12 @@ def legend_handles(entries: tuple[LegendEntry, ...], look: Look) -> list[Any]:
             marker=entry.marker or None,
             markersize=float(np.sqrt(area)) if area else 0.0,
             color=entry.color,
-            markeredgecolor=look.theme.background if entry.marker else None,
-            markeredgewidth=0.5,
+            alpha=entry.alpha,
+            markerfacecolor="none" if entry.hollow else entry.color,
+            markeredgecolor=entry.color
+            if entry.hollow
+            else (look.theme.background if entry.marker else None),
+            markeredgewidth=1.5 * look.scale if entry.hollow else 0.5,
             label=entry.label,
         )
 
@@ -109,7 +117,7 @@ def _columns_guess(entries: tuple[LegendEntry, ...], look: Look) -> int:
 
 def _handle_length(entries: tuple[LegendEntry, ...]) -> float:
     """Room for the widest handle: a size key's markers need more than a line."""
-    return max([2.0, *(1.6 * len(entry.areas) for entry in entries)])
+    return max([2.0, *(1.25 * len(entry.areas) for entry in entries)])
 
 
 LEGEND_TEXT_PAD = 0.4  # between a legend handle and its label, in font sizes
@@ -230,6 +238,14 @@ def round_marker() -> Any:
     from matplotlib.path import Path
 
     return MarkerStyle(Path.unit_regular_polygon(32))
+
+
+def mark_path(marker: str) -> Any:
+    """The path of a still mark: the round polygon for "o", matplotlib's own marker otherwise."""
+    from matplotlib.markers import MarkerStyle
+
+    style = round_marker() if marker == "o" else MarkerStyle(marker)
+    return style.get_path().transformed(style.get_transform())
 
 
 def shared_or_each(values: Any) -> np.ndarray:

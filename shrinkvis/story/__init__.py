@@ -19,6 +19,7 @@ from .shrinkage import shrinkage
 from .stages import stages
 from .themes import Theme, theme
 from .timeline import Timeline, timeline
+from .truth import reveal_timeline, reveals_truth, with_truth_reveal
 
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     import pandas as pd
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 Storyboard = PlaneStory | LinesStory | FunnelStory
 
 # How many key states each view moves through.
-STATES = {"shrinkage": 2, "stages": 3, "lines": 2, "funnel": 2}
+STATES = {"shrinkage": 2, "stages": 3, "lines": 2, "funnel": 2, "caterpillar": 2}
 
 __all__ = [
     "FunnelStory",
@@ -53,10 +54,14 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     the_timeline = timeline(
         spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, STATES[view]
     )
+    if reveals_truth(estimates, spec):
+        points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
+        story = shrinkage(estimates, spec, the_header, the_look, points)
+        return with_truth_reveal(story, estimates, spec, progress, the_look)
     if view == "shrinkage":
         return shrinkage(estimates, spec, the_header, the_look, the_timeline)
     if view == "stages":
         return stages(estimates, spec, the_header, the_look, the_timeline)
     if view == "lines":
         return lines(estimates, data, spec, the_header, the_look, the_timeline)
-    return funnel(estimates, spec, the_header, the_look, the_timeline)
+    return funnel(estimates, spec, the_header, the_look, the_timeline, caterpillar=view == "caterpillar")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ScenarioError
-from .presets import Look
+from .presets import DPI, POINTS_PER_INCH, Look
 from .themes import RGBA
 from .timeline import Timeline
 
@@ -16,9 +16,15 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..fit import Estimates
 
 POINT_AREA = 28.0  # pt², every cluster the same size
-POINT_AREA_RANGE = (8.0, 90.0)  # pt², smallest and largest cluster when sizes differ
+# pt², smallest and largest cluster when sizes differ: the smallest clusters move furthest, so even they
+# stay ≥ 7 px across at `small` (MIN_POINT_PX), easy to follow
+MIN_POINT_PX = 7.0
+POINT_AREA_RANGE = ((MIN_POINT_PX * POINTS_PER_INCH / DPI) ** 2, 100.0)
 LIMIT_PADDING = 0.06  # share of the range added on each side so nothing touches the frame
 AUTO_ZOOM_SDS = 3.0  # zoom auto: fixed effect ± 3 estimated SDs
+# zoom auto (and a batch's shared view) widens to keep this share of the clusters' starting points in view:
+# all but the wildest few, whose own estimates from a handful of rows would squash everyone else
+START_SHARE = 0.95
 EDGE_INSET = 0.015  # share of the range between an edge mark and the frame, so the mark shows whole
 FADED_ALPHA = 0.3  # transparency by extremeness: opacity of the most central cluster
 
@@ -59,6 +65,24 @@ class LegendEntry:
     area: float = 0.0  # marker area in pt²
     line: str = ""  # "-" solid, "--" dashed, ":" dotted, "" none
     areas: tuple[float, ...] = ()  # several markers side by side (a size key), instead of `area`
+    hollow: bool = False  # the marker drawn as an outline in `color`
+    alpha: float = 1.0  # of the line
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One marker that stands still on a plot (the fixed effects, complete pooling), drawn in the order
+    of its storyboard's `marks`, over the clusters. A hollow mark is an outline of `edge_width` points."""
+
+    name: str
+    at: np.ndarray  # (2,) data coordinates
+    area: float  # pt² (matplotlib's `s`)
+    color: RGBA
+    marker: str = "o"  # "o" disk, "D" diamond
+    hollow: bool = False
+    edge_width: float = 0.0  # pt: the outline of a hollow mark, or a thin rim in `edge_color`
+    edge_color: RGBA = (0.0, 0.0, 0.0, 0.0)
+    appears_from: int = -1  # fades in on the way from this key state to the next; -1: always there
 
 
 @dataclass(frozen=True)
@@ -79,7 +103,8 @@ def require_random_slope(estimates: Estimates, view: str) -> None:
     if estimates.random != "slope":
         raise ScenarioError(
             f"animation.view = {view}: the view shows per-cluster slopes, and a random-intercept model "
-            "has none (every cluster shares the fixed slope); use --view funnel or --view lines"
+            "has none (every cluster shares the fixed slope); use --view funnel or --view caterpillar"
+            + (" or --view lines" if len(estimates.fixed_effects) > 1 else "")
         )
 
 
@@ -112,6 +137,26 @@ def extremeness_alpha(points: np.ndarray, center: np.ndarray) -> np.ndarray:
     return FADED_ALPHA + (1 - FADED_ALPHA) * distance / largest
 
 
+def half_width(center: float, sd: float, must_show: np.ndarray, starts: np.ndarray = ()) -> float:
+    """How far either side of `center` an auto view reaches: 3 estimated SDs, widened to every value of
+    `must_show` (the partial-pooling estimates) and to START_SHARE of the `starts`. 0: nothing to go by."""
+    shown = np.asarray(must_show, dtype=float)
+    shown = shown[np.isfinite(shown)]
+    begun = np.asarray(starts, dtype=float)
+    begun = np.abs(begun[np.isfinite(begun)] - center)
+    return max(
+        AUTO_ZOOM_SDS * sd if np.isfinite(sd) else 0.0,
+        *np.abs(shown - center),
+        float(np.quantile(begun, START_SHARE)) if len(begun) else 0.0,
+        0.0,
+    )
+
+
+def padded(low: float, high: float, center: float = 0.0) -> tuple[float, float]:
+    span = high - low if high > low else max(abs(center), 1.0)
+    return float(low - LIMIT_PADDING * span), float(high + LIMIT_PADDING * span)
+
+
 def axis_limits(
     zoom: str,
     fixed: tuple[float, float] | None,
@@ -119,27 +164,22 @@ def axis_limits(
     sd: float,
     every_value: np.ndarray,
     must_show: np.ndarray,
+    starts: np.ndarray = (),
 ) -> tuple[float, float]:
     """One axis's limits.
 
-    fixed: the scenario's limits. auto: center ± 3 estimated SDs (wide enough for `must_show`, the
-    partial-pooling estimates), padded; a zero SD falls back to fit. fit: every value, padded.
+    fixed: the scenario's limits. auto: `half_width` either side of the center, padded; a zero SD with
+    nothing to show falls back to fit. fit: every value, padded.
     """
     if zoom == "fixed" and fixed is not None:
         return float(fixed[0]), float(fixed[1])
-    low = high = None
-    if zoom in ("auto", "fixed"):
-        shown = np.asarray(must_show, dtype=float)
-        shown = shown[np.isfinite(shown)]
-        half = max(AUTO_ZOOM_SDS * sd if np.isfinite(sd) else 0.0, *np.abs(shown - center), 0.0)
+    if zoom in ("auto", "fixed") and np.isfinite(center):
+        half = half_width(center, sd, must_show, starts)
         if half > 0:
-            low, high = center - half, center + half
-    if low is None or high is None:
-        values = np.append(np.asarray(every_value, dtype=float), center)
-        values = values[np.isfinite(values)]
-        low, high = float(values.min()), float(values.max())
-    span = high - low if high > low else max(abs(center), 1.0)
-    return float(low - LIMIT_PADDING * span), float(high + LIMIT_PADDING * span)
+            return padded(center - half, center + half, center)
+    values = np.append(np.asarray(every_value, dtype=float), center)
+    values = values[np.isfinite(values)]
+    return padded(float(values.min()), float(values.max()), center)
 
 
 def edge_marks(points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> EdgeMarks:

@@ -8,7 +8,7 @@ estimate, so that balanced data (every cluster the same size) still show each cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,11 +34,13 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..scenario import AnimationSpec
 
 Z_95 = 1.96  # normal quantile of a 95% interval
-COLUMN_WIDTH = 0.6  # share of the gap between neighbouring sizes that a column of clusters fills
+COLUMN_WIDTH = 0.3  # share of the gap between neighbouring sizes that a column of clusters fills
 LOG_SIZES_FROM = 20  # largest / smallest cluster size from which the size axis is logarithmic
 MAX_SIZE_TICKS = 12
 LOG_TICK_STEPS = (1, 2, 5)
 BAR_LABEL = "± 1.96 SE"
+FUNNEL_LABEL = "95% of own estimates (model)"
+FUNNEL_SAMPLES = 60  # points along each funnel line
 FUNNEL_POINT_AREA = 0.7 * POINT_AREA  # pt², a little smaller: each point also carries a bar
 
 
@@ -51,6 +53,9 @@ class FunnelPanel:
     states: np.ndarray  # (2, J) estimates: no pooling, partial pooling
     se_states: np.ndarray  # (2, J) their standard errors
     ylim: tuple[float, float]
+    # (2, M, 2) the funnel: fixed effect ∓ 1.96·√(τ² + v/n) across the sizes, lower and upper line, where
+    # v/n is the sampling variance of a cluster's own estimate at size n (σ²/n for an intercept)
+    funnel_lines: np.ndarray = field(default_factory=lambda: np.empty((2, 0, 2)))
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,19 @@ class FunnelStory(Timed):
     state_colors: np.ndarray  # (2, 4)
     point_area: float
     legend: tuple[LegendEntry, ...]
+    # the caterpillar: estimates along the x axis, each cluster on its own row (the story's x is then
+    # drawn upwards); points, bars, edges and `axes` below are in drawing coordinates either way
+    horizontal: bool = False
+
+    def _drawn(self, xy: np.ndarray) -> np.ndarray:
+        return xy[..., ::-1] if self.horizontal else xy
+
+    def axes(self, panel: int) -> tuple[tuple[float, float], tuple[float, float], str, str]:
+        """(x limits, y limits, x label, y label) of a panel as drawn."""
+        limits_and_labels = (self.xlim, self.panels[panel].ylim, self.x_label, self.panels[panel].label)
+        if self.horizontal:
+            return limits_and_labels[1], limits_and_labels[0], limits_and_labels[3], limits_and_labels[2]
+        return limits_and_labels
 
     def estimates(self, frame: int, panel: int) -> np.ndarray:
         return self.timeline.blend(self.panels[panel].states, frame)
@@ -76,25 +94,33 @@ class FunnelStory(Timed):
         return self.timeline.blend(self.panels[panel].se_states, frame)
 
     def points(self, frame: int, panel: int) -> np.ndarray:
-        return np.column_stack([self.panels[panel].x, self.estimates(frame, panel)])
+        return self._drawn(np.column_stack([self.panels[panel].x, self.estimates(frame, panel)]))
 
     def bars(self, frame: int, panel: int) -> np.ndarray:
-        """(J, 2, 2) vertical segments from estimate − 1.96 SE to estimate + 1.96 SE."""
+        """(J, 2, 2) segments from estimate − 1.96 SE to estimate + 1.96 SE."""
         x = self.panels[panel].x
         centre = self.estimates(frame, panel)
         half = Z_95 * np.nan_to_num(self.std_errors(frame, panel))
-        return np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        return self._drawn(
+            np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        )
+
+    def funnel_lines(self, panel: int) -> np.ndarray:
+        return self._drawn(self.panels[panel].funnel_lines)
 
     def color(self, frame: int) -> np.ndarray:
         return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
-        return edge_marks(self.points(frame, panel), self.xlim, self.panels[panel].ylim)
+        xlim, ylim, _, _ = self.axes(panel)
+        return edge_marks(self.points(frame, panel), xlim, ylim)
 
 
 def size_positions(n: np.ndarray, order_by: np.ndarray) -> tuple[np.ndarray, bool]:
     """Horizontal place of each cluster: its size, spread into a narrow column among equal sizes."""
     n = np.asarray(n, dtype=float)
+    if np.ptp(n) == 0:  # one size: a caterpillar, each cluster at its rank
+        return np.argsort(np.argsort(order_by, kind="stable"), kind="stable") + 1.0, False
     log_scale = n.min() > 0 and n.max() / n.min() >= LOG_SIZES_FROM
     base = np.log10(n) if log_scale else n.copy()
     sizes = np.unique(base)
@@ -112,6 +138,8 @@ def size_positions(n: np.ndarray, order_by: np.ndarray) -> tuple[np.ndarray, boo
 
 def size_ticks(n: np.ndarray, log_scale: bool) -> tuple[np.ndarray, tuple[str, ...]]:
     sizes = np.unique(np.asarray(n, dtype=int))
+    if len(sizes) == 1:  # the x axis is a rank: no size ticks
+        return np.array([], dtype=float), ()
     if log_scale:
         decades = range(int(np.floor(np.log10(sizes.min()))), int(np.ceil(np.log10(sizes.max()))) + 1)
         values = [step * 10**d for d in decades for step in LOG_TICK_STEPS]
@@ -124,15 +152,40 @@ def size_ticks(n: np.ndarray, log_scale: bool) -> tuple[np.ndarray, tuple[str, .
     return sizes.astype(float), tuple(str(v) for v in sizes)
 
 
+def funnel_lines(
+    n: np.ndarray, x: np.ndarray, log_scale: bool, center: float, between: float, per_row: float
+) -> np.ndarray:
+    """(2, M, 2) the lower and upper funnel line, center ∓ 1.96·√(between + per_row / n), over the x range."""
+    span = float(np.ptp(x)) or 1.0
+    position = np.linspace(
+        float(x.min()) - LIMIT_PADDING * span, float(x.max()) + LIMIT_PADDING * span, FUNNEL_SAMPLES
+    )
+    if np.ptp(n) == 0:  # one size: the x axis is a rank, and the funnel two level lines
+        size = np.full(FUNNEL_SAMPLES, float(n[0]))
+    else:
+        size = 10**position if log_scale else position
+        size = np.clip(size, float(np.min(n)) * 0.75, None)  # the funnel has no meaning below the sizes shown
+    half = Z_95 * np.sqrt(between + per_row / size)
+    return np.stack([np.column_stack([position, center - half]), np.column_stack([position, center + half])])
+
+
 def funnel(
-    estimates: Estimates, spec: AnimationSpec, header: Header, look: Look, timeline: Timeline
+    estimates: Estimates,
+    spec: AnimationSpec,
+    header: Header,
+    look: Look,
+    timeline: Timeline,
+    caterpillar: bool = False,
 ) -> FunnelStory:
+    """The funnel; with `caterpillar`, every cluster on its own row ranked by its own estimate, moving
+    sideways to the fixed effect (the classic picture of y ~ 1 + (1 | g))."""
     table = estimates.clusters
     sds = np.sqrt(np.clip(np.diag(estimates.cov_re), 0, None))
     effects = [("intercept", "Intercept (per cluster)", spec.limits.intercept)]
     if estimates.random == "slope":
         effects.append(("slope", "Slope of x (per cluster)", spec.limits.slope))
     n = table["n"].to_numpy()
+    residual_variance = estimates.residual_sd**2
     # the funnel's wide mouth is the noisy small clusters: auto zoom shows every estimate (fixed still applies)
     zoom = "fit" if spec.zoom == "auto" else spec.zoom
     panels = []
@@ -141,17 +194,39 @@ def funnel(
         partial_se = table[f"partial_{column}_se"].to_numpy(dtype=float)
         own = table[f"no_pool_{column}"].to_numpy(dtype=float, copy=True)
         own_se = table[f"no_pool_{column}_se"].to_numpy(dtype=float, copy=True)
+        if column == "intercept" and estimates.random == "intercept":
+            # the report's identity: BLUP_j = λ_j · (x-adjusted mean_j) + (1 − λ_j) · fixed intercept, so the
+            # cluster starts at that mean and moves toward the fixed line by exactly 1 − λ_j
+            from ..fit.shrinkage import adjusted_means
+
+            own = np.array(adjusted_means(estimates), dtype=float)
+            own_se = np.sqrt(residual_variance / n)
         missing = ~(np.isfinite(own) & np.isfinite(own_se))
         own[missing], own_se[missing] = partial[missing], partial_se[missing]
         center = float(estimates.fixed_point[axis])
-        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], np.concatenate([own, partial]), partial)
-        x, log_scale = size_positions(n, own)
+        x, log_scale = size_positions(np.ones_like(n) if caterpillar else n, own)
+        # an own estimate's sampling variance shrinks like 1/n: σ²/n for an intercept; for a slope, the
+        # clusters' own variances scaled to size (their median of SE²·n)
+        per_row = (
+            residual_variance
+            if column == "intercept"
+            else float(np.nanmedian(own_se[~missing] ** 2 * n[~missing]))
+        )
+        lines = (
+            funnel_lines(n, x, log_scale, center, float(sds[axis]) ** 2, per_row)
+            if np.ptp(n) == 0 or not caterpillar  # a caterpillar of many sizes has no line of one width
+            else np.empty((2, 0, 2))
+        )
+        shown = np.concatenate([own, partial, lines[..., 1].ravel()])
+        ylim = axis_limits(zoom, fixed_limits, center, sds[axis], shown, partial)
         panels.append(
-            FunnelPanel(label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim)
+            FunnelPanel(
+                label, center, x, np.stack([own, partial]), np.stack([own_se, partial_se]), ylim, lines
+            )
         )
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
-    xticks, xtick_labels = size_ticks(n, log_scale)
+    xticks, xtick_labels = size_ticks(np.ones_like(n) if caterpillar else n, log_scale)
     theme = look.theme
     area = look.area(FUNNEL_POINT_AREA)
     legend = (
@@ -159,9 +234,18 @@ def funnel(
         LegendEntry(PARTIAL_POOL_LABEL, theme.partial_pool, marker="o", area=area),
         LegendEntry(BAR_LABEL, theme.muted_text, line="-"),
         LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, line="-"),
+        LegendEntry(FUNNEL_LABEL, theme.contour, line="--"),
     )
+    if caterpillar:
+        each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
+        x_label = f"Clusters, ranked by own estimate ({each})"
+    elif np.ptp(n) == 0:
+        x_label = f"Rank of own estimate (n = {int(n[0])} each)"
+    else:
+        scale = ", log scale" if log_scale else ""
+        x_label = f"Size n{scale}, ranked within each n"
     return FunnelStory(
-        view="funnel",
+        view="caterpillar" if caterpillar else "funnel",
         header=header,
         look=look,
         timeline=timeline,
@@ -169,9 +253,10 @@ def funnel(
         xlim=xlim,
         xticks=xticks,
         xtick_labels=xtick_labels,
-        x_label="Cluster size (rows, log scale)" if log_scale else "Cluster size (rows)",
+        x_label=x_label,
         panels=tuple(panels),
         state_colors=np.array([theme.no_pool, theme.partial_pool]),
         point_area=area,
         legend=legend,
+        horizontal=caterpillar,
     )

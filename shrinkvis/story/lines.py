@@ -45,11 +45,12 @@ class LinePanel:
     y: np.ndarray
     no_pool: np.ndarray  # (2,) intercept, slope of the cluster's own OLS (partial pooling if it has none)
     partial_pool: np.ndarray  # (2,) intercept, slope of the mixed model's fit for the cluster
-    moved: float  # how far the fit moved, in SDs of the no-pooling estimates (NaN: no own fit)
+    moved: float  # the report's shrinkage of the cluster: share of the way to the fixed effects (NaN: no own fit)
+    group_name: str = "Cluster"  # what a cluster is called in the data: "Subject 370"
 
     @property
     def title(self) -> str:
-        return f"Cluster {self.cluster} · n = {self.n}"
+        return f"{self.group_name} {self.cluster} · n = {self.n}"
 
 
 @dataclass(frozen=True)
@@ -127,12 +128,6 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
     return best
 
 
-def _moved(no_pool: np.ndarray, partial_pool: np.ndarray) -> np.ndarray:
-    spread = np.nanstd(no_pool, axis=0)
-    spread = np.where(spread > 0, spread, 1.0)
-    return np.sqrt(np.sum(((no_pool - partial_pool) / spread) ** 2, axis=1))
-
-
 def lines(
     estimates: Estimates,
     data: pd.DataFrame | None,
@@ -147,13 +142,17 @@ def lines(
         )
     if "x" not in data.columns:
         raise ScenarioError(
-            "animation.view = lines: the lines view needs an x column to draw lines; use --view funnel"
+            "animation.view = lines: the lines view needs an x column to draw lines; "
+            "use --view caterpillar or --view funnel"
         )
     table = estimates.clusters
     partial_pool = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
     no_pool = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float, copy=True)
     missing = ~np.all(np.isfinite(no_pool), axis=1)
-    moved = np.where(missing, np.nan, _moved(np.where(missing[:, None], np.nan, no_pool), partial_pool))
+    # most and least shrunk by the report's measure, so the report's most shrunk cluster has its panel
+    from ..fit.shrinkage import shrinkage_shares
+
+    moved = np.where(missing, np.nan, shrinkage_shares(estimates))
     no_pool[missing] = partial_pool[missing]
     n = table["n"].to_numpy()
     chosen = choose_clusters(n, moved, spec.panels)
@@ -182,7 +181,7 @@ def lines(
     legend = (
         LegendEntry(DATA_LABEL, theme.data_point, marker="o", area=look.area(DATA_POINT_AREA)),
         LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, line="--"),
-        LegendEntry(NO_POOL_LABEL, theme.no_pool, line="-"),
+        LegendEntry(NO_POOL_LABEL, theme.no_pool, line=":"),
         LegendEntry(PARTIAL_POOL_LABEL, theme.partial_pool, line="-"),
     )
     return LinesStory(

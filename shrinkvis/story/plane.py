@@ -12,7 +12,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import EdgeMarks, Header, LegendEntry, Timed, axis_limits, edge_marks, extremeness_alpha
+from .common import (
+    COMPLETE_POOL_LABEL,
+    FIXED_EFFECT_LABEL,
+    EdgeMarks,
+    Header,
+    LegendEntry,
+    Mark,
+    Timed,
+    axis_limits,
+    edge_marks,
+    extremeness_alpha,
+    half_width,
+    padded,
+)
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -20,11 +33,27 @@ from .timeline import Timeline
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     from ..fit import Estimates
     from ..scenario import AnimationSpec
+    from .truth import TruthReveal
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
 CONTOUR_LABEL = "Expected spread of clusters (model)"
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
+
+# The black hole, as in Clark's animations: two semi-transparent black disks, a big faint one and a smaller
+# darker one, and here a solid core so that it shows whatever lies under it. Sizes in pixels across at the
+# `small` preset (scaled with the preset), outermost first, with their opacity.
+BLACK_HOLE_HALO = ((64.0, 0.10), (40.0, 0.22))
+BLACK_HOLE_CORE_PX = 22.0
+BLACK_HOLE_RIM = 0.8  # pt, in the background colour: the core stands out from a dark point under it
+# Complete pooling is an outlined diamond wider than the core: with balanced data it coincides with the
+# fixed effects, and both stay visible, the outline around the black core.
+COMPLETE_POOL_PX = 30.0  # the diamond's inscribed circle, across
+COMPLETE_POOL_OUTLINE = 1.6  # pt
+LEGEND_MARK_PX = 11.0  # the legend shows the marks smaller: it names them, the plot shows them
+
+# What a plane view draws, bottom to top: the marks come last, in their own order, the black hole on top.
+LAYERS = ("contours", "trails", "points", "edge_marks", "marks")
 
 
 @dataclass(frozen=True)
@@ -71,7 +100,10 @@ class PlaneStory(Timed):
     xlim: tuple[float, float]
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
-    fixed_effects_from: int  # the black hole fades in on the way from this key state to the next
+    marks: tuple[Mark, ...]  # still markers over the clusters, bottom to top: the black hole last
+    travel: np.ndarray  # (K, J, 2) what the points move between: `states`, see `departures`
+    truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
+    layers: tuple[str, ...] = LAYERS
 
     @property
     def start(self) -> np.ndarray:
@@ -82,7 +114,7 @@ class PlaneStory(Timed):
         return self.states[-1]
 
     def positions(self, frame: int) -> np.ndarray:
-        return self.timeline.blend(self.states, frame)
+        return self.timeline.blend(self.travel, frame)
 
     def colors(self, frame: int) -> np.ndarray:
         """(J, 4): every point blends from one state's colour to the next as it moves."""
@@ -100,9 +132,12 @@ class PlaneStory(Timed):
     def edge(self, frame: int) -> EdgeMarks:
         return edge_marks(self.positions(frame), self.xlim, self.ylim)
 
-    def fixed_effects_alpha(self, frame: int) -> float:
-        """Opacity of the black hole: there from the start, or fading in on its transition."""
-        return float(np.clip(self.timeline.position[frame] - self.fixed_effects_from, 0.0, 1.0))
+    def mark_alpha(self, frame: int, mark: Mark) -> float:
+        """Opacity of a mark: there from the start, or fading in on its transition."""
+        return float(np.clip(self.timeline.position[frame] - mark.appears_from, 0.0, 1.0))
+
+    def mark(self, name: str) -> Mark:
+        return next(mark for mark in self.marks if mark.name == name)
 
     def stage_caption(self, frame: int) -> str:
         if not self.stage_captions:
@@ -133,15 +168,56 @@ def plane_limits(
     spec: AnimationSpec, estimates: Estimates, states: np.ndarray
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     center = fixed_effects(estimates)
-    sds = np.sqrt(np.clip(np.diag(estimates.cov_re), 0, None))
+    sds = random_effect_sds(estimates)
     every = states.reshape(-1, 2)
     partial = states[-1]
+    starts = states[-2]  # no pooling, where the clusters set off from
     fixed = (spec.limits.intercept, spec.limits.slope)
     xlim, ylim = (
-        axis_limits(spec.zoom, fixed[axis], center[axis], sds[axis], every[:, axis], partial[:, axis])
+        axis_limits(
+            spec.zoom, fixed[axis], center[axis], sds[axis], every[:, axis], partial[:, axis], starts[:, axis]
+        )
         for axis in (0, 1)
     )
     return xlim, ylim
+
+
+def random_effect_sds(estimates: Estimates) -> np.ndarray:
+    """(2,) SDs of the cluster intercepts and slopes; NaN for the slope of a random-intercept model."""
+    sds = np.sqrt(np.clip(np.diag(estimates.cov_re), 0, None))
+    return np.append(sds, np.nan)[:2]
+
+
+def view_reach(estimates: Estimates) -> np.ndarray:
+    """(2, 2) [low, high] per axis (intercept, slope) that this fit's auto view spans before padding: what
+    a view shared with other scenarios must hold for this one. NaN for an axis the model lacks."""
+    center = fixed_effects(estimates)
+    sds = random_effect_sds(estimates)
+    table = estimates.clusters
+    reach = np.full((2, 2), np.nan)
+    for axis, column in enumerate(("intercept", "slope")):
+        if not np.isfinite(center[axis]) or (axis == 1 and estimates.random != "slope"):
+            continue  # no slope per cluster: nothing to show on that axis
+        partial = table[f"partial_{column}"].to_numpy(dtype=float)
+        own = table[f"no_pool_{column}"].to_numpy(dtype=float)
+        half = half_width(center[axis], sds[axis], partial, own)
+        reach[axis] = center[axis] - half, center[axis] + half
+    return reach
+
+
+def shared_limits(reaches: list[np.ndarray]) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """One view for several scenarios, so that they compare: every scenario's auto reach (fixed effects
+    ± 3 SDs, widened to its partial-pooling estimates and most starts), together, padded.
+    (intercept limits, slope limits); None for an axis no scenario has."""
+    stacked = np.stack(reaches)  # (S, 2, 2)
+    result: list[tuple[float, float] | None] = []
+    for axis in (0, 1):
+        low, high = stacked[:, axis, 0], stacked[:, axis, 1]
+        if not np.any(np.isfinite(low)):
+            result.append(None)
+            continue
+        result.append(padded(float(np.nanmin(low)), float(np.nanmax(high))))
+    return result[0], result[1]
 
 
 def contours(
@@ -179,6 +255,67 @@ def _with_label_place(contour: Contour, xlim: tuple[float, float], ylim: tuple[f
         contour.angle,
         contour.label,
         points[np.argmax(score)],
+    )
+
+
+DEPARTURE_MARGIN = 0.01  # share of the view beyond its edge where a far-away start sets off from
+
+
+def departures(states: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> np.ndarray:
+    """The key states with every position outside the view (but the last state's) moved in to just beyond
+    the edge it is marked on. Such a point shows as the same edge mark there, but its way in from far away
+    (a no-pooling estimate from 3 rows may lie 10 views off) takes no frames: what is seen moves at the
+    speed of the rest instead of racing in over the last few frames."""
+    low = np.array([xlim[0], ylim[0]])
+    high = np.array([xlim[1], ylim[1]])
+    margin = DEPARTURE_MARGIN * (high - low)
+    travel = np.array(states, dtype=float, copy=True)
+    travel[:-1] = np.clip(travel[:-1], low - margin, high + margin)
+    return travel
+
+
+def plane_marks(
+    center: np.ndarray, complete: np.ndarray, look: Look, fixed_effects_from: int = -1
+) -> tuple[Mark, ...]:
+    """The halo, complete pooling's outlined diamond, then the solid black core on top of everything."""
+    theme = look.theme
+    halo = tuple(
+        Mark(
+            f"halo_{index}",
+            center,
+            look.area_across(pixels),
+            (*theme.fixed_effect[:3], alpha),
+            appears_from=fixed_effects_from,
+        )
+        for index, (pixels, alpha) in enumerate(BLACK_HOLE_HALO)
+    )
+    diamond = Mark(
+        "complete_pool",
+        complete,
+        look.area_across(COMPLETE_POOL_PX),
+        theme.complete_pool,
+        marker="D",
+        hollow=True,
+        edge_width=COMPLETE_POOL_OUTLINE * look.scale,
+    )
+    core = Mark(
+        "fixed_effects",
+        center,
+        look.area_across(BLACK_HOLE_CORE_PX),
+        theme.fixed_effect,
+        edge_width=BLACK_HOLE_RIM * look.scale,
+        edge_color=theme.background,
+        appears_from=fixed_effects_from,
+    )
+    return (*halo, diamond, core)
+
+
+def marks_legend(look: Look) -> tuple[LegendEntry, ...]:
+    theme = look.theme
+    area = look.area_across(LEGEND_MARK_PX)
+    return (
+        LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, marker="o", area=area),
+        LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, marker="D", area=area, hollow=True),
     )
 
 
@@ -229,5 +366,6 @@ def plane_story(
         xlim=xlim,
         ylim=ylim,
         trail_from=len(states) - 2,
-        fixed_effects_from=fixed_effects_from,
+        travel=departures(states, xlim, ylim),
+        marks=plane_marks(center, complete_pool(estimates), look, fixed_effects_from),
     )

@@ -10,15 +10,18 @@ from dataclasses import dataclass
 
 from .themes import Theme
 
+DPI = 100  # the renderer's: a point is DPI / 72 pixels
+POINTS_PER_INCH = 72
+
 # How much bigger than `small` the type, markers and lines of each preset are.
 PRESET_SCALES = {"small": 1.0, "slide": 1.75, "square": 1.3}
 
 TITLE_SIZE = 13.0
-CAPTION_SIZE = 8.5
-LABEL_SIZE = 10.0
-TICK_SIZE = 8.0
-LEGEND_SIZE = 8.0
-ANNOTATION_SIZE = 7.5  # contour labels, panel titles
+CAPTION_SIZE = 9.5
+LABEL_SIZE = 11.0
+TICK_SIZE = 9.5
+LEGEND_SIZE = 9.5
+ANNOTATION_SIZE = 9.0  # contour labels, panel titles
 STAGE_SIZE = 11.0  # the stage caption of the stages view
 LINE_WIDTH = 1.6
 
@@ -70,6 +73,15 @@ class Look:
     def area(self, base: float) -> float:
         """A marker area (pt²) scaled with the preset: the diameter grows like the type."""
         return base * self.scale**2
+
+    def area_across(self, pixels: float) -> float:
+        """The marker area (pt², matplotlib's `s`) of a marker `pixels` across at `small`, scaled with the preset."""
+        return self.area((pixels * POINTS_PER_INCH / DPI) ** 2)
+
+
+def pixels_across(area: float) -> float:
+    """How many pixels across a marker of `area` pt² is drawn."""
+    return float(area) ** 0.5 * DPI / POINTS_PER_INCH
 
 
 def look(width: int, height: int, preset: str, theme: Theme) -> Look:

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .common import (
-    COMPLETE_POOL_LABEL,
-    FIXED_EFFECT_LABEL,
     NO_POOL_LABEL,
     PARTIAL_POOL_LABEL,
     POINT_AREA,
@@ -18,7 +16,7 @@ from .common import (
     require_random_slope,
     size_legend,
 )
-from .plane import PlaneStory, no_and_partial_pool, plane_story
+from .plane import PlaneStory, marks_legend, no_and_partial_pool, plane_story
 from .presets import Look
 from .timeline import Timeline
 
@@ -26,20 +24,10 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..fit import Estimates
     from ..scenario import AnimationSpec
 
-FIXED_EFFECT_AREA = 70.0  # pt², the black hole
-COMPLETE_POOL_AREA = 45.0  # pt²
-
 
 def plane_legend(look: Look, states: list[tuple[str, tuple]]) -> tuple[LegendEntry, ...]:
-    theme = look.theme
     entries = [LegendEntry(label, color, marker="o", area=look.area(POINT_AREA)) for label, color in states]
-    entries.append(
-        LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, marker="o", area=look.area(FIXED_EFFECT_AREA))
-    )
-    entries.append(
-        LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, marker="D", area=look.area(COMPLETE_POOL_AREA))
-    )
-    return tuple(entries)
+    return (*entries, *marks_legend(look))
 
 
 def shrinkage(

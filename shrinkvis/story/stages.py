@@ -16,11 +16,14 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
     from ..fit import Estimates
     from ..scenario import AnimationSpec
 
-STAGE_CAPTIONS = (
-    "1 · Complete pooling: one fit for all clusters",
-    "2 · No pooling: every cluster on its own",
-    "3 · Partial pooling: clusters pulled toward the average",
-)
+
+def stage_captions(n_clusters: int) -> tuple[str, str, str]:
+    """Stage 1 stacks every cluster on one point, so its caption says how many are there."""
+    return (
+        f"1 · Complete pooling: all {n_clusters} clusters share one fit",
+        "2 · No pooling: every cluster on its own",
+        "3 · Partial pooling: clusters pulled toward the average",
+    )
 
 
 def stages(
@@ -42,7 +45,7 @@ def stages(
         timeline,
         states=np.stack([everyone, no_pool, partial_pool]),
         state_colors=[theme.complete_pool, theme.no_pool, theme.partial_pool],
-        stage_captions=STAGE_CAPTIONS,
+        stage_captions=stage_captions(len(no_pool)),
         sizes=sizes,
         legend=legend,
         show_contours=False,

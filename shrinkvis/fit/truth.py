@@ -1,0 +1,246 @@
+"""Each way of pooling scored against the truth, which only a simulation knows.
+
+For every estimator (no pooling, complete pooling, partial pooling; another engine may add its own, e.g.
+posterior means) and every coefficient, over the scored clusters:
+
+- RMSE = √(mean_j (estimate_j − truth_j)²), the realised error;
+- expected RMSE = √(mean_j SE_j²), the error the fit itself predicts: for no pooling the clusters' OLS
+  SEs (one residual variance pooled over the clusters; unbiased estimates, so their mean squared error is
+  their variance); for partial pooling the conditional SEs of the cluster effects (lme4's condVar at the
+  estimated variances), which treat the fixed effects and the variances as known and so leave out their
+  small uncertainty; complete pooling has none (its SE is of the population line, not of a cluster);
+- the share of clusters whose partial-pooling estimate is closer to the truth than their own fit.
+
+Scored are the clusters with an own fit (no pooling exists), so that every estimator is judged on the
+same clusters. The same numbers are given by cluster size: clusters are split into up to three groups
+(small, middle, large) of about equal count, clusters of one size always in one group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .estimates import TRUTH_COLUMNS, Estimates
+
+COEFFICIENTS = ("intercept", "slope")
+OWN = "no_pooling"  # the cluster's own fit, the yardstick
+POOLED = "partial_pooling"  # the mixed model's estimates
+SIZE_GROUP_NAMES = ("small", "middle", "large")
+# a size group counts as lost (in words, on the frame, in the gallery) when partial pooling's RMSE is more
+# than this share above no pooling's; closer calls are left to the tables
+CLEAR_LOSS = 0.05
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """One way of estimating every cluster's (intercept, slope)."""
+
+    name: str  # key in summary.json, e.g. "partial_pooling"
+    label: str  # in words, e.g. "partial pooling"
+    estimates: np.ndarray  # (J, 2); NaN where the estimator has none
+    std_errors: np.ndarray | None = None  # (J, 2) SEs that predict its error; None: it has none
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """The scores over one group of clusters (all of them, or one size group)."""
+
+    label: str  # "all clusters", "small", …
+    smallest: int  # rows in its smallest and largest cluster
+    largest: int
+    clusters: int
+    rmse: dict[str, dict[str, float]]  # estimator → coefficient → realised RMSE
+    expected_rmse: dict[str, dict[str, float | None]]  # estimator → coefficient → √mean(SE²), or None
+    closer: dict[str, float]  # coefficient → share of clusters whose partial pooling beats their own fit
+
+    @property
+    def sizes(self) -> str:
+        return (
+            f"n = {self.smallest}" if self.smallest == self.largest else f"n = {self.smallest}–{self.largest}"
+        )
+
+    def gain(self, coefficient: str) -> float:
+        """How much smaller partial pooling's RMSE is than no pooling's: 0.4 = 40% smaller; below 0: larger."""
+        own = self.rmse[OWN][coefficient]
+        return 1.0 - self.rmse[POOLED][coefficient] / own if own > 0 else float("nan")
+
+    def pooling_loses(self, coefficient: str, tolerance: float = 0.0) -> bool:
+        """Partial pooling's RMSE above no pooling's by more than `tolerance` (a share of the latter)."""
+        return self.rmse[POOLED][coefficient] > (1.0 + tolerance) * self.rmse[OWN][coefficient]
+
+    def numbers(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return {
+            "group": self.label,
+            "n_min": self.smallest,
+            "n_max": self.largest,
+            "clusters": self.clusters,
+            "rmse": self.rmse,
+            "expected_rmse": self.expected_rmse,
+            "partial_closer_share": self.closer,
+            "partial_gain": {coefficient: self.gain(coefficient) for coefficient in self.closer},
+        }
+
+
+@dataclass(frozen=True)
+class TruthScore:
+    """How close each estimator came to the truth: overall and by cluster size."""
+
+    coefficients: tuple[str, ...]  # ("intercept", "slope"), or ("intercept",) without a predictor
+    estimators: dict[str, str]  # name → label, in the order shown
+    overall: GroupScore
+    by_size: tuple[GroupScore, ...]  # empty when every cluster has the same size
+    left_out: int  # clusters without an own fit, not scored
+
+    def losing_groups(self, coefficient: str, tolerance: float = CLEAR_LOSS) -> list[GroupScore]:
+        """Size groups where partial pooling is further from the truth than the clusters' own fits."""
+        return [group for group in self.by_size if group.pooling_loses(coefficient, tolerance)]
+
+    def numbers(self) -> dict[str, Any]:
+        """Plain JSON-ready values (summary.json's `truth`)."""
+        return {
+            "known": True,
+            "coefficients": list(self.coefficients),
+            "estimators": self.estimators,
+            "clusters_scored": self.overall.clusters,
+            "clusters_left_out": self.left_out,
+            "overall": self.overall.numbers(),
+            "by_size": [group.numbers() for group in self.by_size],
+        }
+
+
+def estimators(estimates: Estimates) -> list[Estimator]:
+    """No pooling, complete pooling and partial pooling of a fit, as per-cluster (intercept, slope)."""
+    table = estimates.clusters
+    complete = list(estimates.complete_pooling["estimates"].values())
+    complete_point = np.array([complete[0], complete[1] if len(complete) > 1 else np.nan])
+    return [
+        Estimator(
+            OWN,
+            "no pooling",
+            table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float),
+            table[["no_pool_intercept_se", "no_pool_slope_se"]].to_numpy(dtype=float),
+        ),
+        Estimator("complete_pooling", "complete pooling", np.tile(complete_point, (len(table), 1))),
+        Estimator(
+            POOLED,
+            "partial pooling",
+            table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float),
+            table[["partial_intercept_se", "partial_slope_se"]].to_numpy(dtype=float),
+        ),
+    ]
+
+
+def size_groups(n: np.ndarray, groups: int = len(SIZE_GROUP_NAMES)) -> list[np.ndarray]:
+    """Up to `groups` boolean masks from the smallest clusters to the largest, of about equal count.
+
+    Each size goes to the group its clusters' middle rank falls in, so clusters of one size share a group;
+    empty groups are dropped, and one size gives one group.
+    """
+    n = np.asarray(n)
+    sizes, counts = np.unique(n, return_counts=True)
+    before = np.cumsum(counts) - counts
+    group_of_size = np.minimum((groups * (before + counts / 2) / len(n)).astype(int), groups - 1)
+    group_of_cluster = group_of_size[np.searchsorted(sizes, n)]
+    return [group_of_cluster == group for group in range(groups) if np.any(group_of_cluster == group)]
+
+
+def _rmse(errors: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
+
+
+def _group(
+    label: str, n: np.ndarray, truth: np.ndarray, chosen: Sequence[Estimator], coefficients: tuple[str, ...]
+) -> GroupScore:
+    rmse: dict[str, dict[str, float]] = {}
+    expected: dict[str, dict[str, float | None]] = {}
+    for estimator in chosen:
+        rmse[estimator.name] = {}
+        expected[estimator.name] = {}
+        for axis, coefficient in enumerate(coefficients):
+            rmse[estimator.name][coefficient] = _rmse(estimator.estimates[:, axis] - truth[:, axis])
+            se = None if estimator.std_errors is None else estimator.std_errors[:, axis]
+            known = se is not None and len(se) > 0 and bool(np.all(np.isfinite(se)))
+            expected[estimator.name][coefficient] = _rmse(se) if se is not None and known else None
+    own = next(estimator for estimator in chosen if estimator.name == OWN).estimates
+    pooled = next(estimator for estimator in chosen if estimator.name == POOLED).estimates
+    closer = {
+        coefficient: float(
+            np.mean(np.abs(pooled[:, axis] - truth[:, axis]) < np.abs(own[:, axis] - truth[:, axis]))
+        )
+        for axis, coefficient in enumerate(coefficients)
+    }
+    return GroupScore(label, int(n.min()), int(n.max()), len(n), rmse, expected, closer)
+
+
+def score(n: np.ndarray, truth: np.ndarray, chosen: Sequence[Estimator]) -> TruthScore:
+    """Score the estimators (which must include no and partial pooling) against the truth, (J, 2).
+
+    A model without predictor has NaN slopes everywhere: only its intercepts are scored.
+    """
+    n = np.asarray(n)
+    truth = np.asarray(truth, dtype=float)
+    own = next(estimator for estimator in chosen if estimator.name == OWN).estimates
+    has_slope = bool(np.any(np.isfinite(own[:, 1]))) and bool(np.all(np.isfinite(truth[:, 1])))
+    coefficients = COEFFICIENTS if has_slope else COEFFICIENTS[:1]
+    scored = np.all(np.isfinite(own[:, : len(coefficients)]), axis=1)
+    kept = [
+        dataclasses.replace(
+            estimator,
+            estimates=estimator.estimates[scored],
+            std_errors=None if estimator.std_errors is None else estimator.std_errors[scored],
+        )
+        for estimator in chosen
+    ]
+    n_scored, truth_scored = n[scored], truth[scored]
+    overall = _group("all clusters", n_scored, truth_scored, kept, coefficients)
+    masks = size_groups(n_scored) if len(np.unique(n_scored)) > 1 else []
+    names = SIZE_GROUP_NAMES if len(masks) == len(SIZE_GROUP_NAMES) else ("small", "large")
+    by_size = tuple(
+        _group(
+            name,
+            n_scored[mask],
+            truth_scored[mask],
+            [
+                dataclasses.replace(
+                    estimator,
+                    estimates=estimator.estimates[mask],
+                    std_errors=None if estimator.std_errors is None else estimator.std_errors[mask],
+                )
+                for estimator in kept
+            ],
+            coefficients,
+        )
+        for name, mask in zip(names, masks, strict=False)
+    )
+    return TruthScore(
+        coefficients=coefficients,
+        estimators={estimator.name: estimator.label for estimator in chosen},
+        overall=overall,
+        by_size=by_size,
+        left_out=int((~scored).sum()),
+    )
+
+
+def with_truth(estimates: Estimates, truth: pd.DataFrame) -> Estimates:
+    """The fit with every cluster's true effects (columns true_intercept, true_slope of `clusters`) and
+    its score against them (`truth`). `truth` has one row per cluster: cluster, true_intercept, true_slope."""
+    table = estimates.clusters
+    where = pd.Index(truth["cluster"]).get_indexer(table["cluster"])
+    if np.any(where < 0):
+        missing = table["cluster"].to_numpy()[where < 0]
+        raise ValueError(f"no true effects for cluster(s) {', '.join(map(str, missing[:5]))}")
+    table = table.copy()
+    for column in TRUTH_COLUMNS:
+        table[column] = truth[column].to_numpy(dtype=float)[where]
+    with_columns = dataclasses.replace(estimates, clusters=table)
+    scored = score(
+        table["n"].to_numpy(), table[list(TRUTH_COLUMNS)].to_numpy(dtype=float), estimators(with_columns)
+    )
+    return dataclasses.replace(with_columns, truth=scored)

@@ -1,0 +1,204 @@
+"""The truth revealed at the end of the shrinkage view (simulated data, `animation.truth: true`).
+
+After the clusters have flown to their partial-pooling estimates and rested there, each cluster's true
+(intercept, slope) appears as a small cross, joined by an error segment to where the cluster started, its
+own estimate (no pooling). Then the segments' far ends slide along the trails to the partial-pooling
+estimates: every segment that gets shorter is a cluster that partial pooling brought closer to the truth.
+The root mean squared errors of both ways of pooling are written on the frame.
+
+The points' own timeline keeps its two states (no pooling → partial pooling) and holds the last through
+the reveal; the reveal has a progress of its own per frame: 0 before it, 0 → 1 while the truth appears,
+1 → 2 while the segments slide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import colour_space
+from .common import LIMIT_PADDING, LegendEntry
+from .easing import ease
+from .plane import PlaneStory, departures, no_and_partial_pool
+from .presets import Look
+from .themes import RGBA
+from .timeline import Timeline
+
+if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
+    from ..fit import Estimates
+    from ..fit.truth import TruthScore
+    from ..scenario import AnimationSpec
+
+# Of the frames between the start and end pauses: the flight to partial pooling, a rest there, the truth
+# appearing, a short rest, the segments sliding. The flight keeps most, so it reads as the main act.
+REVEAL_SHARES = (("move", 0.46), ("rest", 0.12), ("appear", 0.12), ("pause", 0.06), ("slide", 0.24))
+TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
+TRUTH_LABEL = "True effects (simulation, shown at the end)"
+SEGMENT_ALPHA = 0.7
+HEADING = "Distance to the truth (RMSE)"
+TEXT_REACH = (0.5, 0.3)  # share of the plot's width and height the text may cover from its corner
+
+
+def quietest_corner(
+    points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]
+) -> tuple[int, int]:
+    """The corner of the plot whose text would cover the fewest of these points: (0 left | 1 right,
+    0 bottom | 1 top), the upper left when they tie."""
+    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
+    share = share[np.all(np.isfinite(share), axis=1)]
+    counts = {}
+    for corner in ((0, 1), (1, 1), (0, 0), (1, 0)):
+        near = [
+            share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
+            for axis, side in enumerate(corner)
+        ]
+        counts[corner] = int(np.sum(near[0] & near[1]))
+    return min(counts, key=lambda corner: counts[corner])  # min keeps the first of equals
+
+
+@dataclass(frozen=True)
+class TruthReveal:
+    """What the reveal shows on each frame: the true effects, the error segments and the RMSEs."""
+
+    truth: np.ndarray  # (J, 2) true (intercept, slope)
+    own: np.ndarray  # (J, 2) where each segment ends first: the cluster's own estimate
+    pooled: np.ndarray  # (J, 2) where it ends last: the partial-pooling estimate
+    progress: np.ndarray  # (F,) 0 before the reveal, 0 → 1 the truth appears, 1 → 2 the segments slide
+    truth_color: RGBA
+    own_color: RGBA
+    pooled_color: RGBA
+    area: float  # pt² of the crosses
+    heading: str
+    own_text: str  # "no pooling: intercept 0.384 · slope 0.323"
+    pooled_text: str
+    warning_text: str = ""  # where partial pooling is further from the truth: "small clusters (n = 8): …"
+    warning_color: RGBA = (0.0, 0.0, 0.0, 1.0)
+    corner: tuple[int, int] = (0, 1)  # where the text goes: (0 left | 1 right, 0 bottom | 1 top)
+
+    def truth_alpha(self, frame: int) -> float:
+        return float(np.clip(self.progress[frame], 0.0, 1.0))
+
+    def slide(self, frame: int) -> float:
+        """How far the segments' far ends have slid from the own estimates to partial pooling, 0 … 1."""
+        return float(np.clip(self.progress[frame] - 1.0, 0.0, 1.0))
+
+    def segments(self, frame: int) -> np.ndarray:
+        """(J, 2, 2) from each true effect to the estimate it is compared with now; (0, 2, 2) before."""
+        if self.truth_alpha(frame) <= 0:
+            return np.empty((0, 2, 2))
+        end = self.own + self.slide(frame) * (self.pooled - self.own)
+        return np.stack([self.truth, end], axis=1)
+
+    def segment_color(self, frame: int) -> np.ndarray:
+        """The segments blend from no pooling's colour to partial pooling's as they slide."""
+        color = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), self.slide(frame))
+        color = np.array(color, dtype=float)
+        color[3] = SEGMENT_ALPHA * self.truth_alpha(frame)
+        return color
+
+    def lines(self) -> tuple[tuple[str, RGBA, int], ...]:
+        """The text on the frame: (line, colour, 0 shown with the truth or 1 with the slide)."""
+        lines = (
+            (self.heading, self.truth_color, 0),
+            (self.own_text, self.own_color, 0),
+            (self.pooled_text, self.pooled_color, 1),
+        )
+        return lines + (((self.warning_text, self.warning_color, 1),) if self.warning_text else ())
+
+    def text_alpha(self, frame: int) -> tuple[float, float]:
+        """Opacity of the lines shown with the truth, and of those shown as the segments slide."""
+        return self.truth_alpha(frame), self.slide(frame)
+
+
+def reveal_timeline(
+    frames: int, fps: int, start_pause: float, end_pause: float, easing: str
+) -> tuple[Timeline, np.ndarray]:
+    """The points' timeline (no pooling → partial pooling, then held) and the reveal's progress per frame.
+
+    Each part takes its share of the time between the pauses, whatever the number of frames; held parts
+    repeat exact values, so held frames are drawn once.
+    """
+    time = np.linspace(0.0, 1.0, frames)
+    middle = 1.0 - start_pause - end_pause
+    begins = {}
+    at = start_pause
+    for name, share in REVEAL_SHARES:
+        begins[name] = (at, share * middle)
+        at += share * middle
+
+    def part(name: str) -> np.ndarray:
+        begin, length = begins[name]
+        return ease(easing, (time - begin) / length)
+
+    return Timeline(part("move"), fps), part("appear") + part("slide")
+
+
+def reveals_truth(estimates: Estimates, spec: AnimationSpec) -> bool:
+    """The shrinkage view of simulated data with `animation.truth` on; a user's table has no truth."""
+    return spec.view == "shrinkage" and spec.truth and estimates.truth is not None
+
+
+def _pair(rmse: dict[str, float]) -> str:
+    return " · ".join(f"{name} {value:#.3g}" for name, value in rmse.items())
+
+
+def _losses(score: TruthScore) -> str:
+    """The size groups that partial pooling left further from the truth, e.g. 'small clusters (n = 8),
+    intercept 0.398 → 0.526, worse'; empty where there are none."""
+    parts = [
+        f"{group.label} clusters ({group.sizes}): {coefficient} "
+        f"{group.rmse['no_pooling'][coefficient]:#.3g} → {group.rmse['partial_pooling'][coefficient]:#.3g}, worse"
+        for coefficient in score.coefficients
+        for group in score.losing_groups(coefficient)
+    ]
+    return "; ".join(parts)
+
+
+def with_truth_reveal(
+    story: PlaneStory, estimates: Estimates, spec: AnimationSpec, progress: np.ndarray, look: Look
+) -> PlaneStory:
+    """The shrinkage storyboard ending with the truth: true effects, error segments and both RMSEs."""
+    score = estimates.truth
+    assert score is not None
+    own, pooled = no_and_partial_pool(estimates)
+    truth = estimates.clusters[["true_intercept", "true_slope"]].to_numpy(dtype=float)
+    theme = look.theme
+    xlim, ylim = story.xlim, story.ylim
+    if spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
+        xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
+    reveal = TruthReveal(
+        truth=truth,
+        own=own,
+        pooled=pooled,
+        progress=progress,
+        truth_color=theme.text,
+        own_color=theme.no_pool,
+        pooled_color=theme.partial_pool,
+        area=look.area(TRUTH_AREA),
+        heading=HEADING,
+        own_text=f"no pooling: {_pair(score.overall.rmse['no_pooling'])}",
+        pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
+        warning_text=_losses(score),
+        warning_color=theme.warning,
+        corner=quietest_corner(np.vstack([pooled, truth]), xlim, ylim),
+    )
+    legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
+    # the widened view changes where far starts enter it: their departures follow the new limits
+    return dataclasses.replace(
+        story,
+        truth=reveal,
+        legend=legend,
+        xlim=xlim,
+        ylim=ylim,
+        travel=departures(story.states, xlim, ylim),
+    )
+
+
+def _widened(limits: tuple[float, float], values: np.ndarray) -> tuple[float, float]:
+    """`limits` stretched, where needed, to hold every value with the usual padding."""
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = LIMIT_PADDING * (max(high, limits[1]) - min(low, limits[0]))
+    return min(limits[0], low - pad), max(limits[1], high + pad)
