@@ -216,14 +216,19 @@ def folder_lock(folder: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        os.close(descriptor)
-        for made_folder in made:  # deepest first; rmdir removes only an empty folder
-            try:
-                made_folder.rmdir()
-            except OSError:
-                break
+        with signals_deferred():  # a Ctrl-C now waits until the lock file is gone
+            _release(path, descriptor, made)
+
+
+def _release(path: Path, descriptor: int, made: list[Path]) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+    os.close(descriptor)
+    for folder in made:  # deepest first; rmdir removes only an empty folder
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _same_file(path: Path, descriptor: int) -> bool:
