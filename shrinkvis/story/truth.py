@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 
 # Of the frames between the start and end pauses: the flight to partial pooling, a rest there, the truth
 # appearing, a short rest, the segments sliding. The flight keeps most, so it reads as the main act.
-REVEAL_SHARES = (("move", 0.46), ("rest", 0.12), ("appear", 0.12), ("pause", 0.06), ("slide", 0.24))
+REVEAL_SHARES = (("move", 0.50), ("rest", 0.08), ("appear", 0.10), ("pause", 0.04), ("slide", 0.28))
 TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
 TRUTH_LABEL = "True effects (simulation, shown at the end)"
 SEGMENT_ALPHA = 0.7
