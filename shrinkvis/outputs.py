@@ -216,11 +216,12 @@ def folder_lock(folder: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        with signals_deferred():  # a Ctrl-C now waits until the lock file is gone
-            _release(path, descriptor, made)
+        _release(path, descriptor, made)
 
 
 def _release(path: Path, descriptor: int, made: list[Path]) -> None:
+    """Remove the lock file while it is still locked, then let go. (Stopped just before the removal, the
+    file stays: the next run takes it over.)"""
     with contextlib.suppress(OSError):
         path.unlink()
     os.close(descriptor)
