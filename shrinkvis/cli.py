@@ -8,19 +8,57 @@ Ctrl-C exit code 130 (SIGTERM 143). Never a traceback, unless `--debug` asks for
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer ≥ 0.20 carries its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover — older typer on click
+    from click.exceptions import UsageError  # type: ignore[no-redef]
 
 from .errors import Interrupted, ShrinkvisError, unexpected
 
+# How a process ends when the reader of its output went away (`shrinkvis list | head -1`): as if by
+# SIGPIPE, the shell's 128 + 13, and without a word, like any Unix tool.
+BROKEN_PIPE_EXIT = 141
+UNLIMITED_WIDTH = 100_000  # columns of `explain` written to a pipe or file: wider than any table it prints
+
+
+@contextlib.contextmanager
+def _usage_errors_in_one_line() -> Iterator[None]:
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `shrinkvis` alone: the help is the answer
+            raise
+        command = exc.ctx.command_path if exc.ctx is not None else "shrinkvis"
+        message = exc.format_message().strip().rstrip(".")
+        raise _fail(f"{message} (see {command} --help)", exc.exit_code) from None
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click reports a wrong option in three lines (usage, a hint, the error); shrinkvis promises one."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:  # a subcommand's options are parsed in here
+        with _usage_errors_in_one_line():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="shrinkvis",
     help="Animations of partial pooling: how a mixed model shrinks per-cluster estimates.",
     no_args_is_help=True,
@@ -50,16 +88,21 @@ GroupOption = Annotated[
     str | None, typer.Option("--group", help="With --data: column of the cluster labels (text or numbers).")
 ]
 XOption = Annotated[
-    str | None, typer.Option("--x", help="With --data: column of the predictor (omit for y ~ 1 + (1 | group)).")
+    str | None,
+    typer.Option("--x", help="With --data: column of the predictor (omit for y ~ 1 + (1 | group))."),
 ]
 RandomOption = Annotated[
     str | None, typer.Option("--random", help="With --data: slope, (x | group), or intercept, (1 | group).")
 ]
 FormulaOption = Annotated[
     str | None,
-    typer.Option("--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."),
+    typer.Option(
+        "--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."
+    ),
 ]
-TitleOption = Annotated[str | None, typer.Option("--title", help="With --data: title (default: the file name).")]
+TitleOption = Annotated[
+    str | None, typer.Option("--title", help="With --data: title (default: the file name).")
+]
 EngineOption = Annotated[
     str | None, typer.Option("--engine", help="exact, statsmodels or bayes (same as --set model.engine=...).")
 ]
@@ -73,10 +116,16 @@ PresetOption = Annotated[
 ThemeOption = Annotated[str | None, typer.Option("--theme", help="light (default) or dark.")]
 
 
-def _look_overrides(view: str | None, preset: str | None, theme: str | None) -> list[str]:
+def _look_overrides(view: str | None, preset: str | None, theme: str | None) -> list[Any]:
     """--view/--preset/--theme are shorthands for --set animation.view=… (and so on)."""
+    from .scenario import Override
+
     given = {"view": view, "preset": preset, "theme": theme}
-    return [f"animation.{key}={value}" for key, value in given.items() if value is not None]
+    return [
+        Override(f"animation.{key}={value}", f"--{key} {value}")
+        for key, value in given.items()
+        if value is not None
+    ]
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -124,9 +173,11 @@ def user_errors(command: F) -> F:
             if received_signal() is None:
                 return result
             raise _fail(INTERRUPTED, interrupted_code(received_signal() or 0))
-        except typer.Exit:
+        except typer.Exit:  # the command chose its exit code
             raise
         except BaseException as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE and _stdout_is_gone():
+                raise typer.Exit(BROKEN_PIPE_EXIT) from None  # the reader left; nobody to tell
             _show_traceback()
             if received_signal() is not None or isinstance(exc, KeyboardInterrupt):
                 signum = received_signal() or (exc.signum if isinstance(exc, Interrupted) else 2)
@@ -142,17 +193,32 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _overrides(sets: list[str] | None, formats: str | None, engine: str | None = None) -> list[str]:
-    overrides = list(sets or [])
+def _stdout_is_gone() -> bool:
+    """Whether the reader of this process's stdout has closed its end (a pipe or socket)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor (tests)
+        return False
+
+
+def _overrides(sets: list[str] | None, formats: str | None, engine: str | None = None) -> list[Any]:
+    """--set KEY=VALUE and --format as overrides that name their option when their value is refused."""
+    from .scenario import Override
+
+    overrides: list[Any] = list(sets or [])
     if formats:
-        overrides.append(f"animation.formats={formats}")
+        overrides.append(Override(f"animation.formats={formats}", f"--format {formats}"))
     if engine:
-        overrides.append(f"model.engine={engine}")
+        overrides.append(Override(f"model.engine={engine}", f"--engine {engine}"))
     return overrides
 
 
 def _scenario_or_data(
-    scenario: str | None, overrides: list[str], data: Path | None, **columns: str | None
+    scenario: str | None, overrides: list[Any], data: Path | None, **columns: str | None
 ) -> Any:
     """The scenario a command works on: a name or YAML file, or a table given with --data."""
     from . import scenario as scenarios
@@ -161,7 +227,9 @@ def _scenario_or_data(
     given = [f"--{name}" for name, value in columns.items() if value is not None]
     if data is None:
         if scenario is None:
-            raise UserError("give a scenario (a built-in name or a YAML file) or --data FILE with its columns")
+            raise UserError(
+                "give a scenario (a built-in name or a YAML file) or --data FILE with its columns"
+            )
         if given:
             raise UserError(f"{', '.join(given)}: only with --data FILE, not with a scenario")
         return scenarios.load(scenario, overrides)
@@ -173,11 +241,16 @@ def _scenario_or_data(
 @contextlib.contextmanager
 def _drawing_process() -> Any:
     """A drawing process beside this one where a fork is safe (see `shrinkvis.drawing`), else None."""
+    import gc
+
     from . import drawing
 
     if not drawing.can_fork():
         yield None
         return
+    # garbage of an earlier run in this process (a notebook, the tests) is freed here, where its threads
+    # exist: freed in the child, an MP4 encoder's context waits forever for its slice threads
+    gc.collect()
     with drawing.DrawingProcess() as process:
         yield process
 
@@ -210,20 +283,22 @@ def run(
 
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
-    with _drawing_process() as drawing:  # started first: it loads matplotlib while this process fits
+    # the scenario and the options are checked first (pydantic and YAML only): bad input is reported
+    # before a process is forked or anything heavy is loaded
+    loaded = _scenario_or_data(
+        scenario,
+        [*_look_overrides(view, preset, theme), *_overrides(set, format, engine)],
+        data,
+        y=y,
+        group=group,
+        x=x,
+        random=random,
+        formula=formula,
+        title=title,
+    )
+    with _drawing_process() as drawing:  # it loads matplotlib while this process loads pandas and fits
         from . import pipeline, progress
 
-        loaded = _scenario_or_data(
-            scenario,
-            [*_look_overrides(view, preset, theme), *_overrides(set, format, engine)],
-            data,
-            y=y,
-            group=group,
-            x=x,
-            random=random,
-            formula=formula,
-            title=title,
-        )
         with progress.stages() as stage:
             result = pipeline.run(loaded, out, drawing=drawing, stage=stage)
     for warning in result.estimates.warnings:
@@ -256,6 +331,7 @@ def batch(
 
     Example: shrinkvis batch baseline fewer_obs --out slides/ --jobs 2
     """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import batch as batches
@@ -263,12 +339,17 @@ def batch(
 
     names = list(scenarios or scenario_files.builtin_names())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
+    # the progress and the warnings go to stderr, beside the other commands' warnings; stdout says what
+    # was written. A warning is one line however narrow the terminal (soft wrap: the terminal folds it)
+    messages = Console(stderr=True, soft_wrap=True)
+    with Progress(*columns, transient=False, console=messages) as progress:
         task = progress.add_task(f"rendering {len(names)} scenarios", total=len(names))
 
         def done(outcome: batches.Outcome) -> None:
             for warning in outcome.warnings:
-                progress.console.print(f"{outcome.name}: warning: {warning}", style="yellow", markup=False)
+                progress.console.print(
+                    f"shrinkvis: warning: {outcome.name}: {warning}", style="yellow", markup=False
+                )
             progress.advance(task)
             progress.update(task, description=f"{'failed' if outcome.failed else 'rendered'} {outcome.name}")
 
@@ -278,18 +359,31 @@ def batch(
     _write_gallery(out, failures)
     if failures:
         for name, reason in failures:
-            typer.echo(f"failed: {name}: {reason}", err=True)
+            typer.echo(f"failed: {name}: {_without_name(reason, name)}", err=True)
         raise typer.Exit(1)
+
+
+def _without_name(reason: str, name: str) -> str:
+    """A reason that starts with the scenario's name already (`broken.yaml: line 2: …`) need not say it twice."""
+    return reason.removeprefix(f"{name}: ")
 
 
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob or a directory.")],
-    y: Annotated[str, typer.Option("--y", help="Column of the outcome.")],
-    group: Annotated[str, typer.Option("--group", help="Column of the cluster labels (text or numbers).")],
-    x: Annotated[str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")] = None,
-    random: Annotated[str, typer.Option("--random", help="slope: (x | group); intercept: (1 | group).")] = "slope",
+    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory.")],
+    y: Annotated[str | None, typer.Option("--y", help="Column of the outcome.")] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Column of the cluster labels (text or numbers).")
+    ] = None,
+    x: Annotated[
+        str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")
+    ] = None,
+    random: Annotated[
+        str | None,
+        typer.Option("--random", help="With --x: slope, (x | group) (default), or intercept, (1 | group)."),
+    ] = None,
+    formula: FormulaOption = None,
     method: Annotated[str, typer.Option("--method", help="REML or ML.")] = "REML",
     engine: Annotated[str, typer.Option("--engine", help="exact (default), statsmodels or bayes.")] = "exact",
     json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
@@ -300,6 +394,8 @@ def fit_command(
     """Fit a mixed model to your own data and print an lme4-like summary.
 
     Example: shrinkvis fit --data sleep.csv --y Reaction --x Days --group Subject
+
+    Example: shrinkvis fit --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)" --json
     """
     import json
     import time
@@ -307,18 +403,27 @@ def fit_command(
     from . import progress, report
     from .outputs import write_csv
     from .pipeline import fit_model, read_data, reading_stage
-    from .scenario import DataFileSpec, from_mapping
+    from .scenario import DataFileSpec, Override, for_data
 
     started = time.perf_counter()
-    model = from_mapping(
-        {"model": {"random": "intercept" if x is None else random, "method": method, "engine": engine}},
-        source="command line",
-    ).model
+    scenario = for_data(
+        data,
+        y=y,
+        group=group,
+        x=x,
+        random=random,
+        formula=formula,
+        overrides=[
+            Override(f"model.method={method}", f"--method {method}"),
+            Override(f"model.engine={engine}", f"--engine {engine}"),
+        ],
+    )
+    assert isinstance(scenario.data, DataFileSpec)  # for_data always reads a table
     with progress.stages() as stage:
-        stage(reading_stage(str(data)))
-        rows = read_data(DataFileSpec(file=str(data), y=y, group=group, x=x), stage)
+        stage(reading_stage(scenario.data.file))
+        rows = read_data(scenario.data, stage)
         stage("fitting")
-        estimates = fit_model(rows, model)
+        estimates = fit_model(rows, scenario.model)
     seconds = time.perf_counter() - started
     if estimates_file is not None:
         write_csv(estimates_file, estimates.clusters[estimates.table_columns])
@@ -328,6 +433,8 @@ def fit_command(
         typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)))
     else:
         typer.echo(report.lme4_summary(estimates, rows))
+
+
 def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
     """After a batch: the gallery page of everything under `out`; a failure joins the batch's failures."""
     from . import gallery
@@ -380,9 +487,20 @@ def explain(
     from . import report as reports
 
     loaded = _scenario_or_data(
-        scenario, _overrides(set, None, engine), data, y=y, group=group, x=x, random=random, formula=formula, title=title
+        scenario,
+        _overrides(set, None, engine),
+        data,
+        y=y,
+        group=group,
+        x=x,
+        random=random,
+        formula=formula,
+        title=title,
     )
-    reports.show(pipeline.explain(loaded), Console(soft_wrap=False))
+    # a terminal gets its width; a pipe or a file gets every line whole, never wrapped or cut
+    on_terminal = sys.stdout.isatty()
+    console = Console(soft_wrap=not on_terminal, width=None if on_terminal else UNLIMITED_WIDTH)
+    reports.show(pipeline.explain(loaded), console)
 
 
 @app.command("list")
@@ -403,17 +521,18 @@ def list_scenarios() -> None:
 def validate(
     path: Annotated[str, typer.Argument(help="A scenario YAML file (or a built-in name).")],
 ) -> None:
-    """Check a scenario file and print its settings with all defaults filled in.
+    """Check a scenario file; print it with every default filled in (a scenario file itself), and
+    "PATH: valid" on stderr.
 
-    Example: shrinkvis validate my_scenario.yaml
+    Example: shrinkvis validate my_scenario.yaml > my_scenario_full.yaml
     """
     import yaml
 
     from . import scenario as scenarios
 
     loaded = scenarios.load(path)
-    typer.echo(f"{path}: valid")
-    typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False).rstrip())
+    typer.echo(f"{path}: valid", err=True)
+    typer.echo(yaml.safe_dump(scenarios.as_file(loaded), sort_keys=False, allow_unicode=True).rstrip())
 
 
 @app.command()
@@ -441,6 +560,8 @@ def main() -> None:
 
     from .outputs import exit_interrupted, interrupts_raise
 
+    _standard_streams_open()
+    _matplotlib_settings_folder()
     warnings.formatwarning = _one_line_warning  # a library's warning is one line, not a source excerpt
     try:
         # SIGTERM would otherwise end the process without running cleanup, leaving temporary files
@@ -455,9 +576,68 @@ def main() -> None:
         print(code, file=sys.stderr)
         code = 1
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError):  # e.g. a closed pipe: `shrinkvis list | head -1`
+        with contextlib.suppress(OSError, ValueError):  # e.g. a closed pipe: `shrinkvis list | head -1`
             stream.flush()
     os._exit(code)
+
+
+def _matplotlib_settings_folder() -> None:
+    """A folder for matplotlib's settings and font cache when its own, in HOME, cannot be written.
+
+    Matplotlib would then make a fresh temporary folder on every run, leave it behind and say so on
+    stderr. Instead it is given shrinkvis's cache folder, or, when HOME is not writable at all, one folder
+    of this user's in the temporary directory, made once and used by every later run. Set before any
+    process that loads matplotlib starts (drawing process, batch workers), which inherit it.
+    """
+    import tempfile
+
+    if "MPLCONFIGDIR" in os.environ:
+        return
+    home = Path(os.environ.get("HOME") or os.path.expanduser("~"))
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    own = config / "matplotlib" if sys.platform.startswith(("linux", "freebsd")) else home / ".matplotlib"
+    if _writable_folder(own):
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "shrinkvis" / "matplotlib"
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    shared = Path(tempfile.gettempdir()) / f"shrinkvis-{user}" / "matplotlib"
+    for folder in (cache, shared):
+        if _writable_folder(folder, private=folder == shared):
+            os.environ["MPLCONFIGDIR"] = str(folder)
+            return
+
+
+def _writable_folder(folder: Path, private: bool = False) -> bool:
+    """Whether `folder` exists (made if need be) and this process may write into it; a `private` one
+    (in a temporary directory others write to) must also be this user's own, not a link."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if private:
+            for part in (folder.parent, folder):
+                status = part.lstat()
+                if os.path.islink(part) or (hasattr(os, "getuid") and status.st_uid != os.getuid()):
+                    return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def _standard_streams_open() -> None:
+    """A closed stdin, stdout or stderr (`shrinkvis run baseline >&-`) is opened on the null device.
+
+    The command then does its work and exits 0 with its messages unread, as with `> /dev/null`. Left
+    closed, the descriptor would go to the next file opened, and a message would land inside an output.
+    """
+    for descriptor, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+        if getattr(sys, name) is None:  # Python found it closed at start-up
+            setattr(sys, name, open(descriptor, mode, closefd=False))  # noqa: SIM115 — lives as long as the process
 
 
 if __name__ == "__main__":

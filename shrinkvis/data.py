@@ -24,6 +24,30 @@ SUMMED_TABLE_BYTES = 64_000_000
 DELIMITERS = ",\t;|"
 SNIFF_BYTES = 64_000  # enough lines for csv.Sniffer to see the pattern
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}
+# What counts as missing. A number column: an empty field or any of the spellings spreadsheets, R and
+# pandas write for "no value". A group column: only an empty field or NA (R's readr does the same), so
+# that a group called None, null or N/A stays a group.
+NUMBER_MISSING = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "NaN",
+    "nan",
+    "-nan",
+    "-NaN",
+    "NULL",
+    "null",
+    "None",
+    "<NA>",
+    "#N/A",
+)
+LABEL_MISSING = ("", "NA")
+# The fit squares y and x before it rescales them, and a slope's variance is in (y / x)² units: for a
+# column whose largest size lies beyond these, such a square overflows or vanishes (float64 spans about
+# 1e±308), so it must be rescaled first. Real data in any unit lie far inside.
+LARGEST_VALUE = 1e75
+SMALLEST_VALUE = 1e-75
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,10 @@ def model_frame(
     the group column may hold text or numbers (kept as the text in the file).
     """
     names = [y, group] + ([x] if x else [])
+    if len(set(names)) < len(names):
+        raise DataError(
+            f"{source}: y, x and group must be different columns; given y={y!r}, x={x!r}, group={group!r}"
+        )
     missing = [name for name in names if name not in table.columns]
     if missing:
         listed = ", ".join(map(str, table.columns))
@@ -83,15 +111,28 @@ def _numbers(column: pd.Series, name: str, source: str) -> np.ndarray:
         values = column  # already parsed as numbers by the reader: the fast path
     else:
         values = pd.to_numeric(column.astype(str).str.strip(), errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float))
+    numbers = values.to_numpy(dtype=float)
+    bad = values.isna().to_numpy() | ~np.isfinite(numbers)
     if bad.any():
-        row = int(bad.to_numpy().argmax())
-        index = column.index[row]
+        raise DataError(f"{source}: column {name!r} must hold numbers; {_where(column, bad)}")
+    size = np.abs(numbers)
+    largest = size.max(initial=0.0)
+    if largest > LARGEST_VALUE or 0 < largest < SMALLEST_VALUE:
         raise DataError(
-            f"{source}: column {name!r} must hold numbers; data row {index + 1} (line {index + 2}) "
-            f"holds {column.iloc[row]!r}"
+            f"{source}: column {name!r} is in units too {'large' if largest > 1 else 'small'} for the fit: "
+            f"{_where(column, size == largest)}; rescale it so that its largest value lies between "
+            "1e-75 and 1e75 in size"
         )
-    return values.to_numpy(dtype=float)
+    return numbers
+
+
+def _where(column: pd.Series, rows: np.ndarray) -> str:
+    """The first of the flagged rows, as a reader of the file finds it."""
+    row = int(rows.argmax())
+    index = column.index[row]
+    value = column.iloc[row]
+    shown = repr(value.item() if isinstance(value, np.generic) else value)  # 1e+300, not np.float64(1e+300)
+    return f"data row {index + 1} (line {index + 2}) holds {shown}"
 
 
 def cluster_order(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -145,14 +186,17 @@ def as_model_data(data: ModelData | pd.DataFrame) -> ModelData:
     if isinstance(data, ModelData):
         return data
     x_name = "x" if "x" in data.columns else None
-    return ModelData(frame=data, source="data", y_name="y", group_name="cluster", x_name=x_name, dropped_rows=0)
+    return ModelData(
+        frame=data, source="data", y_name="y", group_name="cluster", x_name=x_name, dropped_rows=0
+    )
 
 
 def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a delimited text table with a header row (the delimiter is detected from the content), or
     Parquet when pyarrow is installed.
 
-    `text_columns` are kept as the text in the file (group labels such as "007" stay as written).
+    `text_columns` are kept as the text in the file (group labels such as "007" or " A" stay as
+    written; only an empty field or NA is missing there). Blanks around a column's name are dropped.
     """
     path = Path(path)
     size = _checked_size(path)
@@ -164,9 +208,19 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
     kind = f"{DELIMITER_NAMES[delimiter]}-separated table"
     try:
         header = pd.read_csv(
-            path, sep=delimiter, encoding="utf-8-sig", engine="c", header=None, nrows=1, dtype=str
+            path,
+            sep=delimiter,
+            encoding="utf-8-sig",
+            engine="c",
+            header=None,
+            nrows=1,
+            dtype=str,
+            keep_default_na=False,
         )
-        names = [str(name) for name in header.iloc[0] if not pd.isna(name)]
+        # blanks around a name are the writer's layout ("a, b"); blanks in a value are data (" A" ≠ "A")
+        names = [str(name).strip() or f"Unnamed: {position}" for position, name in enumerate(header.iloc[0])]
+        _check_header(path, names)
+        texts = [name for name in text_columns if name in names]
         with warnings.catch_warnings():
             # mixed types in a column are the next step's business, not a reason to warn
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
@@ -179,8 +233,11 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
                 engine="c",
                 nrows=MAX_ROWS + 1,
                 low_memory=False,
-                dtype={name: str for name in text_columns if name in names},
-                skipinitialspace=True,
+                header=0,
+                names=names,
+                dtype=dict.fromkeys(texts, str),
+                keep_default_na=False,
+                na_values={name: LABEL_MISSING if name in texts else NUMBER_MISSING for name in names},
             )
     except IndexError:
         raise DataError(f"{path}: holds no table (no header row)") from None
@@ -197,7 +254,6 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
         raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
     if table.empty:
         raise DataError(f"{path}: has a header row but no data rows")
-    _check_header(path, names)
     return table
 
 

@@ -97,7 +97,34 @@ def read_summary(folder: Path) -> tuple[dict[str, Any], str | None]:
         return {}, f"{SUMMARY_NAME} could not be read: {exc}"
     if not isinstance(summary, dict):
         return {}, f"{SUMMARY_NAME} does not hold a JSON object"
+    misshapen = _misshapen(summary)
+    if misshapen:
+        return {}, f"{SUMMARY_NAME} is not one shrinkvis wrote: {misshapen}"
     return summary, None
+
+
+# The sections of summary.json the page reads, and what each must be; numbers and texts are checked as
+# they are shown (a dash where a number is not one)
+SUMMARY_SECTIONS: dict[tuple[str, ...], type] = {
+    ("scenario",): dict,
+    ("scenario", "animation"): dict,
+    ("fixed_effects",): dict,
+    ("std_errors",): dict,
+    ("warnings",): list,
+    ("files",): list,
+}
+
+
+def _misshapen(summary: dict[str, Any]) -> str | None:
+    """The first section of a summary that is not what shrinkvis writes there, or None."""
+    for path, kind in SUMMARY_SECTIONS.items():
+        value: Any = summary
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, kind):
+            expected = "a mapping" if kind is dict else "a list"
+            return f"{'.'.join(path)} holds {type(value).__name__} where {expected} belongs"
+    return None
 
 
 def listed_files(folder: Path) -> tuple[tuple[str, int], ...]:
@@ -600,7 +627,28 @@ def build(out_root: Path | str) -> str:
     folders = scenario_folders(root)
     if not folders:
         raise UserError(f"{root}: no scenario outputs (no */{SUMMARY_NAME}); run `shrinkvis batch` first")
-    return page([read_card(folder) for folder in folders], root.resolve().name)
+    return page([_card_or_problem(folder) for folder in folders], root.resolve().name)
+
+
+def _card_or_problem(folder: Path) -> Card:
+    """The card of a folder; one whose files cannot be shown says so, and the others are still shown."""
+    try:
+        card = read_card(folder)
+        card_html(card)  # drawn here first, so that a value nobody foresaw costs this card only
+        comparison_table([card])
+        return card
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        problem = f"{SUMMARY_NAME} could not be shown: {type(exc).__name__}: {exc}"
+        return Card(
+            folder=folder.name,
+            title=folder.name,
+            description="",
+            summary={},
+            shrinkage={stem: None for stem, _ in COEFFICIENTS},
+            views=(),
+            files=listed_files(folder),
+            warnings=(FitWarning("Incomplete outputs", problem),),
+        )
 
 
 def write(out_root: Path | str) -> Path:

@@ -274,3 +274,74 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+LOCK_NAME = ".shrinkvis.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Only one shrinkvis writes into `folder` at a time; a second one fails at once with one line.
+
+    Two runs into one folder would leave a mix of both runs' files. The lock is the operating system's
+    (flock) on a hidden file in the folder, so it goes with the process that holds it however that
+    process ends: a killed run never leaves the folder locked (at most the empty file, which the next
+    run takes over). The holder removes the file before it lets go, and whoever locks checks that the
+    file it locked is still the one in the folder, so that two runs never hold two different files.
+    Where flock is missing (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover — not on POSIX
+        yield
+        return
+    path = folder / LOCK_NAME
+    # the folders made for the lock go again if the run writes nothing into them (bad data, say)
+    made = []
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            break
+        made.append(ancestor)
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise OutputError(f"cannot create the folder {folder}: {_reason(exc)}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise OutputError(
+                f"{folder}: another shrinkvis is writing into this folder; run again when it is done, "
+                "or give another --out"
+            ) from None
+        if _same_file(path, descriptor):
+            break
+        os.close(descriptor)  # its holder removed it meanwhile: lock the one in the folder now
+    try:
+        yield
+    finally:
+        _release(path, descriptor, made)
+
+
+def _release(path: Path, descriptor: int, made: list[Path]) -> None:
+    """Remove the lock file while it is still locked, then let go. (Stopped just before the removal, the
+    file stays: the next run takes it over.)"""
+    with contextlib.suppress(OSError):
+        path.unlink()
+    os.close(descriptor)
+    for folder in made:  # deepest first; rmdir removes only an empty folder
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def _same_file(path: Path, descriptor: int) -> bool:
+    try:
+        on_disk = path.stat()
+    except OSError:
+        return False
+    opened = os.fstat(descriptor)
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)

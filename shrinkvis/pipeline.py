@@ -23,7 +23,7 @@ from .encode import write_png
 from .errors import ScenarioError
 from .fit import Estimates, fit
 from .fit.truth import with_truth
-from .outputs import atomic_path, json_ready, write_csv, write_json, write_text
+from .outputs import atomic_path, folder_lock, json_ready, write_csv, write_json, write_text
 from .progress import Stage, quiet
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
@@ -217,8 +217,20 @@ def run(
     With `drawing` (a drawing process started before the heavy imports, see `shrinkvis.drawing`), the
     frames, stills and plot are drawn there while this process encodes the videos and writes the rest.
     `stage` hears the name of each stage as it starts (`shrinkvis.progress`).
+    Another run writing into the same folder at the same time is an `OutputError` (see `folder_lock`).
     """
     out_dir = Path(out_root) / output_folder_name(scenario.name)
+    with folder_lock(out_dir):
+        return _run_into(out_dir, scenario, formats, drawing, stage)
+
+
+def _run_into(
+    out_dir: Path,
+    scenario: Scenario,
+    formats: tuple[Format, ...] | None,
+    drawing: DrawingProcess | None,
+    stage: Stage,
+) -> RunResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stage(reading_stage(scenario.data.file) if isinstance(scenario.data, DataFileSpec) else "simulating")

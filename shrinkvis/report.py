@@ -4,7 +4,9 @@ the report of a run (report.md, the same numbers in summary.json, rich tables fo
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ POOLING_NAMES = {
     "partial_pooling": "partial pooling",
 }
 PLOT_FILE = "shrinkage_by_size.png"
+RULE_COLUMNS = 80  # the report's heading rule where the output is not a terminal
 NO_TRUTH = "no truth: this is your own data"
 TERMINAL_CLUSTERS = 20  # rows of the shrinkage table `shrinkvis explain` prints; report.md has them all
 # above this many clusters report.md and summary.json list the extreme clusters, not all (estimates.csv has all)
@@ -288,14 +291,14 @@ def warning_paragraphs(report: Report) -> list[str]:
     for warning in report.estimates.warnings:
         if warning.startswith("singular fit"):
             paragraphs.append(
-                f"**Singular fit.** {_sentence(warning.removeprefix('singular fit: '))} The animation still moves every "
+                f"**Singular fit.** {_md(_sentence(warning.removeprefix('singular fit: ')))} The animation still moves every "
                 "cluster to its partial-pooling estimate, but it looks more convincing than it is: do not read "
                 "the clusters' precision from it."
             )
         elif "did not converge" in warning:
-            paragraphs.append(f"**No convergence.** {_sentence(warning)}.")
+            paragraphs.append(f"**No convergence.** {_md(_sentence(warning))}.")
         else:
-            paragraphs.append(warning)
+            paragraphs.append(_md(warning))
     return paragraphs
 
 
@@ -407,6 +410,32 @@ def pooling_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     return headings, rows
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Markdown: titles, file and column names and group labels come from the user, and are shown as written,
+# never read as markup (a `<script>` stays text, a `|` stays in its cell, a line break cannot end a row)
+
+# an underscore inside a word (BLUP_j) is no emphasis in CommonMark, so only one at a word's edge is escaped
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*\[\]|~]|(?<!\w)_|_(?!\w))")
+
+
+def _md(text: str) -> str:
+    """Text as literal Markdown: HTML and Markdown syntax escaped, line breaks and other control
+    characters shown as escapes (`\\n`)."""
+    visible = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(visible, quote=False))
+
+
+def _backticks(text: str, least: int) -> str:
+    """Enough backticks to open and close a code span or block that `text` cannot close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(least, longest + 1)
+
+
+def _code(text: str) -> str:
+    visible = "".join(char if char.isprintable() else " " for char in text)
+    ticks = _backticks(visible, 1)
+    pad = " " if visible.startswith("`") or visible.endswith("`") else ""  # CommonMark drops one each side
+    return f"{ticks}{pad}{visible}{pad}{ticks}"
 TRUTH_METHOD = (
     "RMSE: root mean squared error of the per-cluster estimates against the true effects, over the "
     "clusters with an own fit. Expected RMSE: the error the fit predicts for itself, the root mean of the "
@@ -560,7 +589,7 @@ def _hurt_sentence(report: Report, group: GroupScore, coefficient: str, overall:
 
 def _markdown_table(headings: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(_md(cell) for cell in cells) + " |"
 
     return [line(headings), "|" + "|".join("---" for _ in headings) + "|", *(line(row) for row in rows)]
 
@@ -569,27 +598,22 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
     """report.md: data, warnings, model summary, the pooling comparison and the shrinkage per cluster."""
     estimates = report.estimates
     lines = [
-        f"# {report.title}: the numbers behind the picture",
+        f"# {_md(report.title)}: the numbers behind the picture",
         "",
-        f"**Data.** {data_sentence(report)}",
+        f"**Data.** {_md(data_sentence(report))}",
         "",
-        f"**Model.** `{report.formula}`, fitted by {estimates.method} with the {estimates.engine} engine.",
+        f"**Model.** {_code(report.formula)}, fitted by {estimates.method} with the {estimates.engine} engine.",
     ]
     singles = single_row_sentence(report)
     if singles:
-        lines += ["", singles]
+        lines += ["", _md(singles)]
     warnings = warning_paragraphs(report)
     if warnings:
         lines += ["", "## Warnings", ""]
         lines += [f"- {paragraph}" for paragraph in warnings]
-    lines += [
-        "",
-        "## Model summary",
-        "",
-        "```text",
-        lme4_summary(estimates, report.data, with_warnings=False),
-        "```",
-    ]
+    summary = lme4_summary(estimates, report.data, with_warnings=False)
+    fence = _backticks(summary, 3)
+    lines += ["", "## Model summary", "", f"{fence}text", summary, fence]
     if estimates.bayes is not None:
         from .report_bayes import comparison_markdown
 
@@ -616,7 +640,7 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
     lines.pop()
     lines += ["", "## Shrinkage per cluster", ""]
     for sentence in shrinkage_sentences(report):
-        lines += [sentence, ""]
+        lines += [_md(sentence), ""]
     if plot_file:
         lines += [f"![Shrinkage against cluster size]({plot_file})", ""]
     note = listed_clusters(report)[1]
@@ -628,11 +652,21 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
 
 def show(report: Report, console: Console) -> None:
     """The report in the terminal, as rich tables (`shrinkvis explain`)."""
+    from rich.cells import cell_len
     from rich.markup import escape
+    from rich.rule import Rule
     from rich.table import Table
 
     estimates = report.estimates
-    console.rule(f"[bold]{escape(report.title)}")
+    # nothing is cut: a title wider than the terminal goes above the rule; in a pipe, whose width is
+    # unbounded, the rule is as wide as the title needs
+    title_width = cell_len(report.title) + 6
+    if title_width > console.width:
+        console.print(report.title, style="bold", markup=False)
+        console.rule()
+    else:
+        rule_width = console.width if console.is_terminal else max(RULE_COLUMNS, title_width)
+        console.print(Rule(f"[bold]{escape(report.title)}"), width=rule_width)
     console.print(data_sentence(report), markup=False)
     console.print(f"Model: {report.formula}, {estimates.method}, {estimates.engine} engine", markup=False)
     singles = single_row_sentence(report)
@@ -643,7 +677,9 @@ def show(report: Report, console: Console) -> None:
 
     random_effects = Table(title="Random effects", title_justify="left")
     for heading in ("groups", "name", "variance", "SD", "corr"):
-        random_effects.add_column(heading, justify="left" if heading in ("groups", "name") else "right")
+        random_effects.add_column(
+            heading, justify="left" if heading in ("groups", "name") else "right", overflow="fold"
+        )
     names = ["(Intercept)"] + ([report.data.x_name or "x"] if estimates.random == "slope" else [])
     for index, name in enumerate(names):
         variance = float(estimates.cov_re[index, index])
@@ -661,7 +697,7 @@ def show(report: Report, console: Console) -> None:
     criterion = "REML criterion" if estimates.method == "REML" else "deviance"
     fixed = Table(title=f"Fixed effects ({criterion} {_num(estimates.criterion)})", title_justify="left")
     for heading in ("", "estimate", "SE", "t value"):
-        fixed.add_column(heading, justify="right" if heading else "left")
+        fixed.add_column(heading, justify="right" if heading else "left", overflow="fold")
     for name, value in estimates.fixed_effects.items():
         se = estimates.std_errors[name]
         fixed.add_row(_coefficient(name), _num(value), _num(se), _num(value / se, 2))
@@ -675,7 +711,9 @@ def show(report: Report, console: Console) -> None:
     headings, rows = pooling_rows(report)
     for heading in headings:
         pooling.add_column(
-            heading.removesuffix(" (SE)"), justify="left" if heading == "coefficient" else "right"
+            heading.removesuffix(" (SE)"),
+            justify="left" if heading == "coefficient" else "right",
+            overflow="fold",
         )
     for row in rows:
         pooling.add_row(*row)
@@ -691,7 +729,9 @@ def show(report: Report, console: Console) -> None:
         title += f" (first {TERMINAL_CLUSTERS} of {estimates.n_groups}; all in report.md of `shrinkvis run`)"
     shrinkage = Table(title=title, title_justify="left")
     for index, heading in enumerate(headings):
-        shrinkage.add_column(heading, justify="left" if index == 0 or heading == "note" else "right")
+        shrinkage.add_column(
+            heading, justify="left" if index == 0 or heading == "note" else "right", overflow="fold"
+        )
     for row in rows:
         shrinkage.add_row(*row)
     console.print(shrinkage)

@@ -10,6 +10,7 @@ import difflib
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     field_validator,
@@ -52,6 +54,9 @@ Easing = Literal[
 MAX_ROWS = 10_000_000  # n_cluster × obs_per_cluster: about 1 GB of floats through the fit, minutes of work
 MAX_SCENARIO_BYTES = 1_000_000  # real scenario files are a few hundred bytes; this keeps absurd ones out
 MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 1000
+MAX_LIMIT = 1e300  # an axis limit; ±1e308 would make the axis span overflow to infinity
+MAX_FORMAT_WIDTH = 99  # `{seed:>99999999}` would be a 100 MB caption: widths and precisions stay below this
 
 
 class _Spec(BaseModel):
@@ -129,6 +134,15 @@ class DataFileSpec(_Spec):
     group: str = Field(description="Column of the cluster labels (text or numbers).")
     x: str | None = Field(None, description="Column of the predictor (numbers); none: y ~ 1 + (1 | group).")
 
+    @model_validator(mode="after")
+    def _columns_differ(self) -> DataFileSpec:
+        roles = {"y": self.y, "group": self.group, "x": self.x}
+        given = [column for column in roles.values() if column is not None]
+        if len(set(given)) < len(given):
+            shown = ", ".join(f"{role} = {column!r}" for role, column in roles.items() if column is not None)
+            raise ValueError(f"y, group and x must be different columns ({shown})")
+        return self
+
 
 def _data_kind(value: Any) -> str:
     """A `data:` section that names a `file` reads a table; any other simulates."""
@@ -192,6 +206,9 @@ class Limits(_Spec):
     def _low_below_high(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         if value is not None and not value[0] < value[1]:
             raise ValueError("expected [low, high] with low < high")
+        if value is not None and max(abs(value[0]), abs(value[1])) > MAX_LIMIT:
+            # the axis spans high − low plus a margin, which must stay a finite number
+            raise ValueError("each limit must lie within ±1e300")
         return value
 
 
@@ -293,10 +310,13 @@ class Scenario(_Spec):
     title: str | None = Field(
         None, max_length=200, description="Shown above the animation. Defaults to the name."
     )
-    description: str = Field("", max_length=1000, description="One sentence, used in captions.")
+    description: str = Field(
+        "", max_length=MAX_DESCRIPTION_LENGTH, description="One sentence, used in captions."
+    )
     data: DataSource = Field(DataSpec(), description="A simulation, or `file`, `y`, `group`, `x` of a table.")
     model: ModelSpec = ModelSpec()
     animation: AnimationSpec = AnimationSpec()
+    _written_description: str = PrivateAttr("")  # before `{n_cluster}` and the like were filled in
 
     @model_validator(mode="before")
     @classmethod
@@ -324,8 +344,15 @@ class Scenario(_Spec):
     def _fill_in_the_description(self) -> Scenario:
         # `{n_cluster}`, `{balanced:.0%}` …: the description of a simulation says what is simulated, also
         # after `--set data.n_cluster=20`; the built-in scenarios use this
+        self._written_description = self.description
         if isinstance(self.data, DataSpec) and "{" in self.description:
-            object.__setattr__(self, "description", fill_in(self.description, self.data))  # frozen model
+            filled = fill_in(self.description, self.data)
+            if len(filled) > MAX_DESCRIPTION_LENGTH:
+                raise ValueError(
+                    f"description: {len(filled):,} characters once its placeholders are filled in; "
+                    f"at most {MAX_DESCRIPTION_LENGTH:,} are allowed"
+                )
+            object.__setattr__(self, "description", filled)  # frozen model
         return self
 
     @property
@@ -334,21 +361,45 @@ class Scenario(_Spec):
 
 
 PLACEHOLDER = re.compile(r"\{(\w+)(?::([^{}]*))?\}")
+# Python's format mini-language for one number: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+NUMBER_FORMAT = re.compile(
+    r"(?:[^{}]?[<>=^])?[-+ ]?z?#?0?(?P<width>\d*)[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?"
+)
 
 
 def fill_in(text: str, data: DataSpec) -> str:
-    """`{field}` or `{field:format}` of the data spec replaced by its value; other braces stay as they are."""
+    """`{field}` or `{field:format}` of the data spec replaced by its value; other braces stay as they are.
+
+    A format is one number's (`{balanced:.0%}`, `{sd_int:>6.2f}`) with a width and a precision of at most
+    `MAX_FORMAT_WIDTH`; a wider one is refused, as the text it asks for would be unbounded.
+    """
 
     def value(match: re.Match[str]) -> str:
-        name, spec = match.group(1), match.group(2)
-        if name not in DataSpec.model_fields:
+        name, spec = match.group(1), match.group(2) or ""
+        form = NUMBER_FORMAT.fullmatch(spec)
+        if name not in DataSpec.model_fields or form is None:
             return match.group(0)
+        for part in ("width", "precision"):
+            if form.group(part) and int(form.group(part)) > MAX_FORMAT_WIDTH:
+                raise ValueError(
+                    f"description: {_SHORT.repr(match.group(0))}: a format's {part} is at most {MAX_FORMAT_WIDTH}"
+                )
         try:
-            return format(getattr(data, name), spec or "")
+            return format(getattr(data, name), spec)
         except ValueError:  # a format that does not fit the value: leave the placeholder visible
             return match.group(0)
 
     return PLACEHOLDER.sub(value, text)
+
+
+def as_file(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as a file that reads back as the same scenario: every default filled in, the
+    description as written (its placeholders still to fill), a data file's path absolute."""
+    raw = scenario.model_dump(mode="json")
+    raw["description"] = scenario._written_description or scenario.description
+    if isinstance(scenario.data, DataFileSpec):
+        raw["data"]["file"] = str(Path(scenario.data.file).resolve())
+    return raw
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,8 +439,24 @@ def resolve(name_or_path: str | Path) -> Path:
     return path
 
 
-def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
-    """Read, override and validate a scenario; every problem becomes one `ScenarioError` line."""
+@dataclass(frozen=True)
+class Override:
+    """A `key=value` override and the command-line option that gave it (`--set …`, `--view stages`), so
+    that a value the checks refuse is blamed on that option, not on the scenario file."""
+
+    assignment: str
+    option: str
+
+
+def _as_override(item: str | Override) -> Override:
+    return item if isinstance(item, Override) else Override(item, f"--set {item}")
+
+
+def load(name_or_path: str | Path, overrides: Iterable[str | Override] = ()) -> Scenario:
+    """Read, override and validate a scenario; every problem becomes one `ScenarioError` line.
+
+    An override is `key=value` (as `--set` takes it) or an `Override` naming its option.
+    """
     path = resolve(name_or_path)
     raw = _read_yaml(path)
     if raw is None:
@@ -397,10 +464,10 @@ def load(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario file holds a mapping of keys, not {type(raw).__name__}")
     raw.setdefault("name", path.stem)
-    for override in overrides:
-        _apply_override(raw, override)
+    blame = {_apply_override(raw, item): item.option for item in map(_as_override, overrides)}
     _data_file_beside(raw, path.parent)
-    return from_mapping(raw, source=str(path))
+    # a built-in is named as the user named it, not by where the package happens to be installed
+    return from_mapping(raw, source=str(name_or_path), blame=blame)
 
 
 def _data_file_beside(raw: dict[str, Any], folder: Path) -> None:
@@ -419,7 +486,7 @@ def for_data(
     random: str | None = None,
     formula: str | None = None,
     title: str | None = None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[str | Override] = (),
 ) -> Scenario:
     """A scenario for a table given on the command line: the columns by name, or an lme4 formula.
 
@@ -435,6 +502,17 @@ def for_data(
         y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
     if y is None or group is None:
         raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
+    if x is None and random == "slope":
+        raise ScenarioError(
+            "--random slope needs a predictor: give --x COLUMN (without --x the model is y ~ 1 + (1 | group))"
+        )
+    for role, column in (("--x", x), ("--group", group)):
+        if column is not None and column == y:
+            raise ScenarioError(
+                f"--y and {role} both name the column {_one_line(column)!r}; each needs its own"
+            )
+    if x is not None and x == group:
+        raise ScenarioError(f"--x and --group both name the column {_one_line(x)!r}; each needs its own")
     path = Path(file)
     # a glob ('events/*.parquet') is named after its folder
     name = path.parent.name if any(char in path.name for char in "*?[") and path.parent.name else path.stem
@@ -445,17 +523,25 @@ def for_data(
     }
     if title is not None:
         raw["title"] = title
-    for override in overrides:
-        _apply_override(raw, override)
-    return from_mapping(raw, source="command line")
+    blame = {("title",): f"--title {title}"} if title is not None else {}
+    if random is not None and formula is None:
+        blame[("model", "random")] = f"--random {random}"
+    blame.update({_apply_override(raw, item): item.option for item in map(_as_override, overrides)})
+    return from_mapping(raw, source="command line", blame=blame)
 
 
-def from_mapping(raw: Mapping[str, Any], source: str = "scenario") -> Scenario:
-    """Validate a plain mapping (as read from YAML) into a `Scenario`."""
+def from_mapping(
+    raw: Mapping[str, Any], source: str = "scenario", blame: Mapping[tuple[str, ...], str] | None = None
+) -> Scenario:
+    """Validate a plain mapping (as read from YAML) into a `Scenario`.
+
+    `blame` maps the keys set from the command line (as tuples: `("animation", "view")`) to the option
+    that set them; a problem with such a key names that option instead of `source`.
+    """
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_describe(exc)}") from None
+        raise ScenarioError(_describe(exc, source, blame or {})) from None
     except RecursionError:  # a YAML alias that contains itself
         raise ScenarioError(f"{source}: a value refers to itself") from None
 
@@ -532,25 +618,27 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}not valid YAML: {problem}"
 
 
-def _apply_override(raw: dict[str, Any], override: str) -> None:
-    key, sep, text = override.partition("=")
-    shown = _one_line(override)
+def _apply_override(raw: dict[str, Any], item: Override) -> tuple[str, ...]:
+    """Set one key; returns its path."""
+    key, sep, text = item.assignment.partition("=")
+    shown = _one_line(item.option)
     if not sep or not key.strip():
-        raise ScenarioError(f"--set {shown}: expected KEY=VALUE, e.g. --set data.sd_int=1")
+        raise ScenarioError(f"{shown}: expected KEY=VALUE, e.g. --set data.sd_int=1")
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ScenarioError(f"--set {shown}: {_one_line(part)} is not a section")
+            raise ScenarioError(f"{shown}: {_one_line(part)} is not a section")
         node = child
     try:
         value = yaml.load(text, Loader=_PlainLoader) if text.strip() else text  # noqa: S506
     except yaml.constructor.ConstructorError as exc:
-        raise ScenarioError(f"--set {shown}: {exc.problem}") from None
+        raise ScenarioError(f"{shown}: {exc.problem}") from None
     except (yaml.YAMLError, RecursionError):
         value = text  # not YAML: take it as plain text and let validation judge it
     node[parts[-1]] = value
+    return tuple(parts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -585,26 +673,79 @@ def _one_line(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
-def _describe(exc: ValidationError) -> str:
-    """The first validation problem as 'key = value: what is allowed', and how many more there are."""
+MAX_PROBLEMS_LISTED = 8  # a file with hundreds of wrong keys still gives a line one can read
+
+
+def _describe(exc: ValidationError, source: str, blame: Mapping[tuple[str, ...], str]) -> str:
+    """Every validation problem as 'where: key = value: what is allowed', all on one line.
+
+    `where` is the command-line option that set the key when one did, else `source` (the file), said
+    once for the problems in a row that share it. Unknown keys of one section are named together.
+    """
     # a misspelt key also leaves the key it was meant to be missing: name the misspelling first
     errors = sorted(exc.errors(), key=lambda item: item["type"] == "missing")
-    more = len(errors) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return _describe_one(errors[0]) + suffix
+    keys = [_key_parts(error) for error in errors]
+    # an item that is wrong also leaves its list too short, or its section invalid: say the cause only
+    causes = [
+        (key, error)
+        for error, key in zip(errors, keys, strict=True)
+        if not key or not any(len(other) > len(key) and other[: len(key)] == key for other in keys)
+    ]
+    problems: list[tuple[str, str]] = []
+    unknown: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (where, section) → its unknown keys
+    sections: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # … → the section as pydantic locates it
+    for key, error in causes:
+        where = _blamed(key, source, blame)
+        if error["type"] == "extra_forbidden":
+            section = (where, key[:-1])
+            if section in unknown:
+                unknown[section].append(key[-1])
+                continue
+            unknown[section] = [key[-1]]
+            sections[section] = [str(part) for part in error["loc"][:-1]]
+        problems.append((where, "" if error["type"] == "extra_forbidden" else _describe_one(error)))
+    # the unknown keys of a section, said where the first of them was
+    unknown_texts = iter(_unknown_keys(sections[section], names) for section, names in unknown.items())
+    problems = [(where, text or next(unknown_texts)) for where, text in problems]
+    listed, more = problems[:MAX_PROBLEMS_LISTED], len(problems) - MAX_PROBLEMS_LISTED
+    parts = [
+        text if index and where == listed[index - 1][0] else f"{where}: {text}"
+        for index, (where, text) in enumerate(listed)
+    ]
+    return "; ".join(parts) + (f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else "")
+
+
+def _unknown_keys(loc: list[str], names: list[str]) -> str:
+    """'unknown key data.sd_itn; did you mean data.sd_int? (allowed: …)', or several keys at once."""
+    model = _model_at(loc)
+    prefix = "".join(f"{part}." for index, part in enumerate(loc) if not _is_data_kind(loc, index))
+    allowed = f"(allowed: {', '.join(model.model_fields)})"
+    if len(names) > 1:
+        return _one_line(f"unknown keys {', '.join(prefix + name for name in names)} {allowed}")
+    near = difflib.get_close_matches(names[0], list(model.model_fields), n=1)
+    hint = f"; did you mean {prefix}{near[0]}?" if near else ""
+    return _one_line(f"unknown key {prefix}{names[0]}{hint} {allowed}")
+
+
+def _key_parts(error: Any) -> tuple[str, ...]:
+    """The key of a problem as the file writes it (without pydantic's tag for the kind of data)."""
+    loc = [str(part) for part in error["loc"]]
+    return tuple(part for index, part in enumerate(loc) if not _is_data_kind(loc, index))
+
+
+def _blamed(key: tuple[str, ...], source: str, blame: Mapping[tuple[str, ...], str]) -> str:
+    """Who gave the key a bad value: the option that set it (or the section it is in), else the file."""
+    setting = [option for path, option in blame.items() if key[: len(path)] == path]
+    if setting:
+        return _one_line(setting[-1])
+    inside = [option for path, option in blame.items() if key and path[: len(key)] == key]
+    return f"{source} with {' '.join(map(_one_line, inside))}" if inside else source
 
 
 def _describe_one(error: Any) -> str:
     loc = [str(part) for part in error["loc"]]
-    key = _one_line(".".join(part for index, part in enumerate(loc) if not _is_data_kind(loc, index)))
+    key = _one_line(".".join(_key_parts(error)))
     kind = error["type"]
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        near = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
-        hint = (
-            f"; did you mean {key.rpartition('.')[0] + '.' if '.' in key else ''}{near[0]}?" if near else ""
-        )
-        return f"unknown key {key}{hint} (allowed: {', '.join(model.model_fields)})"
     if kind == "missing":
         return f"{key} is required"
     message = str(error["msg"]).removeprefix("Value error, ").replace("Input should", "should")

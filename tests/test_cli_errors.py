@@ -54,8 +54,7 @@ def test_debug_adds_the_traceback(tmp_path):
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.output
     assert result.output.strip().splitlines()[-1] == (
-        "shrinkvis: error: " + str(pipeline.__file__).rsplit("/", 1)[0] + "/scenarios/baseline.yaml: "
-        "data.sigma = 0: must be > 0"
+        "shrinkvis: error: --set data.sigma=0: data.sigma = 0: must be > 0"
     )
 
 
@@ -173,7 +172,7 @@ def test_batch_renders_the_rest_and_lists_every_failure_with_its_reason(tmp_path
     assert "rendered 2 of 5 scenarios" in result.output
     failed = [line for line in result.output.splitlines() if line.startswith("failed: ")]
     assert failed == [
-        f"failed: {bad_value}: {bad_value}: data.cor = 3: must be ≥ -1 and ≤ 1",
+        f"failed: {bad_value}: data.cor = 3: must be ≥ -1 and ≤ 1",
         f"failed: {fit_fails}: the statsmodels fit returned non-finite fixed effects; the fit failed",
         f"failed: {crashes}: unexpected RuntimeError: renderer exploded",
     ]

@@ -250,7 +250,7 @@ def test_explain_a_built_in_scenario():
         (
             "y,g\n1,a\n2,b\n3,c\n",
             ["--y", "y", "--group", "g", "--random", "slope"],
-            "model.random = 'slope' needs a predictor: set data.x, or use model.random: intercept",
+            "--random slope needs a predictor: give --x COLUMN (without --x the model is y ~ 1 + (1 | group))",
         ),
         (
             "y,g\n1,a\n2,b\n3,c\n",

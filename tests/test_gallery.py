@@ -273,3 +273,32 @@ def test_batch_writes_the_gallery(tmp_path):
     assert [image["src"] for image in page.attributes("img")] == [
         "fewer_obs/shrinkage.png", "fewer_obs/shrinkage_start.png", "fewer_obs/shrinkage_by_size.png"
     ]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "not json",
+        "[1, 2]",
+        '{"scenario": "baseline"}',
+        '{"scenario": {"animation": "small"}}',
+        '{"warnings": 5, "converged": false}',
+        '{"fixed_effects": [1, 2]}',
+        '{"scenario": {"title": {"x": 1}, "animation": {"width": 1e999, "view": []}}, "n_groups": "many"}',
+    ],
+)
+def test_one_malformed_summary_costs_its_card_only(rendered, tmp_path, broken):
+    _copy(rendered, tmp_path, "good", title="Good one")
+    bad = _copy(rendered, tmp_path, "bad")
+    (bad / "summary.json").write_text(broken)
+    result = runner.invoke(app, ["gallery", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    articles = Page((tmp_path / "index.html").read_text()).articles
+    assert len(articles) == 2
+    good = next(text for text in articles if "Good one" in text)
+    assert "shrinkage.gif" in good and "summary.json" not in good.split("Files")[0]
+    bad_card = next(text for text in articles if "Good one" not in text)
+    if broken.startswith('{"scenario": {"title"'):  # every section has its shape: shown, with dashes
+        assert "— clusters, — rows" in bad_card
+    else:
+        assert "Incomplete outputs: summary.json" in bad_card

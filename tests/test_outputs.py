@@ -120,6 +120,7 @@ def test_an_interrupt_at_any_line_leaves_only_complete_files(tmp_path, monkeypat
     assert set(old) == set(new) and len(old) == 9
 
     counter = InterruptAtLine(None)
+    (tmp_path / "count" / folder).mkdir(parents=True)  # as for the runs below: the lock makes no folder
     assert not _run_traced(later, tmp_path / "count", counter)
     total = counter.lines
     assert total > 50

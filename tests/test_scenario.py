@@ -97,12 +97,12 @@ def test_empty_file_gives_defaults(tmp_path):
         ("data.balanced=0", "data.balanced = 0: must be > 0 and ≤ 1"),
     ],
 )
-def test_invalid_values_are_one_line_naming_file_key_and_range(override, fragment):
+def test_invalid_values_are_one_line_naming_option_key_and_range(override, fragment):
     with pytest.raises(ScenarioError) as error:
         scenario.load("baseline", [override])
     message = str(error.value)
     assert fragment in message
-    assert "baseline.yaml" in message
+    assert message.startswith(f"--set {override}: ")  # the option that set the value, not the file
     assert "\n" not in message
 
 

@@ -148,7 +148,7 @@ def test_values_at_the_edge_of_their_range_are_valid(tmp_path, key, value):
             "animation:\n  start_pause: 0.6\n  end_pause: 0.5\n",
             "animation.end_pause = 0.5: start_pause + end_pause must be below 1",
         ),
-        ("data:\n  seed: -1\n  sigma: 0\n", "data.sigma = 0: must be > 0 (and 1 more problem)"),
+        ("data:\n  seed: -1\n  sigma: 0\n", "data.sigma = 0: must be > 0; data.seed = -1: must be ≥ 0"),
     ],
 )
 def test_wrong_types_and_combinations_are_one_clear_line(tmp_path, text, expected):

@@ -152,7 +152,8 @@ class Estimates:
     def corr(self) -> float | None:
         if self.cov_re.shape[0] < 2:
             return None
-        denominator = np.sqrt(self.cov_re[0, 0] * self.cov_re[1, 1])
+        # two square roots, not the root of a product that overflows for data in large units
+        denominator = np.sqrt(self.cov_re[0, 0]) * np.sqrt(self.cov_re[1, 1])
         return float(self.cov_re[0, 1] / denominator) if denominator > 0 else float("nan")
 
     def population(self) -> dict[str, Any]:
