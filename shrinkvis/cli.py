@@ -341,8 +341,9 @@ def batch(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # the progress and the warnings go to stderr, beside the other commands' warnings; stdout says what
     # was written. A warning is one line however narrow the terminal (soft wrap: the terminal folds it)
+    # (the bar only on a terminal: in a log or a pipe it would be one more line that says nothing)
     messages = Console(stderr=True, soft_wrap=True)
-    with Progress(*columns, transient=False, console=messages) as progress:
+    with Progress(*columns, transient=False, console=messages, disable=not messages.is_terminal) as progress:
         task = progress.add_task(f"rendering {len(names)} scenarios", total=len(names))
 
         def done(outcome: batches.Outcome) -> None:

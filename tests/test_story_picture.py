@@ -295,9 +295,9 @@ def test_lines_panels_include_the_reports_most_and_least_shrunk_and_name_the_gro
 
 def test_simulated_frames_say_which_model_they_show():
     board, _ = _story("baseline", *SMALL, "model.random=intercept", "animation.view=funnel")
-    assert board.header.caption.endswith("Model: y ~ x + (1 | cluster)")
+    assert "Model: y ~ x + (1 | cluster) · " in board.header.caption  # the engine follows
     board, _ = _story("baseline", *SMALL)
-    assert board.header.caption.endswith("Model: y ~ x + (x | cluster)")
+    assert "Model: y ~ x + (x | cluster) · " in board.header.caption
 
 
 # --- the GIF palette --------------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def test_size_effect_zero_gives_the_rows_of_before(name, overrides):
     assert rows_digest(rows) == expected["sha256"]
 
 
-def test_every_built_in_scenario_but_the_new_one_has_reference_rows():
-    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {"small_differ"}
+def test_every_built_in_scenario_but_the_new_ones_has_reference_rows():
+    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {"small_differ", "singular_slope"}
 
 
 def test_the_truth_is_the_population_plus_the_drawn_effects():
