@@ -162,11 +162,19 @@ class _Target:
         self.log_weights = np.log(weights / math.sqrt(math.pi))
 
     def theta(self, u: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
-        """lme4's relative Cholesky factor theta and sigma."""
+        """The engine's relative Cholesky factor theta (for x measured from its mean) and sigma.
+
+        u describes Sigma for the intercept at x = 0, as brms reports it and puts its priors on; the
+        engine's problem works for x from its mean, so the whole relative covariance D = Sigma / sigma^2
+        is moved there (D_c = C D C', C = [[1, centre_x], [0, 1]]): an exact reparametrisation of the same
+        model (det C = 1), so the likelihood is unchanged and no Jacobian enters, because u stays the
+        sampled variable and the priors are evaluated on u itself.
+        """
         sigma = math.exp(u[-1])
         if self.q == 2:
             sd0, sd1 = math.exp(u[0] - u[-1]), math.exp(u[1] - u[-1])
-            return np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])]), sigma
+            lme4 = np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])])
+            return self.problem.theta_from(lme4, 0.0), sigma
         return np.array([math.exp(u[0] - u[-1])]), sigma
 
     def intercept_log_t(self, value: np.ndarray) -> np.ndarray:
@@ -199,7 +207,7 @@ class _Target:
             log_1m_rho2 = 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
             log_p += self.priors.lkj * log_1m_rho2  # lkj density (1 - rho^2)^(eta - 1) times the Jacobian
         # the intercept's Student-t prior, integrated against the intercept's Gaussian conditional
-        mean = float(sol.beta_c[0]) + self.problem.cy
+        mean = float(sol.beta_c[0]) + self.problem.centre_y
         spread = sigma * math.sqrt(float(sol.a_inv[0, 0]))
         values = self.intercept_log_t(mean + spread * self.nodes) + self.log_weights
         top = float(values.max())
@@ -487,7 +495,7 @@ def _draw_fixed(target: _Target, chains: _Chains, sigma: np.ndarray, rng: np.ran
     """One draw of beta (engine's centred coordinates) per kept draw: the intercept from its Gaussian
     conditional times the Student-t prior (rejection, the envelope being the prior's largest value within
     8 SDs of the Gaussian), the slope from its Gaussian conditional given the intercept."""
-    cy = target.problem.cy
+    cy = target.problem.centre_y
     beta = chains.beta_c.reshape(-1, chains.beta_c.shape[-1])
     a_inv = chains.a_inv.reshape(-1, *chains.a_inv.shape[-2:])
     s2 = sigma.reshape(-1) ** 2
@@ -529,13 +537,13 @@ def _cluster_moments(
     problem = target.problem
     assert sol.g0 is not None and sol.det_k is not None
     delta = beta - sol.beta_c
-    cx, cy = problem.cx, problem.cy
+    cx, cy = problem.centre_x, problem.centre_y
     s2 = sigma * sigma
     if problem.q == 2:
         assert sol.g1 is not None
-        a, b, c, d = problem.centred_t(theta)
-        d11, d12, d22 = a * a + b * b, a * c + b * d, c * c + d * d
-        det_d = (a * d - b * c) ** 2
+        a, c, d = (float(v) for v in theta)  # T = [[a, 0], [c, d]] for x from its mean
+        d11, d12, d22 = a * a, a * c, c * c + d * d
+        det_d = (a * d) ** 2
         ik = 1.0 / sol.det_k
         q11 = (problem.n + problem.nw * d22) * ik
         q12 = (problem.nmx - problem.nw * d12) * ik
@@ -772,7 +780,7 @@ def fit_bayes(
     sigma_draws = np.exp(u[:, -1])
     beta = _draw_fixed(target, kept, sigma_draws, rng)
     shape = (chains, draws)
-    cx, cy = problem.cx, problem.cy
+    cx, cy = problem.centre_x, problem.centre_y
     columns: dict[str, np.ndarray] = {}
     slope = beta[:, 1] if problem.p == 2 else None
     columns["b_Intercept"] = (beta[:, 0] + cy - (cx * slope if slope is not None else 0.0)) * a
