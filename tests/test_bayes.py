@@ -191,3 +191,32 @@ def test_pictures_under_bayes_go_to_the_posterior_and_say_so():
     )
     assert np.allclose(stages.states[1], table[["partial_intercept", "partial_slope"]])
     assert np.allclose(stages.states[2], table[["bayes_intercept", "bayes_slope"]])
+
+
+def test_a_shift_of_y_moves_only_the_intercepts():
+    """y + 1e6: brms's intercept prior moves with the median, so the posterior is the same model shifted —
+    intercepts up by 1e6, everything else unchanged (within Monte Carlo error; the chains need not take
+    the same path, the sums being measured from different centres)."""
+    data, expected = load_reference("baseline_s1")
+    columns = expected["columns"]
+    frame = pd.DataFrame({"y": data[columns["y"]], "x": data[columns["x"]], "cluster": data[columns["group"]]})
+    model = ModelSpec(random="slope", engine="bayes", bayes=BayesSpec(draws=1000, seed=7))
+    shift = 1e6
+    plain = fit(frame, model, x_name="x", group_name="cluster")
+    moved = fit(frame.assign(y=frame["y"] + shift), model, x_name="x", group_name="cluster")
+    assert moved.bayes.prior_summary[2]["prior"] != plain.bayes.prior_summary[2]["prior"]
+    assert moved.bayes.priors.intercept_location == pytest.approx(plain.bayes.priors.intercept_location + shift)
+    for name, row in plain.bayes.posterior.items():
+        other = moved.bayes.posterior[name]
+        offset = shift if name == "b_Intercept" else 0.0
+        mcse = math.hypot(row["mcse_mean"], other["mcse_mean"])
+        assert abs(other["mean"] - offset - row["mean"]) <= 4 * mcse, name
+        assert other["sd"] == pytest.approx(row["sd"], rel=0.1), name
+        assert other["rhat"] < 1.01, name
+    plain_table, moved_table = plain.clusters, moved.clusters
+    for column in ("bayes_intercept", "bayes_intercept_lo", "bayes_intercept_hi"):
+        scale = plain_table["bayes_intercept_sd"]
+        assert (np.abs(moved_table[column] - shift - plain_table[column]) <= 0.15 * scale).all(), column
+    for column in ("bayes_slope", "bayes_intercept_sd", "bayes_slope_sd"):
+        scale = plain_table[column.removesuffix("_sd") + "_sd"]
+        assert (np.abs(moved_table[column] - plain_table[column]) <= 0.15 * scale).all(), column
