@@ -199,13 +199,17 @@ def test_a_shift_of_y_moves_only_the_intercepts():
     the same path, the sums being measured from different centres)."""
     data, expected = load_reference("baseline_s1")
     columns = expected["columns"]
-    frame = pd.DataFrame({"y": data[columns["y"]], "x": data[columns["x"]], "cluster": data[columns["group"]]})
+    frame = pd.DataFrame(
+        {"y": data[columns["y"]], "x": data[columns["x"]], "cluster": data[columns["group"]]}
+    )
     model = ModelSpec(random="slope", engine="bayes", bayes=BayesSpec(draws=1000, seed=7))
     shift = 1e6
     plain = fit(frame, model, x_name="x", group_name="cluster")
     moved = fit(frame.assign(y=frame["y"] + shift), model, x_name="x", group_name="cluster")
     assert moved.bayes.prior_summary[2]["prior"] != plain.bayes.prior_summary[2]["prior"]
-    assert moved.bayes.priors.intercept_location == pytest.approx(plain.bayes.priors.intercept_location + shift)
+    assert moved.bayes.priors.intercept_location == pytest.approx(
+        plain.bayes.priors.intercept_location + shift
+    )
     for name, row in plain.bayes.posterior.items():
         other = moved.bayes.posterior[name]
         offset = shift if name == "b_Intercept" else 0.0

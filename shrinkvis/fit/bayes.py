@@ -45,7 +45,7 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 
-__all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes"]
+__all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes", "log_posterior"]
 
 #: Independent chains; draws kept per chain; warm-up per chain (the proposal is fixed, so warm-up only
 #: forgets the start); pilot draws per chain used to refit the proposal.
@@ -730,6 +730,30 @@ class BayesFit:
         }
 
 
+def _target(stats: ClusterStats, random: str, priors: Priors, y_scale: float, x_scale: float) -> _Target:
+    """The log posterior that :func:`fit_bayes` samples, on sums of y / y_scale and x / x_scale."""
+    problem = _Problem(stats, random, "REML")
+    a, ratio = y_scale, y_scale / x_scale
+    engine_priors = replace(
+        priors,
+        intercept_location=priors.intercept_location / a,
+        intercept_scale=priors.intercept_scale / a,
+        sigma_scale=priors.sigma_scale / a,
+    )
+    sd_scales = np.array([priors.sd_scale / a, priors.sd_scale / ratio][: problem.q])
+    return _Target(problem, engine_priors, sd_scales)
+
+
+def log_posterior(
+    stats: ClusterStats, random: str, priors: Priors, y_scale: float = 1.0, x_scale: float = 1.0
+) -> Any:
+    """The log density of u = (log sd_Intercept[, log sd_x, atanh cor], log sigma) (engine's units, up to
+    a constant) that :func:`fit_bayes` samples: a plain function of a 1-D array, for checking the sampler
+    against another one."""
+    target = _target(stats, random, priors, y_scale, x_scale)
+    return lambda u: target(np.asarray(u, dtype=np.float64))[0]
+
+
 def fit_bayes(
     stats: ClusterStats,
     random: str,
@@ -750,16 +774,9 @@ def fit_bayes(
     in the data's own units. ``start`` is (SDs, correlation, sigma) in the engine's units, e.g. REML's.
     """
     rng = np.random.default_rng(seed)
-    problem = _Problem(stats, random, "REML")
+    target = _target(stats, random, priors, y_scale, x_scale)
+    problem = target.problem
     a, ratio = y_scale, y_scale / x_scale  # units of intercept-like and slope-like terms
-    engine_priors = replace(
-        priors,
-        intercept_location=priors.intercept_location / a,
-        intercept_scale=priors.intercept_scale / a,
-        sigma_scale=priors.sigma_scale / a,
-    )
-    sd_scales = np.array([priors.sd_scale / a, priors.sd_scale / ratio][: problem.q])
-    target = _Target(problem, engine_priors, sd_scales)
 
     sds, corr, sigma = start
     sigma = max(float(sigma), 1e-8)
