@@ -224,3 +224,44 @@ def test_a_shift_of_y_moves_only_the_intercepts():
     for column in ("bayes_slope", "bayes_intercept_sd", "bayes_slope_sd"):
         scale = plain_table[column.removesuffix("_sd") + "_sd"]
         assert (np.abs(moved_table[column] - plain_table[column]) <= 0.15 * scale).all(), column
+
+
+def test_the_variance_posterior_agrees_with_emcee_on_the_same_density():
+    """The engine's sampler against a general-purpose one (emcee's affine-invariant ensemble) on the very
+    log density it samples: same posterior means (within Monte Carlo error) and SDs of the SDs, the
+    correlation and sigma (x as given, so this also checks the move of Sigma to the engine's centred x)."""
+    import emcee
+
+    from shrinkvis.fit.bayes import fit_bayes, log_posterior
+    from shrinkvis.fit.profiled import cluster_stats, fit_profiled
+
+    data, expected = load_reference("baseline_s1")
+    columns = expected["columns"]
+    labels, codes = np.unique(data[columns["group"]].to_numpy(), return_inverse=True)
+    y = data[columns["y"]].to_numpy(float)
+    stats = cluster_stats(y, data[columns["x"]].to_numpy(float), codes, len(labels))
+    priors = default_priors(y)
+    reml = fit_profiled(stats, "slope")
+    sd = np.sqrt(np.diag(reml.cov_re))
+    corr = float(reml.cov_re[0, 1] / (sd[0] * sd[1]))
+    ours = fit_bayes(stats, "slope", priors, seed=11, start=(sd, corr, reml.sigma), draws=2000).posterior
+
+    walkers, steps, burn = 16, 3000, 500
+    start = np.array([math.log(sd[0]), math.log(sd[1]), math.atanh(corr), math.log(reml.sigma)])
+    rng = np.random.default_rng(12)
+    sampler = emcee.EnsembleSampler(walkers, 4, log_posterior(stats, "slope", priors))
+    sampler.random_state = np.random.RandomState(13).get_state()
+    sampler.run_mcmc(start + 0.01 * rng.standard_normal((walkers, 4)), steps)
+    u = sampler.get_chain(discard=burn, flat=True)
+    ess = walkers * (steps - burn) / sampler.get_autocorr_time(discard=burn, quiet=True)
+    theirs = {
+        "sd_cluster__Intercept": np.exp(u[:, 0]),
+        "sd_cluster__x": np.exp(u[:, 1]),
+        "cor_cluster__Intercept__x": np.tanh(u[:, 2]),
+        "sigma": np.exp(u[:, 3]),
+    }
+    for k, (name, values) in enumerate(theirs.items()):
+        mine = ours[name]
+        mcse = math.hypot(mine["mcse_mean"], values.std() / math.sqrt(ess[k]))
+        assert abs(values.mean() - mine["mean"]) <= 4 * mcse, name
+        assert values.std() == pytest.approx(mine["sd"], rel=0.1), name
