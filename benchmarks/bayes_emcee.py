@@ -81,20 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for clusters in (int(c) for c in args.clusters.split(",")):
             path = write_data(clusters, Path(folder))
-            fit = [
-                "fit",
-                "--data",
-                str(path),
-                "--y",
-                "y",
-                "--x",
-                "x",
-                "--group",
-                "cluster",
-                "--engine",
-                "bayes",
-                "--json",
-            ]
+            options = ["--y", "y", "--x", "x", "--group", "cluster", "--engine", "bayes", "--json"]
+            fit = ["fit", "--data", str(path), *options]
             exe = Path(sys.executable).parent / "shrinkvis"
             for name, command in (
                 ("own", [str(exe), *fit]),
