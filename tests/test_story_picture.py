@@ -77,7 +77,8 @@ def _hole_pixels(frame: np.ndarray, centre_px: tuple[float, float], colour) -> t
 
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_black_hole_is_a_solid_disk_over_everything_in_the_final_still_and_gif(name, tmp_path):
-    board, estimates = _story(name, "data.n_cluster=40", "animation.frames=10")
+    # (singular_slope's own view is the funnel: the black hole is the shrinkage view's)
+    board, estimates = _story(name, "data.n_cluster=40", "animation.frames=10", "animation.view=shrinkage")
     files = animation.output_files("shrinkage", ("gif", "png"), tmp_path)
     animation.write_animation(board, files)
     drawer = renderer(board)
@@ -145,6 +146,13 @@ def test_baseline_opens_without_rows_of_edge_marks():
 # --- motion ---------------------------------------------------------------------------------------------
 
 
+def _shrinkage(scenario):
+    """The scenario shown in the shrinkage view (singular_slope's own is the funnel)."""
+    return scenario.model_copy(
+        update={"animation": scenario.animation.model_copy(update={"view": "shrinkage"})}
+    )
+
+
 def _visible_steps(board) -> np.ndarray:
     """(F − 1, J) how far each point moves on screen between frames, in pixels; a point outside the view is
     seen as its edge mark."""
@@ -162,7 +170,7 @@ def _visible_steps(board) -> np.ndarray:
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_no_point_moves_more_than_15_px_between_frames_at_the_small_preset(builtin, name):
     scenario, data, estimates = builtin[name]
-    board = pipeline.storyboard(estimates, scenario, data)
+    board = pipeline.storyboard(estimates, _shrinkage(scenario), data)
     assert board.look.scale == 1
     assert _visible_steps(board).max() <= MAX_STEP_PX
 
@@ -336,6 +344,7 @@ def test_no_point_moves_more_than_15_px_between_frames_on_the_shared_batch_view(
             [
                 f"animation.limits.intercept=[{intercept[0]}, {intercept[1]}]",
                 f"animation.limits.slope=[{slope[0]}, {slope[1]}]",
+                "animation.view=shrinkage",
             ],
         )
         board = pipeline.storyboard(estimates, shared, data)

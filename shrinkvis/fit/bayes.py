@@ -45,7 +45,7 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 
-__all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes"]
+__all__ = ["BayesFit", "Priors", "attach_reml", "default_priors", "fit_bayes", "log_posterior"]
 
 #: Independent chains; draws kept per chain; warm-up per chain (the proposal is fixed, so warm-up only
 #: forgets the start); pilot draws per chain used to refit the proposal.
@@ -162,11 +162,19 @@ class _Target:
         self.log_weights = np.log(weights / math.sqrt(math.pi))
 
     def theta(self, u: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
-        """lme4's relative Cholesky factor theta and sigma."""
+        """The engine's relative Cholesky factor theta (for x measured from its mean) and sigma.
+
+        u describes Sigma for the intercept at x = 0, as brms reports it and puts its priors on; the
+        engine's problem works for x from its mean, so the whole relative covariance D = Sigma / sigma^2
+        is moved there (D_c = C D C', C = [[1, centre_x], [0, 1]]): an exact reparametrisation of the same
+        model (det C = 1), so the likelihood is unchanged and no Jacobian enters, because u stays the
+        sampled variable and the priors are evaluated on u itself.
+        """
         sigma = math.exp(u[-1])
         if self.q == 2:
             sd0, sd1 = math.exp(u[0] - u[-1]), math.exp(u[1] - u[-1])
-            return np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])]), sigma
+            lme4 = np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])])
+            return self.problem.theta_from(lme4, 0.0), sigma
         return np.array([math.exp(u[0] - u[-1])]), sigma
 
     def intercept_log_t(self, value: np.ndarray) -> np.ndarray:
@@ -199,7 +207,7 @@ class _Target:
             log_1m_rho2 = 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
             log_p += self.priors.lkj * log_1m_rho2  # lkj density (1 - rho^2)^(eta - 1) times the Jacobian
         # the intercept's Student-t prior, integrated against the intercept's Gaussian conditional
-        mean = float(sol.beta_c[0]) + self.problem.cy
+        mean = float(sol.beta_c[0]) + self.problem.centre_y
         spread = sigma * math.sqrt(float(sol.a_inv[0, 0]))
         values = self.intercept_log_t(mean + spread * self.nodes) + self.log_weights
         top = float(values.max())
@@ -487,7 +495,7 @@ def _draw_fixed(target: _Target, chains: _Chains, sigma: np.ndarray, rng: np.ran
     """One draw of beta (engine's centred coordinates) per kept draw: the intercept from its Gaussian
     conditional times the Student-t prior (rejection, the envelope being the prior's largest value within
     8 SDs of the Gaussian), the slope from its Gaussian conditional given the intercept."""
-    cy = target.problem.cy
+    cy = target.problem.centre_y
     beta = chains.beta_c.reshape(-1, chains.beta_c.shape[-1])
     a_inv = chains.a_inv.reshape(-1, *chains.a_inv.shape[-2:])
     s2 = sigma.reshape(-1) ** 2
@@ -529,13 +537,13 @@ def _cluster_moments(
     problem = target.problem
     assert sol.g0 is not None and sol.det_k is not None
     delta = beta - sol.beta_c
-    cx, cy = problem.cx, problem.cy
+    cx, cy = problem.centre_x, problem.centre_y
     s2 = sigma * sigma
     if problem.q == 2:
         assert sol.g1 is not None
-        a, b, c, d = problem.centred_t(theta)
-        d11, d12, d22 = a * a + b * b, a * c + b * d, c * c + d * d
-        det_d = (a * d - b * c) ** 2
+        a, c, d = (float(v) for v in theta)  # T = [[a, 0], [c, d]] for x from its mean
+        d11, d12, d22 = a * a, a * c, c * c + d * d
+        det_d = (a * d) ** 2
         ik = 1.0 / sol.det_k
         q11 = (problem.n + problem.nw * d22) * ik
         q12 = (problem.nmx - problem.nw * d12) * ik
@@ -722,6 +730,30 @@ class BayesFit:
         }
 
 
+def _target(stats: ClusterStats, random: str, priors: Priors, y_scale: float, x_scale: float) -> _Target:
+    """The log posterior that :func:`fit_bayes` samples, on sums of y / y_scale and x / x_scale."""
+    problem = _Problem(stats, random, "REML")
+    a, ratio = y_scale, y_scale / x_scale
+    engine_priors = replace(
+        priors,
+        intercept_location=priors.intercept_location / a,
+        intercept_scale=priors.intercept_scale / a,
+        sigma_scale=priors.sigma_scale / a,
+    )
+    sd_scales = np.array([priors.sd_scale / a, priors.sd_scale / ratio][: problem.q])
+    return _Target(problem, engine_priors, sd_scales)
+
+
+def log_posterior(
+    stats: ClusterStats, random: str, priors: Priors, y_scale: float = 1.0, x_scale: float = 1.0
+) -> Any:
+    """The log density of u = (log sd_Intercept[, log sd_x, atanh cor], log sigma) (engine's units, up to
+    a constant) that :func:`fit_bayes` samples: a plain function of a 1-D array, for checking the sampler
+    against another one."""
+    target = _target(stats, random, priors, y_scale, x_scale)
+    return lambda u: target(np.asarray(u, dtype=np.float64))[0]
+
+
 def fit_bayes(
     stats: ClusterStats,
     random: str,
@@ -742,16 +774,9 @@ def fit_bayes(
     in the data's own units. ``start`` is (SDs, correlation, sigma) in the engine's units, e.g. REML's.
     """
     rng = np.random.default_rng(seed)
-    problem = _Problem(stats, random, "REML")
+    target = _target(stats, random, priors, y_scale, x_scale)
+    problem = target.problem
     a, ratio = y_scale, y_scale / x_scale  # units of intercept-like and slope-like terms
-    engine_priors = replace(
-        priors,
-        intercept_location=priors.intercept_location / a,
-        intercept_scale=priors.intercept_scale / a,
-        sigma_scale=priors.sigma_scale / a,
-    )
-    sd_scales = np.array([priors.sd_scale / a, priors.sd_scale / ratio][: problem.q])
-    target = _Target(problem, engine_priors, sd_scales)
 
     sds, corr, sigma = start
     sigma = max(float(sigma), 1e-8)
@@ -772,7 +797,7 @@ def fit_bayes(
     sigma_draws = np.exp(u[:, -1])
     beta = _draw_fixed(target, kept, sigma_draws, rng)
     shape = (chains, draws)
-    cx, cy = problem.cx, problem.cy
+    cx, cy = problem.centre_x, problem.centre_y
     columns: dict[str, np.ndarray] = {}
     slope = beta[:, 1] if problem.p == 2 else None
     columns["b_Intercept"] = (beta[:, 0] + cy - (cx * slope if slope is not None else 0.0)) * a
