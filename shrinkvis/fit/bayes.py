@@ -148,8 +148,40 @@ class _State:
     a_inv: np.ndarray  # their covariance / sigma^2
 
 
+def _log_1m_tanh2(r: float) -> float:
+    """log(1 - tanh(r)^2), without losing digits as |r| grows."""
+    z = abs(r)
+    return 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
+
+
+def _move_origin(log_s0: float, log_s1: float, r: float, by: float) -> tuple[float, float, float]:
+    """Sigma of (intercept, slope) given for the intercept at x = a, as it is for the intercept at x = a + by.
+
+    In and out: log SD of the intercept and atanh of the correlation (the slope's SD does not change); also
+    returned, log(1 - rho^2) of the result. The new intercept is b0 + by b1, so its variance is
+    (s0 + by rho s1)^2 + by^2 s1^2 (1 - rho^2) -- a sum of squares, free of cancellation however far x sits
+    -- and 1 - rho'^2 = s0^2 (1 - rho^2) / s0'^2 (the determinant does not change).
+    """
+    s0, s1, rho = math.exp(log_s0), math.exp(log_s1), math.tanh(r)
+    log_1m = _log_1m_tanh2(r)
+    s0_new = math.hypot(s0 + by * rho * s1, by * s1 * math.exp(0.5 * log_1m))
+    log_s0_new = math.log(s0_new)
+    rho_new = (rho * s0 + by * s1) / s0_new
+    log_1m_new = min(2.0 * (log_s0 - log_s0_new) + log_1m, 0.0)
+    r_new = math.copysign(math.log1p(min(abs(rho_new), 1.0)) - 0.5 * log_1m_new, rho_new)
+    return log_s0_new, r_new, log_1m_new
+
+
 class _Target:
-    """Log posterior of u = (log sd_0[, log sd_1, atanh rho], log sigma) in the engine's units."""
+    """Log posterior of the sampled coordinates v = (log sd_0[, log sd_1, atanh rho], log sigma), engine's units.
+
+    brms puts its priors on Sigma for the intercept at x = 0 (u, the same coordinates for that Sigma). The
+    sampler works on Sigma for the intercept at the mean of x instead (v): there the intercept and slope
+    are nearly uncorrelated wherever x sits, so the posterior keeps the same near-Gaussian shape when x is
+    shifted by 10^6, where in u the correlation would be pressed against +-1 and the SD of the intercept
+    stretched by the shift. The density of v is the density of u times |du/dv| (:meth:`origin`), so the
+    posterior is the same distribution, only sampled in better coordinates.
+    """
 
     def __init__(self, problem: _Problem, priors: Priors, sd_scales: np.ndarray) -> None:
         self.problem = problem
@@ -161,31 +193,42 @@ class _Target:
         self.nodes = nodes * math.sqrt(2.0)
         self.log_weights = np.log(weights / math.sqrt(math.pi))
 
-    def theta(self, u: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
-        """The engine's relative Cholesky factor theta (for x measured from its mean) and sigma.
-
-        u describes Sigma for the intercept at x = 0, as brms reports it and puts its priors on; the
-        engine's problem works for x from its mean, so the whole relative covariance D = Sigma / sigma^2
-        is moved there (D_c = C D C', C = [[1, centre_x], [0, 1]]): an exact reparametrisation of the same
-        model (det C = 1), so the likelihood is unchanged and no Jacobian enters, because u stays the
-        sampled variable and the priors are evaluated on u itself.
-        """
-        sigma = math.exp(u[-1])
+    def theta(self, v: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
+        """The engine's relative Cholesky factor theta (for x measured from its mean) and sigma."""
+        sigma = math.exp(v[-1])
         if self.q == 2:
-            sd0, sd1 = math.exp(u[0] - u[-1]), math.exp(u[1] - u[-1])
-            lme4 = np.array([sd0, math.tanh(u[2]) * sd1, sd1 / math.cosh(u[2])])
-            return self.problem.theta_from(lme4, 0.0), sigma
-        return np.array([math.exp(u[0] - u[-1])]), sigma
+            sd0, sd1 = math.exp(v[0] - v[-1]), math.exp(v[1] - v[-1])
+            return np.array([sd0, math.tanh(v[2]) * sd1, sd1 / math.cosh(v[2])]), sigma
+        return np.array([math.exp(v[0] - v[-1])]), sigma
+
+    def origin(self, v: np.ndarray | list[float]) -> tuple[float, float, float, float]:
+        """(log sd_0, atanh rho, log(1 - rho^2)) of Sigma for the intercept at x = 0, and log |du/dv|.
+
+        Sigma_0 = L Sigma_c L' with L of determinant 1, so in (variance, covariance, variance) coordinates
+        the change has Jacobian 1; from (log s0, log s1, atanh rho) to those coordinates it is
+        4 s0^3 s1^3 (1 - rho^2). Hence |du/dv| = s0c^3 (1 - rho_c^2) / (s0^3 (1 - rho^2)).
+        """
+        log_s0, r, log_1m = _move_origin(v[0], v[1], v[2], -self.problem.centre_x)
+        log_jac = 3.0 * (v[0] - log_s0) + _log_1m_tanh2(v[2]) - log_1m
+        return log_s0, r, log_1m, log_jac
+
+    def centred(self, u: np.ndarray | list[float]) -> np.ndarray:
+        """v from u: Sigma moved from the intercept at x = 0 to the intercept at the mean of x."""
+        u = [float(value) for value in u]
+        if self.q == 2:
+            log_s0, r, _ = _move_origin(u[0], u[1], u[2], self.problem.centre_x)
+            u[0], u[2] = log_s0, r
+        return np.array(u)
 
     def intercept_log_t(self, value: np.ndarray) -> np.ndarray:
         z = (value - self.priors.intercept_location) / self.priors.intercept_scale
         return -0.5 * (self.priors.df + 1.0) * np.log1p(z * z / self.priors.df)
 
-    def __call__(self, u: np.ndarray) -> tuple[float, _State | None]:
-        u = u.tolist()
-        if not all(-60.0 < value < 60.0 for value in u):  # also rejects NaN
+    def __call__(self, v: np.ndarray) -> tuple[float, _State | None]:
+        v = v.tolist()
+        if not all(-60.0 < value < 60.0 for value in v):  # also rejects NaN
             return -math.inf, None
-        theta, sigma = self.theta(u)
+        theta, sigma = self.theta(v)
         try:
             sol = self.problem.evaluate(theta)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError):
@@ -196,16 +239,19 @@ class _Target:
         # the profiled criterion at sigma^2 = r2/df, turned into -2 log p(y | theta, sigma)
         deviance = sol.f - df * (1.0 + math.log(sol.r2 / df)) + 2.0 * df * math.log(sigma) + sol.r2 / sigma**2
         log_p = -0.5 * deviance
-        df_t = self.priors.df
-        for k in range(self.q):  # half-t priors on the SDs, and the Jacobians of the logs
-            z = math.exp(u[k]) / self.sd_scales[k]
-            log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + u[k]
-        z = sigma / self.priors.sigma_scale
-        log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + u[-1]
+        # the priors, on u (Sigma for the intercept at x = 0, as brms), with the Jacobians of the logs
+        # and the atanh, then the Jacobian from u to v
+        log_sds = [v[0]]
         if self.q == 2:
-            z = abs(u[2])
-            log_1m_rho2 = 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
-            log_p += self.priors.lkj * log_1m_rho2  # lkj density (1 - rho^2)^(eta - 1) times the Jacobian
+            log_s0, _, log_1m_rho2, log_jac = self.origin(v)
+            log_sds = [log_s0, v[1]]
+            log_p += self.priors.lkj * log_1m_rho2 + log_jac  # lkj (1 - rho^2)^(eta - 1) times d rho / d atanh
+        df_t = self.priors.df
+        for k, log_sd in enumerate(log_sds):  # half-t priors on the SDs
+            z = math.exp(log_sd) / self.sd_scales[k]
+            log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + log_sd
+        z = sigma / self.priors.sigma_scale
+        log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + v[-1]
         # the intercept's Student-t prior, integrated against the intercept's Gaussian conditional
         mean = float(sol.beta_c[0]) + self.problem.centre_y
         spread = sigma * math.sqrt(float(sol.a_inv[0, 0]))
@@ -222,7 +268,7 @@ class _Target:
 
 @dataclass(frozen=True)
 class _Proposal:
-    """A multivariate Student-t in u."""
+    """A multivariate Student-t in v (the sampled coordinates)."""
 
     mean: np.ndarray
     chol: np.ndarray
@@ -340,7 +386,7 @@ def _derivatives(
 
 
 def _mode(target: _Target, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mode in u (damped Newton on finite differences) and the Laplace covariance there.
+    """Posterior mode in v (damped Newton on finite differences) and the Laplace covariance there.
 
     Only the starting proposal depends on it (the pilot run refits the proposal), so a few digits do.
     """
@@ -592,11 +638,11 @@ class _ClusterSummary:
 
 
 def _cluster_summaries(
-    target: _Target, u: np.ndarray, beta: np.ndarray, rng: np.random.Generator
+    target: _Target, v: np.ndarray, beta: np.ndarray, rng: np.random.Generator
 ) -> tuple[_ClusterSummary, _ClusterSummary, int, int]:
     """Posterior mean, SD and 95 % interval of every cluster's intercept and slope (mixtures over draws)."""
     n_groups = target.problem.n_groups
-    total = u.shape[0]
+    total = v.shape[0]
     n_moment = int(min(total, CLUSTER_DRAWS, max(200, CLUSTER_CELLS // n_groups)))
     n_quantile = int(min(n_moment, max(50, QUANTILE_CELLS // n_groups)))
     picks = np.sort(rng.choice(total, n_moment, replace=False)) if n_moment < total else np.arange(total)
@@ -608,9 +654,9 @@ def _cluster_summaries(
     row = 0
     solution, last = None, None
     for k, index in enumerate(picks):
-        theta, sigma = target.theta(u[index])
-        if last is None or not np.array_equal(u[index], last):  # a rejection repeats the state
-            solution, last = target.problem.evaluate(theta, full=True), u[index]
+        theta, sigma = target.theta(v[index])
+        if last is None or not np.array_equal(v[index], last):  # a rejection repeats the state
+            solution, last = target.problem.evaluate(theta, full=True), v[index]
         moments = _cluster_moments(target, theta, sigma, beta[index], solution)
         for i in range(2):
             mean, var = moments[2 * i], moments[2 * i + 1]
@@ -751,7 +797,13 @@ def log_posterior(
     a constant) that :func:`fit_bayes` samples: a plain function of a 1-D array, for checking the sampler
     against another one."""
     target = _target(stats, random, priors, y_scale, x_scale)
-    return lambda u: target(np.asarray(u, dtype=np.float64))[0]
+
+    def density(u: Any) -> float:
+        v = target.centred(np.asarray(u, dtype=np.float64))
+        value = target(v)[0]
+        return value - target.origin(v)[3] if target.q == 2 and math.isfinite(value) else value
+
+    return density
 
 
 def fit_bayes(
@@ -785,14 +837,18 @@ def fit_bayes(
     if problem.q == 2:
         u0.append(math.atanh(float(np.clip(0.0 if not math.isfinite(corr) else corr, -0.9, 0.9))))
     u0.append(math.log(sigma))
-    mode, cov = _mode(target, np.array(u0))
+    mode, cov = _mode(target, target.centred(u0))
     laplace = _Proposal.fitted(mode, cov, inflate=1.5)
     pilot = _run_chains(target, laplace, rng, chains, PILOT, WARMUP, local=False)
     flat = pilot.u.reshape(-1, target.dim)
     proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
     kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
 
-    u = kept.u.reshape(-1, target.dim)
+    v = kept.u.reshape(-1, target.dim)
+    u = v.copy()  # Sigma for the intercept at x = 0, as brms reports it
+    if problem.q == 2:
+        for row in u:
+            row[0], row[2] = target.origin(row)[:2]
     sd_draws = np.exp(u[:, : problem.q])
     sigma_draws = np.exp(u[:, -1])
     beta = _draw_fixed(target, kept, sigma_draws, rng)
@@ -810,7 +866,7 @@ def fit_bayes(
     columns["sigma"] = sigma_draws * a
     posterior = {name: _summary(values.reshape(shape)) for name, values in columns.items()}
 
-    intercept, slope_summary, n_moment, n_quantile = _cluster_summaries(target, u, beta, rng)
+    intercept, slope_summary, n_moment, n_quantile = _cluster_summaries(target, v, beta, rng)
     for summary in (intercept,):
         summary.mean, summary.sd, summary.lo, summary.hi = (
             v * a for v in (summary.mean, summary.sd, summary.lo, summary.hi)
@@ -835,7 +891,7 @@ def fit_bayes(
         acceptance=kept.accepted,
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
-        warnings=tuple(_warnings(posterior, kept.accepted)),
+        warnings=tuple(_warnings(posterior, kept.accepted) + _origin_warning(stats, problem.q, x_scale, x_name)),
     )
 
 
@@ -860,6 +916,29 @@ def attach_reml(
         "is_singular": bool(is_singular),
     }
     return replace(fit, reml=reml)
+
+
+#: A random slope's x whose mean is further than this many SDs from 0 gets a warning (see _origin_warning).
+ORIGIN_WARN = 5.0
+
+
+def _origin_warning(stats: ClusterStats, q: int, x_scale: float, x_name: str | None) -> list[str]:
+    """brms's priors are on Sigma for the intercept at x = 0. With x far from 0 that intercept is an
+    extrapolation whose SD is about |mean x| times the slope's SD, so the half-t prior on it (scaled to y)
+    also pulls the slope's SD down, and the posterior depends on where x's zero is. Say so."""
+    total = float(np.sum(stats.n))
+    if q != 2 or total <= 0:
+        return []
+    shift = float(np.sum(stats.sx)) / total
+    spread = math.sqrt(max(float(np.sum(stats.sxx)) / total - shift * shift, 0.0))
+    mean = stats.centre_x + shift
+    if not spread > 0.0 or abs(mean) <= ORIGIN_WARN * spread:
+        return []
+    return [
+        f"{x_name} sits {abs(mean) / spread:.3g} SDs from 0 (mean {mean * x_scale:.6g}): brms's priors are on "
+        f"the random intercept at {x_name} = 0, so they also shrink the SD of the slope and the posterior "
+        f"depends on where {x_name} = 0 is; subtract a value near its mean from {x_name} to avoid this"
+    ]
 
 
 def _warnings(posterior: dict[str, dict[str, float]], acceptance: float) -> list[str]:
