@@ -65,8 +65,20 @@ def wait_for(
         if running.poll() is not None:
             break
         time.sleep(step)
-    running.kill()
-    pytest.fail(f"never saw {what}: exit code {running.poll()}, {running.communicate()[1]}")
+    pytest.fail(f"never saw {what}: {stacks_then_kill(running)}")
+
+
+def stacks_then_kill(running: subprocess.Popen) -> str:
+    """Kill a run that did not get where it should, after it printed (SIGUSR1) where every thread of each
+    of its processes was; return its exit code and stderr with those stacks, for the failure message."""
+    if running.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.pid, signal.SIGKILL)
+    _, stderr = running.communicate()
+    return f"exit code {running.returncode}, stderr:\n{stderr}"
 
 
 def drawing_process(running: subprocess.Popen) -> int:

@@ -51,10 +51,7 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
     while not _temporaries(folder) and running.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     if not _temporaries(folder):
-        running.kill()
-        pytest.fail(
-            f"the render never started writing: exit code {running.poll()}, {running.communicate()[1]}"
-        )
+        pytest.fail(f"the render never started writing: {processes.stacks_then_kill(running)}")
     time.sleep(0.3)  # well into the frames
     assert running.poll() is None, "the render finished before it could be interrupted"
     if to == "group":
@@ -176,3 +173,19 @@ def test_a_killed_batch_takes_its_workers_along(tmp_path):
     running.kill()
     running.communicate(timeout=30)
     assert processes.no_process_left(running.pid) == []
+
+
+@processes.needs_proc
+def test_sigusr1_prints_every_process_stack_and_the_run_goes_on(tmp_path):
+    """For reporting a run that seems stuck (and used by these tests when one is): SIGUSR1 to the group
+    prints where each thread of the command and of its drawing process is, and changes nothing else."""
+    running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
+    processes.drawing_process(running)
+    os.killpg(running.pid, signal.SIGUSR1)
+    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    assert running.returncode == 0, stderr
+    assert stderr.count("(most recent call first)") >= 2  # at least one thread of each process
+    assert sorted(path.name for path in (tmp_path / "baseline").iterdir()) == sorted(
+        path.name for path in (tmp_path / "baseline").iterdir() if not path.name.endswith(".part")
+    )
+    assert (tmp_path / "baseline" / "shrinkage.gif").stat().st_size > 0
