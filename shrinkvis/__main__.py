@@ -7,19 +7,9 @@ to stderr and the run goes on (for reporting a run that seems stuck).
 
 
 def main() -> None:
-    import faulthandler
-    import signal
+    from .outputs import exit_interrupted, interrupts_raise, stacks_on_request  # standard library only
 
-    from .outputs import exit_interrupted, interrupts_raise  # standard library only
-
-    # `kill -USR1 PID` prints where every thread of a stuck run is, and the run goes on; a forked drawing
-    # process inherits it. Without a usable stderr (closed: `2>&-`) there is nowhere to print: skipped.
-    if hasattr(signal, "SIGUSR1"):
-        try:
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
-        except (AttributeError, OSError, RuntimeError, ValueError):
-            pass
-
+    stacks_on_request()  # a forked drawing process inherits it; batch workers call it themselves
     with interrupts_raise(at_once=exit_interrupted):
         from .cli import main as run_command
 

@@ -73,10 +73,11 @@ def _start_worker(parent: int) -> None:
     `_run_in_workers`): the handlers go in first, then they are let through. A signal while it waits
     for work ends it at once; one during a scenario ends it once the scenario's temporary files are
     removed (`_run_in_worker`). It dies with the batch, even one killed by SIGKILL."""
-    from .outputs import die_with_parent, install_signal_handlers, unblock_signals
+    from .outputs import die_with_parent, install_signal_handlers, stacks_on_request, unblock_signals
 
     for variable in THREAD_LIMITS:
         os.environ.setdefault(variable, "1")
+    stacks_on_request()  # a fresh interpreter (spawn): SIGUSR1 would otherwise end it
     install_signal_handlers(at_once=_exit_quietly)
     die_with_parent(parent)
     unblock_signals()
@@ -182,14 +183,17 @@ def _run_in_workers(
 ) -> None:
     """Worker processes (concurrent.futures). Every wait has a way out: a worker that dies breaks the
     pool (BrokenProcessPool) instead of hanging it, the wait for results wakes up every
-    WAIT_SECONDS for this thread to take a signal, and an interrupt stops everything (`_stop`)."""
+    WAIT_SECONDS for this thread to take a signal, and an interrupt stops everything (`_stop`). A signal
+    never raises inside the pool's own code, which shares locks with the pool's thread (see
+    `encode.BackgroundWriter` for what that breaks)."""
     import multiprocessing
 
-    from .outputs import raise_if_interrupted, signals_blocked
+    from .outputs import raise_if_interrupted, signals_blocked, signals_deferred
 
     # spawn: a fresh interpreter per worker, the same on every platform and safe while the progress
     # display runs a thread in this process (forking a threaded process can deadlock)
     context = multiprocessing.get_context("spawn")
+    _start_resource_tracker()
     largest_first = sorted(scenarios, key=lambda position: -_rows(scenarios[position]))
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
@@ -201,7 +205,10 @@ def _run_in_workers(
                 for position in largest_first
             }
         while pending:
-            done, _ = wait(pending, timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
+            # signals wait while `wait` holds the futures' locks (a signal raised in there can leave one
+            # held, and the pool's thread then blocks on it for ever): raised between two waits instead
+            with signals_deferred():
+                done, _ = wait(pending, timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 position = pending.pop(future)
                 try:
@@ -214,6 +221,28 @@ def _run_in_workers(
         _stop(pool)
         raise
     pool.shutdown()
+
+
+def _start_resource_tracker() -> None:
+    """The helper process that spawned workers need (multiprocessing's resource tracker), started with
+    SIGUSR1 ignored, which it keeps: `kill -USR1 -- -PGID` asks every process of the batch for its
+    stacks (see `outputs.stacks_on_request`), and would otherwise end this one."""
+    import faulthandler
+    import signal
+    from multiprocessing import resource_tracker
+
+    from .outputs import stacks_on_request
+
+    if not hasattr(signal, "SIGUSR1"):
+        resource_tracker.ensure_running()
+        return
+    faulthandler.unregister(signal.SIGUSR1)  # so that SIG_IGN below really is the handler, then again
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        stacks_on_request()
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -394,6 +394,16 @@ class BackgroundWriter:
     palette), and finishes its file there after the last frame. It still
     sees the frames in order, so the bytes are the same as without threads. An error in the thread
     is raised again in the caller by the next `add` or by `close`.
+
+    Signals. A terminating signal raises an exception in the caller's (main) thread between any two
+    steps of its Python code (see `outputs`). Raised inside the queue's or the thread's locking code
+    (`threading.Condition.notify` between releasing a waiter and forgetting it, say), it leaves that
+    state broken: the writer thread then misses the next wake-up and waits in `get` for ever, and the
+    caller with it (seen: 2 in about 100 interrupted batches). So every call here that takes those locks
+    runs with signals deferred (`outputs.signals_deferred`) and waits at most POLL_SECONDS at a time: a
+    signal raises between two such calls, within POLL_SECONDS, never inside one. `discard` completes
+    before a signal raises: the thread may not have opened its file yet, and must not create it after
+    the caller removed the temporary file.
     """
 
     QUEUE_FRAMES = 8  # frames in flight: enough to even out uneven frames, little memory
@@ -446,13 +456,25 @@ class BackgroundWriter:
 
     def _put(self, item: np.ndarray | None) -> None:
         """Into the queue, unless the thread has stopped (after an error, or discarding): nobody would
-        take it, and a plain `put` would wait for ever."""
+        take it, and a plain `put` would wait for ever. Signals wait while the queue's locks are held
+        (see the class's docstring): a signal raises within POLL_SECONDS, between two tries."""
+        from .outputs import signals_deferred
+
         while not self.finished:
-            try:
-                self.queue.put(item, timeout=self.POLL_SECONDS)
-                return
-            except queue.Full:
-                continue
+            with signals_deferred():
+                try:
+                    self.queue.put(item, timeout=self.POLL_SECONDS)
+                    return
+                except queue.Full:
+                    continue
+
+    def _join(self) -> None:
+        """Until the thread has stopped; a signal raises within POLL_SECONDS, between two waits."""
+        from .outputs import signals_deferred
+
+        while self.thread.is_alive():
+            with signals_deferred():
+                self.thread.join(self.POLL_SECONDS)
 
     def end(self) -> None:
         """No more frames: the thread finishes the file while the caller goes on. Marked as sent only
@@ -463,19 +485,28 @@ class BackgroundWriter:
             self.ended = True
 
     def close(self) -> None:
-        """Wait until the file is finished; raise the thread's error, if any."""
-        self.end()
-        self.thread.join()
+        """Wait until the file is finished; raise the thread's error, if any. Interrupted, it discards
+        the file instead (the thread may not even have opened it yet), then raises."""
+        try:
+            self.end()
+            self._join()
+        except BaseException:
+            self.discard()
+            raise
         self._raise_error()
 
     def discard(self) -> None:
         """Stop after an error elsewhere: the file is dropped, not finished. The thread stops after the
-        frame it is writing; safe to call again after an interrupted call."""
+        frame it is writing. A signal meanwhile waits until the thread has stopped: returning earlier
+        would let the caller remove the temporary file while the thread may still create it."""
+        from .outputs import signals_deferred
+
         self.discarding = True
         if not self.started:  # no writer was made: nothing to drop
             return
-        self.end()
-        self.thread.join()
+        with signals_deferred():
+            self.end()
+            self._join()
 
     def _raise_error(self) -> None:
         if self.error is not None:

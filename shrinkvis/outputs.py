@@ -115,6 +115,17 @@ def exit_interrupted(signum: int) -> None:
     os._exit(interrupted_code(signum))
 
 
+def stacks_on_request() -> None:
+    """`kill -USR1 PID` prints the Python stack of every thread of this process to stderr, and the process
+    goes on (for reporting a run that seems stuck). Without a usable stderr (closed: `2>&-`) there is
+    nowhere to print: skipped."""
+    import faulthandler
+
+    if hasattr(signal, "SIGUSR1"):
+        with contextlib.suppress(AttributeError, OSError, RuntimeError, ValueError):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def install_signal_handlers(at_once: Callable[[int], None] | None = None) -> dict[int, Any]:
     """SIGINT, SIGTERM and SIGHUP raise an exception instead of ending the process (see
     `interrupts_raise`); outside an `interruptible` block they call `at_once` instead, when given.

@@ -339,3 +339,84 @@ def test_background_writer_stops_at_the_next_frame_when_discarded():
     stopping.join(30)
     assert not stopping.is_alive()
     assert recorder.frames == [0] and recorder.state == "discarded"
+
+
+class _Tripwire:
+    """A queue whose `put` and `get` see a SIGINT arrive while they run, and note whether the
+    interrupt was raised there, inside the queue's locking code (it must not be: see BackgroundWriter)."""
+
+    def __init__(self, maxsize: int) -> None:
+        import queue
+
+        self.inner = queue.Queue(maxsize=maxsize)
+        self.raised_inside: list[str] = []
+        self.calls = 0
+
+    def _tripped(self, name, call):
+        import os
+        import signal
+
+        self.calls += 1
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):  # Python takes a signal between two steps: here, unless deferred
+                pass
+            return call()
+        except KeyboardInterrupt:
+            self.raised_inside.append(name)
+            raise
+
+    def put(self, item, block=True, timeout=None):
+        return self._tripped("put", lambda: self.inner.put(item, block, timeout))
+
+    def get(self, block=True, timeout=None):  # the writer's thread: signals go to the main thread
+        return self.inner.get(block, timeout)
+
+
+def test_a_signal_raises_between_queue_calls_never_inside_one():
+    """A signal raised inside `threading.Condition.notify` can leave the writer's thread waiting for a
+    wake-up that never comes (and the command with it): signals wait while the queue's code runs."""
+    from shrinkvis.outputs import interrupts_raise
+
+    recorder = _Recorder()
+    writer = BackgroundWriter(lambda: recorder)
+    tripwire = _Tripwire(writer.QUEUE_FRAMES)
+    writer.queue = tripwire
+    with interrupts_raise(), pytest.raises(KeyboardInterrupt), writer:
+        for value in range(5):
+            writer.add(np.full((1, 1, 3), value, np.uint8))
+    assert tripwire.calls >= 2  # the frame, then the end marker while discarding
+    assert tripwire.raised_inside == []
+    assert recorder.frames in ([], [0]) and recorder.state == "discarded"
+    assert not writer.thread.is_alive()
+
+
+def test_a_signal_while_discarding_waits_until_the_thread_has_stopped():
+    """The thread may be about to open its file (a GIF writer first builds its palette): were `discard`
+    interrupted, the caller would remove the temporary file and the thread create it again."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from shrinkvis.outputs import interrupts_raise
+
+    recorder = _Recorder()
+
+    def slow_to_open() -> _Recorder:
+        time.sleep(0.6)
+        return recorder
+
+    writer = BackgroundWriter(slow_to_open).start()
+    signal_soon = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    alive_when_raised = None
+    with interrupts_raise():
+        signal_soon.start()
+        try:
+            writer.discard()
+            time.sleep(1.0)  # the signal would be raised here, had it not been before
+        except KeyboardInterrupt:
+            alive_when_raised = writer.thread.is_alive()
+    signal_soon.join()
+    assert alive_when_raised is False
+    assert recorder.state == "discarded"
