@@ -74,7 +74,7 @@ def main() -> None:
             agree_sd = f"— / {ours['sd_cluster__Intercept']['mean']:.4f}"
             if rscript and clusters in brms_sizes:
                 try:
-                    brms_s, brms_out = timed(
+                    brms_s, brms_out = timed_group(
                         [rscript, str(HERE / "fit_brms.R"), str(path)], args.brms_timeout
                     )
                     brms = json.loads(brms_out.strip().splitlines()[-1])

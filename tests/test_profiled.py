@@ -435,3 +435,24 @@ def test_a_flat_near_singular_valley_goes_past_lme4() -> None:
             theta = fit.theta.copy()
             theta[i] += h
             assert criterion_at(stats, "slope", theta) >= fit.criterion - 1e-9
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_criterion_at_many_thetas_at_once_is_the_criterion_at_each(name) -> None:
+    """`criterion_many` (the Bayesian sampler's batches, in blocks of MANY_CELLS) against `evaluate`."""
+    _, stats, random = _case(name)
+    problem = profiled._Problem(stats, random, "REML")
+    rng = np.random.default_rng(7)
+    thetas = rng.normal(size=(40, 3 if random == "slope" else 1)) * np.exp(rng.normal(size=(40, 1)))
+    old_cells = profiled._Problem.MANY_CELLS
+    try:
+        profiled._Problem.MANY_CELLS = 3 * stats.n_groups  # blocks of 3 rows: the last one short
+        f, beta, a_inv, r2 = problem.criterion_many(thetas)
+    finally:
+        profiled._Problem.MANY_CELLS = old_cells
+    for k, theta in enumerate(thetas):
+        one = problem.evaluate(theta)
+        assert f[k] == pytest.approx(one.f, rel=1e-11, abs=1e-9)
+        assert r2[k] == pytest.approx(one.r2, rel=1e-11)
+        np.testing.assert_allclose(beta[k], one.beta_c, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a_inv[k], one.a_inv, rtol=1e-9, atol=1e-15)

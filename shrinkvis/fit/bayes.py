@@ -60,6 +60,8 @@ CLUSTER_DRAWS = 1000
 QUANTILE_CELLS = 2_000_000
 #: Cap on (draw, cluster) pairs computed for the per-cluster means and SDs.
 CLUSTER_CELLS = 5_000_000
+#: (draw, cluster) cells of the conditional moments computed at once
+MOMENT_CELLS = 1 << 18
 
 RHAT_WARN = 1.01
 ESS_WARN = 400
@@ -148,27 +150,27 @@ class _State:
     a_inv: np.ndarray  # their covariance / sigma^2
 
 
-def _log_1m_tanh2(r: float) -> float:
-    """log(1 - tanh(r)^2), without losing digits as |r| grows."""
-    z = abs(r)
-    return 2.0 * (math.log(2.0) - z - math.log1p(math.exp(-2.0 * z)))
+def _log_1m_tanh2(r: Any) -> Any:
+    """log(1 - tanh(r)^2), without losing digits as |r| grows (a float or an array)."""
+    z = np.abs(r)
+    return 2.0 * (math.log(2.0) - z - np.log1p(np.exp(-2.0 * z)))
 
 
-def _move_origin(log_s0: float, log_s1: float, r: float, by: float) -> tuple[float, float, float]:
+def _move_origin(log_s0: Any, log_s1: Any, r: Any, by: float) -> tuple[Any, Any, Any]:
     """Sigma of (intercept, slope) given for the intercept at x = a, as it is for the intercept at x = a + by.
 
     In and out: log SD of the intercept and atanh of the correlation (the slope's SD does not change); also
     returned, log(1 - rho^2) of the result. The new intercept is b0 + by b1, so its variance is
     (s0 + by rho s1)^2 + by^2 s1^2 (1 - rho^2) -- a sum of squares, free of cancellation however far x sits
-    -- and 1 - rho'^2 = s0^2 (1 - rho^2) / s0'^2 (the determinant does not change).
+    -- and 1 - rho'^2 = s0^2 (1 - rho^2) / s0'^2 (the determinant does not change). Floats or arrays.
     """
-    s0, s1, rho = math.exp(log_s0), math.exp(log_s1), math.tanh(r)
+    s0, s1, rho = np.exp(log_s0), np.exp(log_s1), np.tanh(r)
     log_1m = _log_1m_tanh2(r)
-    s0_new = math.hypot(s0 + by * rho * s1, by * s1 * math.exp(0.5 * log_1m))
-    log_s0_new = math.log(s0_new)
+    s0_new = np.hypot(s0 + by * rho * s1, by * s1 * np.exp(0.5 * log_1m))
+    log_s0_new = np.log(s0_new)
     rho_new = (rho * s0 + by * s1) / s0_new
-    log_1m_new = min(2.0 * (log_s0 - log_s0_new) + log_1m, 0.0)
-    r_new = math.copysign(math.log1p(min(abs(rho_new), 1.0)) - 0.5 * log_1m_new, rho_new)
+    log_1m_new = np.minimum(2.0 * (log_s0 - log_s0_new) + log_1m, 0.0)
+    r_new = np.copysign(np.log1p(np.minimum(np.abs(rho_new), 1.0)) - 0.5 * log_1m_new, rho_new)
     return log_s0_new, r_new, log_1m_new
 
 
@@ -193,16 +195,18 @@ class _Target:
         self.nodes = nodes * math.sqrt(2.0)
         self.log_weights = np.log(weights / math.sqrt(math.pi))
 
-    def theta(self, v: np.ndarray | list[float]) -> tuple[np.ndarray, float]:
-        """The engine's relative Cholesky factor theta (for x measured from its mean) and sigma."""
-        sigma = math.exp(v[-1])
+    def thetas(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The engine's relative Cholesky factors theta (for x measured from its mean), one row per row of
+        ``v``, and the sigmas."""
+        log_sigma = v[:, -1]
         if self.q == 2:
-            sd0, sd1 = math.exp(v[0] - v[-1]), math.exp(v[1] - v[-1])
-            return np.array([sd0, math.tanh(v[2]) * sd1, sd1 / math.cosh(v[2])]), sigma
-        return np.array([math.exp(v[0] - v[-1])]), sigma
+            sd0, sd1 = np.exp(v[:, 0] - log_sigma), np.exp(v[:, 1] - log_sigma)
+            return np.stack([sd0, np.tanh(v[:, 2]) * sd1, sd1 / np.cosh(v[:, 2])], axis=1), np.exp(log_sigma)
+        return np.exp(v[:, :1] - log_sigma[:, None]), np.exp(log_sigma)
 
-    def origin(self, v: np.ndarray | list[float]) -> tuple[float, float, float, float]:
-        """(log sd_0, atanh rho, log(1 - rho^2)) of Sigma for the intercept at x = 0, and log |du/dv|.
+    def origin(self, v: Any) -> tuple[Any, Any, Any, Any]:
+        """(log sd_0, atanh rho, log(1 - rho^2)) of Sigma for the intercept at x = 0, and log |du/dv|: at
+        one point v, or at many given as columns (``v.T`` of rows of points).
 
         Sigma_0 = L Sigma_c L' with L of determinant 1, so in (variance, covariance, variance) coordinates
         the change has Jacobian 1; from (log s0, log s1, atanh rho) to those coordinates it is
@@ -225,40 +229,61 @@ class _Target:
         return -0.5 * (self.priors.df + 1.0) * np.log1p(z * z / self.priors.df)
 
     def __call__(self, v: np.ndarray) -> tuple[float, _State | None]:
-        v = v.tolist()
-        if not all(-60.0 < value < 60.0 for value in v):  # also rejects NaN
+        """The log density at one point, and what the fixed effects are drawn from there (None where the
+        density is zero)."""
+        log_p, beta_c, a_inv = self.many(np.asarray(v, dtype=np.float64)[None, :])
+        if not math.isfinite(log_p[0]):
             return -math.inf, None
-        theta, sigma = self.theta(v)
-        try:
-            sol = self.problem.evaluate(theta)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError):
-            return -math.inf, None
+        return float(log_p[0]), _State(beta_c=beta_c[0], a_inv=a_inv[0])
+
+    def many(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The log density at each row of ``v`` (-inf where it is zero), with the GLS fixed effects and
+        their covariance / sigma^2 there: (K,), (K, p), (K, p, p). One numpy pass over all rows."""
+        v = np.atleast_2d(np.asarray(v, dtype=np.float64))
+        p = self.problem.p
+        log_p = np.full(len(v), -math.inf)
+        beta_c, a_inv = np.zeros((len(v), p)), np.zeros((len(v), p, p))
+        inside = np.all((v > -60.0) & (v < 60.0), axis=1)  # also rejects NaN
+        if not inside.any():
+            return log_p, beta_c, a_inv
+        w = v[inside]
+        with np.errstate(all="ignore"):
+            values, beta_w, a_w = self._many_inside(w)
+        good = np.isfinite(values)
+        rows = np.flatnonzero(inside)[good]
+        log_p[rows], beta_c[rows], a_inv[rows] = values[good], beta_w[good], a_w[good]
+        return log_p, beta_c, a_inv
+
+    def _many_inside(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        log_sigma = v[:, -1]
+        thetas, sigma = self.thetas(v)
+        f, beta_c, a_inv, r2 = self.problem.criterion_many(thetas)
         df = self.problem.df_resid
-        if not (math.isfinite(sol.f) and sol.r2 > 0.0):
-            return -math.inf, None
         # the profiled criterion at sigma^2 = r2/df, turned into -2 log p(y | theta, sigma)
-        deviance = sol.f - df * (1.0 + math.log(sol.r2 / df)) + 2.0 * df * math.log(sigma) + sol.r2 / sigma**2
+        deviance = f - df * (1.0 + np.log(r2 / df)) + 2.0 * df * log_sigma + r2 / sigma**2
         log_p = -0.5 * deviance
         # the priors, on u (Sigma for the intercept at x = 0, as brms), with the Jacobians of the logs
         # and the atanh, then the Jacobian from u to v
-        log_sds = [v[0]]
+        log_sds = [v[:, 0]]
         if self.q == 2:
-            log_s0, _, log_1m_rho2, log_jac = self.origin(v)
-            log_sds = [log_s0, v[1]]
-            log_p += self.priors.lkj * log_1m_rho2 + log_jac  # lkj (1 - rho^2)^(eta - 1) times d rho / d atanh
+            log_s0, _, log_1m_rho2, log_jac = self.origin(v.T)
+            log_sds = [log_s0, v[:, 1]]
+            log_p += (
+                self.priors.lkj * log_1m_rho2 + log_jac
+            )  # lkj (1 - rho^2)^(eta - 1) times d rho / d atanh
         df_t = self.priors.df
         for k, log_sd in enumerate(log_sds):  # half-t priors on the SDs
-            z = math.exp(log_sd) / self.sd_scales[k]
-            log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + log_sd
+            z = np.exp(log_sd) / self.sd_scales[k]
+            log_p += -0.5 * (df_t + 1.0) * np.log1p(z * z / df_t) + log_sd
         z = sigma / self.priors.sigma_scale
-        log_p += -0.5 * (df_t + 1.0) * math.log1p(z * z / df_t) + v[-1]
+        log_p += -0.5 * (df_t + 1.0) * np.log1p(z * z / df_t) + log_sigma
         # the intercept's Student-t prior, integrated against the intercept's Gaussian conditional
-        mean = float(sol.beta_c[0]) + self.problem.centre_y
-        spread = sigma * math.sqrt(float(sol.a_inv[0, 0]))
-        values = self.intercept_log_t(mean + spread * self.nodes) + self.log_weights
-        top = float(values.max())
-        log_p += top + math.log(float(np.exp(values - top).sum()))
-        return log_p, _State(beta_c=sol.beta_c, a_inv=sol.a_inv)
+        mean = beta_c[:, 0] + self.problem.centre_y
+        spread = sigma * np.sqrt(a_inv[:, 0, 0])
+        values = self.intercept_log_t(mean[:, None] + spread[:, None] * self.nodes) + self.log_weights
+        top = values.max(axis=1)
+        log_p += top + np.log(np.exp(values - top[:, None]).sum(axis=1))
+        return np.where(r2 > 0.0, log_p, np.nan), beta_c, a_inv
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -312,76 +337,101 @@ def _run_chains(
     local: bool = True,
 ) -> _Chains:
     """Independence Metropolis-Hastings, each step followed by a random-walk step where ``local``;
-    ``chains`` independent chains each started at a proposal draw."""
-    p = target.problem.p
+    ``chains`` independent chains each started at a proposal draw.
+
+    The density is evaluated in batches (``_Target.many``): all of a chain's independence proposals at
+    once (they do not depend on the chain's state), and each random-walk step for all chains at once (the
+    chains advance in lockstep). The random numbers are drawn chain by chain before the steps, so the
+    draws are those of running the chains one after the other.
+    """
+    p, dim = target.problem.p, target.dim
     total = warmup + draws
-    kept_u = np.empty((chains, draws, target.dim))
+    kept_u = np.empty((chains, draws, dim))
     kept_beta = np.empty((chains, draws, p))
     kept_a = np.empty((chains, draws, p, p))
-    accepted = 0
+    candidates = np.empty((chains, total + 1, dim))
+    log_q, log_u = np.empty((chains, total + 1)), np.empty((chains, total))
+    cand_ps, cand_betas, cand_as = np.empty((chains, total + 1)), [], []
+    walk, log_w = np.empty((chains, total, dim)), np.empty((chains, total))
+    current, log_p, current_q = np.empty((chains, dim)), np.empty(chains), np.empty(chains)
+    beta, a_inv = np.empty((chains, p)), np.empty((chains, p, p))  # the state at `current`
     for chain in range(chains):
-        candidates = proposal.draw(rng, total + 1)
-        log_q = proposal.log_density(candidates)
-        log_u = np.log(rng.random(total))
-        current, (log_p, state) = candidates[0], target(candidates[0])
-        current_q = log_q[0]
+        candidates[chain] = proposal.draw(rng, total + 1)
+        log_q[chain] = proposal.log_density(candidates[chain])
+        log_u[chain] = np.log(rng.random(total))
+        # the independence proposals do not depend on the chain's state: their densities in one pass
+        cand_ps[chain], betas, a_invs = target.many(candidates[chain])
+        cand_betas.append(betas)
+        cand_as.append(a_invs)
+        start, start_p, start_q, state = candidates[chain, 0], float(cand_ps[chain, 0]), log_q[chain, 0], None
+        if math.isfinite(start_p):
+            state = _State(beta_c=betas[0], a_inv=a_invs[0])
         for _ in range(100):  # a start of positive density
             if state is not None:
                 break
-            extra = proposal.draw(rng, 1)[0]
-            current, (log_p, state) = extra, target(extra)
-            current_q = float(proposal.log_density(extra[None, :])[0])
+            start = proposal.draw(rng, 1)[0]
+            start_p, state = target(start)
+            start_q = float(proposal.log_density(start[None, :])[0])
         if state is None:
             raise ValueError("the posterior density is zero wherever the sampler starts")
+        current[chain], log_p[chain], current_q[chain] = start, start_p, start_q
+        beta[chain], a_inv[chain] = state.beta_c, state.a_inv
         # local steps: a random walk scaled to the proposal (2.38 / sqrt(d) of its spread, Gelman et al.)
-        walk = (
-            rng.standard_normal((total, target.dim)) @ proposal.chol.T * (2.38 / math.sqrt(target.dim) / 1.25)
-        )
-        log_w = np.log(rng.random(total))
-        for step in range(total):
-            cand = candidates[step + 1]
-            cand_p, cand_state = target(cand)
-            if cand_state is not None and log_u[step] < (cand_p - log_q[step + 1]) - (log_p - current_q):
-                current, log_p, state, current_q = cand, cand_p, cand_state, log_q[step + 1]
-                if step >= warmup:
-                    accepted += 1
-            if local and step % 2:
-                # on every other draw, then one random-walk step: it moves a chain that the independence step leaves stuck
-                # at a point the proposal underweights (a valid Metropolis kernel composed with the first)
-                cand = current + walk[step]
-                cand_p, cand_state = target(cand)
-                if cand_state is not None and log_w[step] < cand_p - log_p:
-                    current, log_p, state = cand, cand_p, cand_state
-                    current_q = float(proposal.log_density(cand[None, :])[0])
-            if step >= warmup:
-                keep = step - warmup
-                kept_u[chain, keep] = current
-                kept_beta[chain, keep] = state.beta_c
-                kept_a[chain, keep] = state.a_inv
+        walk[chain] = rng.standard_normal((total, dim)) @ proposal.chol.T * (2.38 / math.sqrt(dim) / 1.25)
+        log_w[chain] = np.log(rng.random(total))
+    accepted = 0
+    for step in range(total):
+        # -inf where the density is zero: never accepted
+        take = log_u[:, step] < (cand_ps[:, step + 1] - log_q[:, step + 1]) - (log_p - current_q)
+        for chain in np.flatnonzero(take):
+            current[chain], log_p[chain] = candidates[chain, step + 1], cand_ps[chain, step + 1]
+            current_q[chain] = log_q[chain, step + 1]
+            beta[chain], a_inv[chain] = cand_betas[chain][step + 1], cand_as[chain][step + 1]
+        if step >= warmup:
+            accepted += int(take.sum())
+        if local and step % 2:
+            # on every other draw, then one random-walk step: it moves a chain that the independence step
+            # leaves stuck at a point the proposal underweights (a valid Metropolis kernel composed with the first)
+            cand = current + walk[:, step]
+            walk_p, walk_beta, walk_a = target.many(cand)
+            moved = log_w[:, step] < walk_p - log_p
+            if moved.any():
+                current[moved], log_p[moved], beta[moved], a_inv[moved] = (
+                    cand[moved],
+                    walk_p[moved],
+                    walk_beta[moved],
+                    walk_a[moved],
+                )
+                current_q[moved] = proposal.log_density(cand[moved])
+        if step >= warmup:
+            kept_u[:, step - warmup] = current
+            kept_beta[:, step - warmup] = beta
+            kept_a[:, step - warmup] = a_inv
     return _Chains(u=kept_u, beta_c=kept_beta, a_inv=kept_a, accepted=accepted / (chains * draws))
 
 
 def _derivatives(
     objective: Any, u: np.ndarray, value: float, h: float = 1e-4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian of ``objective`` at ``u`` (2-4 dimensions: ~30 calls)."""
+    """Central-difference gradient and Hessian at ``u`` of ``objective``, a function of rows of points
+    (2-4 dimensions: the ~30 points in one call)."""
     dim = u.size
-    grad = np.empty(dim)
-    hess = np.empty((dim, dim))
     steps = np.eye(dim) * h
-    up = [objective(u + steps[i]) for i in range(dim)]
-    down = [objective(u - steps[i]) for i in range(dim)]
-    for i in range(dim):
-        grad[i] = (up[i] - down[i]) / (2.0 * h)
-        hess[i, i] = (up[i] - 2.0 * value + down[i]) / (h * h)
-        for j in range(i + 1, dim):
-            corners = (
-                objective(u + steps[i] + steps[j])
-                - objective(u + steps[i] - steps[j])
-                - objective(u - steps[i] + steps[j])
-                + objective(u - steps[i] - steps[j])
-            )
-            hess[i, j] = hess[j, i] = corners / (4.0 * h * h)
+    pairs = [(i, j) for i in range(dim) for j in range(i + 1, dim)]
+    points = [u + steps[i] for i in range(dim)] + [u - steps[i] for i in range(dim)]
+    for i, j in pairs:
+        points += [
+            u + steps[i] + steps[j],
+            u + steps[i] - steps[j],
+            u - steps[i] + steps[j],
+            u - steps[i] - steps[j],
+        ]
+    values = objective(np.array(points))
+    up, down, corners = values[:dim], values[dim : 2 * dim], values[2 * dim :].reshape(-1, 4)
+    grad = (up - down) / (2.0 * h)
+    hess = np.diag((up - 2.0 * value + down) / (h * h))
+    for (i, j), (pp, pm, mp, mm) in zip(pairs, corners, strict=True):
+        hess[i, j] = hess[j, i] = (pp - pm - mp + mm) / (4.0 * h * h)
     return grad, hess
 
 
@@ -391,16 +441,18 @@ def _mode(target: _Target, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Only the starting proposal depends on it (the pilot run refits the proposal), so a few digits do.
     """
 
+    def objectives(points: np.ndarray) -> np.ndarray:
+        return -target.many(points)[0]  # +inf where the density is zero
+
     def objective(u: np.ndarray) -> float:
-        value = target(u)[0]
-        return -value if math.isfinite(value) else math.inf
+        return float(objectives(u[None, :])[0])
 
     u = np.asarray(start, dtype=float)
     value = objective(u)
     if not math.isfinite(value):
         raise ValueError("the posterior density is zero at the REML estimates")
     for _ in range(40):
-        grad, hess = _derivatives(objective, u, value)
+        grad, hess = _derivatives(objectives, u, value)
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
             break
         evals, evecs = np.linalg.eigh(hess)
@@ -419,7 +471,7 @@ def _mode(target: _Target, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         u, value = u + alpha * step, cand_value
         if alpha * float(np.abs(step).max()) < 1e-5:
             break
-    _, hess = _derivatives(objective, u, value)
+    _, hess = _derivatives(objectives, u, value)
     evals, evecs = np.linalg.eigh(hess)
     if not np.all(np.isfinite(evals)):
         return u, np.eye(u.size)
@@ -572,44 +624,45 @@ def _draw_fixed(target: _Target, chains: _Chains, sigma: np.ndarray, rng: np.ran
 
 
 def _cluster_moments(
-    target: _Target, theta: np.ndarray, sigma: float, beta: np.ndarray, sol: Any
+    problem: _Problem, thetas: np.ndarray, sigma: np.ndarray, beta: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Conditional mean and variance of each cluster's (uncentred) intercept and slope given theta, sigma
-    and beta (centred coordinates): beta + E[b_j | y, beta] and Var[b_j | y, beta].
+    and beta (centred coordinates), for K draws at once: (K, J) arrays of beta + E[b_j | y, beta] and
+    Var[b_j | y, beta].
 
-    The engine's solution holds ``g_j = Z_j' V0_j^-1 (y_j - X_j beta_hat)``; at another beta it is
-    ``g_j - Q_j (beta - beta_hat)`` with ``Q_j = X_j' V0_j^-1 X_j``, and ``E[b_j] = D g_j``.
+    ``E[b_j] = D g_j`` with ``g_j = Z_j' V0_j^-1 (y_j - X_j beta) = Q_j (b_hat_j - beta)``, where
+    ``Q_j = X_j' V0_j^-1 X_j`` and ``b_hat_j`` are the cluster's own least-squares coefficients (the
+    identity ``X_j' y_j = S_j b_hat_j`` holds even where ``S_j`` is singular).
     """
-    problem = target.problem
-    assert sol.g0 is not None and sol.det_k is not None
-    delta = beta - sol.beta_c
     cx, cy = problem.centre_x, problem.centre_y
-    s2 = sigma * sigma
+    s2 = (sigma * sigma)[:, None]
+    b0, b1 = beta[:, 0:1], (beta[:, 1:2] if problem.p == 2 else np.zeros((len(beta), 1)))
     if problem.q == 2:
-        assert sol.g1 is not None
-        a, c, d = (float(v) for v in theta)  # T = [[a, 0], [c, d]] for x from its mean
+        a, c, d = thetas[:, 0:1], thetas[:, 1:2], thetas[:, 2:3]  # T = [[a, 0], [c, d]] for x from its mean
         d11, d12, d22 = a * a, a * c, c * c + d * d
         det_d = (a * d) ** 2
-        ik = 1.0 / sol.det_k
+        det_k = (c * problem.mx + a) ** 2 + (d * problem.mx) ** 2
+        det_k *= problem.n
+        det_k += problem.wxx * d22 + problem.nw * det_d + 1.0
+        ik = 1.0 / det_k
         q11 = (problem.n + problem.nw * d22) * ik
         q12 = (problem.nmx - problem.nw * d12) * ik
         q22 = (problem.s22 + problem.nw * d11) * ik
-        g0 = sol.g0 - (q11 * delta[0] + q12 * delta[1])
-        g1 = sol.g1 - (q12 * delta[0] + q22 * delta[1])
-        slope = beta[1] + d12 * g0 + d22 * g1
-        intercept = beta[0] + d11 * g0 + d12 * g1 + cy - cx * slope
+        e0, e1 = problem.b0h - b0, problem.b1h - b1
+        g0 = q11 * e0 + q12 * e1
+        g1 = q12 * e0 + q22 * e1
+        slope = b1 + d12 * g0 + d22 * g1
+        intercept = b0 + d11 * g0 + d12 * g1 + cy - cx * slope
         c11 = (d11 + det_d * problem.s22) * ik * s2
         c12 = (d12 - det_d * problem.nmx) * ik * s2
         c22 = (d22 + det_d * problem.n) * ik * s2
         return intercept, c11 - 2.0 * cx * c12 + cx * cx * c22, slope, c22
-    dd = float(theta[0]) ** 2
-    w = problem.n / sol.det_k
-    shift = delta[0] + (problem.mx * delta[1] if problem.p == 2 else 0.0)
-    g0 = sol.g0 - w * shift
-    slope_value = float(beta[1]) if problem.p == 2 else 0.0
-    intercept = beta[0] + dd * g0 + cy - cx * slope_value
-    variance = s2 * dd / sol.det_k
-    return intercept, variance, np.full(problem.n_groups, slope_value), np.zeros(problem.n_groups)
+    dd = thetas[:, 0:1] ** 2
+    det_k = problem.n * dd + 1.0
+    g0 = problem.n / det_k * (problem.my - b0 - b1 * problem.mx)
+    intercept = b0 + dd * g0 + cy - cx * b1
+    shape = intercept.shape
+    return intercept, s2 * dd / det_k, np.broadcast_to(b1, shape), np.zeros(shape)
 
 
 def _mixture_quantiles(means: np.ndarray, sds: np.ndarray, centre: np.ndarray, spread: np.ndarray, p: float):
@@ -652,24 +705,23 @@ def _cluster_summaries(
     ref: list[np.ndarray] = []
     stored = [np.empty((n_quantile, n_groups), dtype=np.float32) for _ in range(4)]  # 4 bytes suffice
     row = 0
-    solution, last = None, None
-    for k, index in enumerate(picks):
-        theta, sigma = target.theta(v[index])
-        if last is None or not np.array_equal(v[index], last):  # a rejection repeats the state
-            solution, last = target.problem.evaluate(theta, full=True), v[index]
-        moments = _cluster_moments(target, theta, sigma, beta[index], solution)
+    block = max(1, MOMENT_CELLS // n_groups)  # draws at a time
+    for start in range(0, n_moment, block):
+        index = picks[start : start + block]
+        thetas, sigma = target.thetas(v[index])
+        moments = _cluster_moments(target.problem, thetas, sigma, beta[index])
         for i in range(2):
             mean, var = moments[2 * i], moments[2 * i + 1]
-            if k == 0:
-                ref.append(mean.copy())
+            if start == 0:
+                ref.append(mean[0].copy())
             dev = mean - ref[i]
-            sums[i, 0] += dev
-            sums[i, 1] += dev * dev
-            sums[i, 2] += var
-        if in_quantile[k]:
-            for j in range(4):
-                stored[j][row] = moments[j]
-            row += 1
+            sums[i, 0] += dev.sum(axis=0)
+            sums[i, 1] += (dev * dev).sum(axis=0)
+            sums[i, 2] += var.sum(axis=0)
+        keep = in_quantile[start : start + block]
+        for j in range(4):
+            stored[j][row : row + int(keep.sum())] = moments[j][keep]
+        row += int(keep.sum())
     results = []
     for i in range(2):
         mean_dev = sums[i, 0] / n_moment
@@ -847,8 +899,7 @@ def fit_bayes(
     v = kept.u.reshape(-1, target.dim)
     u = v.copy()  # Sigma for the intercept at x = 0, as brms reports it
     if problem.q == 2:
-        for row in u:
-            row[0], row[2] = target.origin(row)[:2]
+        u[:, 0], u[:, 2] = target.origin(v.T)[:2]
     sd_draws = np.exp(u[:, : problem.q])
     sigma_draws = np.exp(u[:, -1])
     beta = _draw_fixed(target, kept, sigma_draws, rng)
@@ -891,7 +942,9 @@ def fit_bayes(
         acceptance=kept.accepted,
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
-        warnings=tuple(_warnings(posterior, kept.accepted) + _origin_warning(stats, problem.q, x_scale, x_name)),
+        warnings=tuple(
+            _warnings(posterior, kept.accepted) + _origin_warning(stats, problem.q, x_scale, x_name)
+        ),
     )
 
 
