@@ -2,18 +2,11 @@
 `Rscript benchmarks/fit_brms.R` on the same CSV (10 rows per cluster, the baseline scenario's parameters).
 
     python benchmarks/bayes.py [--clusters 100,10000,100000] [--brms-clusters 100] [--brms-timeout 1800]
-                               [--brms-probe 100000] [--probe-iter 20]
 
 brms is run only for the sizes in --brms-clusters (default 100: it compiles a Stan model and samples every
 cluster's effects, minutes at 100 clusters and far longer beyond) and given up after --brms-timeout seconds.
 Prints seconds, the ratio, and the posterior means of both so that agreement shows. A benchmark, not a test:
 the machine is noisy.
-
---brms-probe SIZES is for sizes where brms's full run would take hours: `Rscript benchmarks/probe_brms.R`
-times brms's preparation and compilation, then --probe-iter iterations of one chain, and the row shows
-the full default run's time extrapolated from that (prepare + 4 chains x 2,000 iterations / 2 cores at
-the probe's time per iteration), marked "≈ … (est.)". An estimate, not a measurement: NUTS iterations
-differ in cost between warm-up and sampling. brms needs R from Debian: `bash benchmarks/setup_r.sh`.
 """
 
 from __future__ import annotations
@@ -62,12 +55,9 @@ def main() -> None:
     parser.add_argument("--clusters", default="100,10000,100000")
     parser.add_argument("--brms-clusters", default="100")
     parser.add_argument("--brms-timeout", type=float, default=1800.0)
-    parser.add_argument("--brms-probe", default="")
-    parser.add_argument("--probe-iter", type=int, default=20)
     args = parser.parse_args()
     sizes = [int(v) for v in args.clusters.split(",")]
     brms_sizes = {int(v) for v in args.brms_clusters.split(",") if v}
-    probe_sizes = {int(v) for v in args.brms_probe.split(",") if v}
     rscript = shutil.which("Rscript")
     shrinkvis = [sys.executable, "-m", "shrinkvis"]
     print(
@@ -95,18 +85,6 @@ def main() -> None:
                     )
                 except subprocess.TimeoutExpired:
                     brms_text = f"> {args.brms_timeout:.0f} (stopped)"
-            elif rscript and clusters in probe_sizes:
-                _, probe_out = timed_group(
-                    [rscript, str(HERE / "probe_brms.R"), str(path), str(args.probe_iter)], args.brms_timeout
-                )
-                probe = json.loads(probe_out.strip().splitlines()[-1])
-                per_iteration = probe["sample_seconds"] / probe["iter"]
-                estimate = probe["prepare_seconds"] + 4 * 2000 * per_iteration / 2
-                brms_text = (
-                    f"≈ {estimate:,.0f} (est.: prepare {probe['prepare_seconds']:.0f} s, "
-                    f"{per_iteration:.1f} s per iteration over {probe['iter']})"
-                )
-                ratio = f"≈ {estimate / ours_s:,.0f}×"
             print(
                 f"| {clusters:,} | {clusters * 10:,} | {brms_text} | {ours_s:.1f} | {ratio} | {agree_x} | {agree_sd} |",
                 flush=True,
