@@ -13,12 +13,11 @@ import pytest
 
 from shrinkvis.fit import fit
 from shrinkvis.fit.bayes import default_priors, diagnostics
-
-CLASSIC = Path(__file__).parent / "data" / "classic"
 from shrinkvis.scenario import BayesSpec, ModelSpec
 
 from .conftest import load_reference
 
+CLASSIC = Path(__file__).parent / "data" / "classic"
 BRMS_DIR = Path(__file__).parent / "data" / "brms"
 BRMS_CASES = sorted(path.stem.removesuffix("_brms") for path in BRMS_DIR.glob("*_brms.json"))
 #: as many draws as brms's reference (4 chains x 5,000), so that the two Monte Carlo errors are alike
