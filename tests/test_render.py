@@ -142,3 +142,25 @@ def test_the_readme_picture_is_what_the_current_code_draws(tmp_path):
         assert np.mean(np.any(old != new, axis=2)) < 0.002, (
             "docs/baseline.gif is stale: redraw it with the command in README's first section"
         )
+
+
+@pytest.mark.parametrize("view", ["funnel", "caterpillar", "shrinkage"])
+def test_every_axis_label_lies_within_the_narrowest_figure(view):
+    """At the `small` preset (600 px wide) a long label such as "Rank of own estimate (n = 4 each)" under
+    the right-hand panel ran past the figure's edge: labels wrap instead, and no text is cut off."""
+    scenario = load(
+        "singular_slope", ["animation.frames=4", "animation.preset=small", f"animation.view={view}"]
+    )
+    data = simulate(scenario.data)
+    drawn = renderer(story.build(fit(data, scenario.model), scenario, data))
+    try:
+        drawn.frame(0)
+        figure = drawn.figure
+        width, height = figure.canvas.get_width_height()
+        texts = [axes.xaxis.label for axes in figure.axes] + [axes.yaxis.label for axes in figure.axes]
+        assert texts
+        for text in texts:
+            box = text.get_window_extent(figure.canvas.get_renderer())
+            assert box.x0 >= 0 and box.x1 <= width and box.y0 >= 0 and box.y1 <= height, text.get_text()
+    finally:
+        drawn.close()

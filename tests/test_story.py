@@ -374,7 +374,7 @@ def test_funnel_of_equal_sizes_is_a_caterpillar_ordered_by_estimate(baseline):
     assert np.ptp(board.cluster_n) == 0
     order = np.argsort(panel.x)
     assert np.all(np.diff(panel.states[0][order]) >= 0)
-    assert board.xtick_labels == () and board.x_label == "Rank of own estimate (n = 10 each)"
+    assert board.xtick_labels == () and board.x_label == "Rank of own estimate (n\u00a0=\u00a010\u00a0each)"
 
 
 # --- random-intercept models -------------------------------------------------------------------------

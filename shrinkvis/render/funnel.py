@@ -37,7 +37,7 @@ class FunnelRenderer(BlitRenderer):
             axes.set_xlim(*xlim)
             axes.set_ylim(*ylim)
             (axes.set_yticks if story.horizontal else axes.set_xticks)(story.xticks, story.xtick_labels)
-            axes.set_xlabel(x_label)
+            axes.set_xlabel(x_label, wrap=True)  # never past the figure's edge (a narrow preset)
             axes.set_ylabel(y_label)
             (axes.axvline if story.horizontal else axes.axhline)(
                 panel.fixed_effect, color=theme.fixed_effect, lw=FIXED_LINE_WIDTH * look.line_width, zorder=2

@@ -238,11 +238,13 @@ def funnel(
         LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, line="-"),
         LegendEntry(FUNNEL_LABEL, theme.contour, line="--"),
     )
+    # the renderer wraps a label wider than the figure (a narrow preset) between words: the spaces within
+    # the parentheses do not break, so "(n = 4 each)" goes to the next line whole
     if caterpillar:
         each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
-        x_label = f"Clusters, ranked by own estimate ({each})"
+        x_label = f"Clusters, ranked by own estimate ({_unbroken(each)})"
     elif np.ptp(n) == 0:
-        x_label = f"Rank of own estimate (n = {int(n[0])} each)"
+        x_label = f"Rank of own estimate ({_unbroken(f'n = {int(n[0])} each')})"
     else:
         scale = ", log scale" if log_scale else ""
         x_label = f"Size n{scale}, ranked within each n"
@@ -271,3 +273,8 @@ def funnel(
         legend=legend,
         horizontal=caterpillar,
     )
+
+
+def _unbroken(text: str) -> str:
+    """`text` with no-break spaces: a wrapped label keeps it on one line."""
+    return text.replace(" ", "\u00a0")
