@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 WAIT_LIMIT = 120  # seconds to wait for a moment of a run on a busy machine; not a timing assert
+LONGEST_STEP = 1.0  # seconds one step of a wait counts for at most (see `waiting`)
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
 
@@ -54,11 +55,37 @@ def session_processes(session: int) -> list[int]:
     return found
 
 
+def waiting(
+    limit: float = WAIT_LIMIT,
+    step: float = 0.05,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """Steps of a wait (each one sleeps `step` seconds after the caller's check) until `limit` seconds were
+    spent waiting. A step counts for at most LONGEST_STEP seconds: when the whole machine is paused (a
+    virtual machine's snapshot, a laptop asleep) the clock jumps, but neither the run nor this wait had
+    any time, and it must not count as the run having taken that long. A run that is really stuck still
+    uses up `limit` seconds of waiting."""
+    waited = 0.0
+    while waited < limit:
+        started = clock()
+        yield
+        sleep(step)
+        waited += min(clock() - started, LONGEST_STEP)
+
+
+def finish(running: subprocess.Popen, limit: float = WAIT_LIMIT) -> tuple[str, str]:
+    """`running.communicate()` (its stdout and stderr) with a time limit counted as in `waiting`."""
+    for _ in waiting(limit, step=0.0):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return running.communicate(timeout=0.2)
+    pytest.fail(f"the run did not end: {stacks_then_kill(running)}")
+
+
 def wait_for(
     condition: Callable[[], object], running: subprocess.Popen, what: str, step: float = 0.005
 ) -> object:
-    deadline = time.monotonic() + WAIT_LIMIT
-    while time.monotonic() < deadline:
+    for _ in waiting(step=step):
         value = condition()
         if value:
             return value
@@ -91,10 +118,10 @@ def temporaries(folder: Path) -> list[Path]:
 
 def no_process_left(session: int, limit: float = 10.0) -> list[int]:
     """The processes of the session still alive after `limit` seconds (none expected)."""
-    deadline = time.monotonic() + limit
-    while (left := session_processes(session)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
+    for _ in waiting(limit):
+        if not session_processes(session):
+            return []
+    return session_processes(session)
 
 
 def handles_signals(running: subprocess.Popen) -> None:

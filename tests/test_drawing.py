@@ -183,7 +183,7 @@ def _stall(pid):
 
 
 def _assert_complete(running, folder, expected=RUN_FILES):
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     assert running.returncode == 0, stderr
     assert "error" not in stderr
     names = {path.name for path in folder.iterdir()}
@@ -200,7 +200,7 @@ def _assert_complete(running, folder, expected=RUN_FILES):
 def test_a_killed_drawing_process_is_one_line_render_error(tmp_path):
     running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
     os.kill(processes.drawing_process(running), signal.SIGKILL)
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     assert running.returncode == 1
     assert stderr.splitlines() == [
         "shrinkvis: error: the drawing process ended unexpectedly (killed by SIGKILL)"

@@ -47,9 +47,9 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
 
     # 2000 frames take minutes to render: the signal surely arrives while GIF and MP4 are half-written
     running = _shrinkvis(tmp_path, "--set", "animation.frames=2000")
-    deadline = time.monotonic() + STARTUP_LIMIT
-    while not _temporaries(folder) and running.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    for _ in processes.waiting(STARTUP_LIMIT):
+        if _temporaries(folder) or running.poll() is not None:
+            break
     if not _temporaries(folder):
         pytest.fail(f"the render never started writing: {processes.stacks_then_kill(running)}")
     time.sleep(0.3)  # well into the frames
@@ -58,7 +58,7 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
         os.killpg(running.pid, signum)
     else:
         running.send_signal(signum)
-    _, stderr = running.communicate(timeout=STARTUP_LIMIT)
+    _, stderr = processes.finish(running)
 
     assert running.returncode == exit_code
     assert stderr.strip().splitlines() == [
@@ -78,7 +78,7 @@ ONE_LINE = ["shrinkvis: error: interrupted; files already written are complete, 
 def _assert_stopped_cleanly(running, signum, out):
     """Exit code 128 + N and one line, or 0 when the command had already finished. No process of its
     session is left, and no temporary file."""
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     if running.returncode != 0:
         assert running.returncode == 128 + signum, stderr
         assert stderr.splitlines() == ONE_LINE
@@ -114,7 +114,7 @@ def test_a_signal_right_after_the_fork_stops_both_processes(tmp_path, signum):
     running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path))
     processes.drawing_process(running)
     running.send_signal(signum)
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     assert (running.returncode, stderr.splitlines()) == (128 + signum, ONE_LINE)
     assert processes.no_process_left(running.pid) == []
 
@@ -129,7 +129,7 @@ def test_a_killed_command_takes_its_drawing_process_along(tmp_path, moment):
     if moment == "frames":
         processes.wait_for(lambda: processes.temporaries(tmp_path / "baseline"), running, "frames")
     running.kill()
-    running.communicate(timeout=30)  # end of file on stdout and stderr: nobody holds them any more
+    processes.finish(running, 30)  # end of file on stdout and stderr: nobody holds them any more
     assert processes.no_process_left(running.pid) == []
     assert not Path(f"/proc/{drawing_pid}").exists() or "Z" in Path(f"/proc/{drawing_pid}/stat").read_text()
 
@@ -171,7 +171,7 @@ def test_a_killed_batch_takes_its_workers_along(tmp_path):
     processes.wait_for(lambda: len(processes.children(running.pid)) >= 2, running, "the workers")
     time.sleep(1.0)
     running.kill()
-    running.communicate(timeout=30)
+    processes.finish(running, 30)
     assert processes.no_process_left(running.pid) == []
 
 
@@ -182,7 +182,7 @@ def test_sigusr1_prints_every_process_stack_and_the_run_goes_on(tmp_path):
     running = processes.shrinkvis("run", "baseline", "--out", str(tmp_path), "--set", "data.n_cluster=10")
     processes.drawing_process(running)
     os.killpg(running.pid, signal.SIGUSR1)
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     assert running.returncode == 0, stderr
     assert stderr.count("(most recent call first)") >= 2  # at least one thread of each process
     assert sorted(path.name for path in (tmp_path / "baseline").iterdir()) == sorted(
@@ -202,9 +202,26 @@ def test_sigusr1_to_a_batch_prints_the_stacks_of_its_workers_and_the_batch_goes_
     # both workers past their start (each has a temporary file): 400 frames keep both renders going a while
     processes.wait_for(lambda: len({p.parent for p in out.rglob(".*.part")}) == 2, running, "two renders")
     os.killpg(running.pid, signal.SIGUSR1)
-    _, stderr = running.communicate(timeout=processes.WAIT_LIMIT)
+    _, stderr = processes.finish(running)
     assert running.returncode == 0, stderr
     assert stderr.count("Current thread") >= 3, stderr  # the batch and each of its two workers
     assert "resource_tracker" not in stderr
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["baseline", "fewer_obs"]
     assert list(out.rglob(".*.part")) == []
+
+
+def test_a_paused_machine_does_not_use_up_the_tests_patience():
+    """The process tests wait up to WAIT_LIMIT seconds for a run; a pause of the whole machine (seen as a
+    jump of the clock) must not count, or a healthy run looks stuck. Seen: a run caught, after 120 s by
+    the clock, still importing matplotlib and its command writing its first table."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    steps = 0
+    for _ in processes.waiting(10.0, step=1.0, clock=lambda: now[0], sleep=sleep):
+        steps += 1
+        if steps == 3:
+            now[0] += 500.0  # the machine was paused here
+    assert steps == 10
