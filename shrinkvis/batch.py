@@ -236,13 +236,16 @@ def _start_resource_tracker() -> None:
     if not hasattr(signal, "SIGUSR1"):
         resource_tracker.ensure_running()
         return
-    faulthandler.unregister(signal.SIGUSR1)  # so that SIG_IGN below really is the handler, then again
+    # faulthandler's own handler goes first, so that SIG_IGN really is the handler; it is put back after
+    # (only if it was there: a program calling run_all keeps its own SIGUSR1 handling)
+    registered = faulthandler.unregister(signal.SIGUSR1)
     previous = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         resource_tracker.ensure_running()
     finally:
         signal.signal(signal.SIGUSR1, previous)
-        stacks_on_request()
+        if registered:
+            stacks_on_request()
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
