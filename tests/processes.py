@@ -98,14 +98,30 @@ def wait_for(
 def stacks_then_kill(running: subprocess.Popen) -> str:
     """Kill a run that did not get where it should, after it printed (SIGUSR1) where every thread of each
     of its processes was; return its exit code and stderr with those stacks, for the failure message."""
+    states = ""
     if running.poll() is None:
+        states = process_states(running.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(running.pid, signal.SIGUSR1)
         time.sleep(1.0)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(running.pid, signal.SIGKILL)
     _, stderr = running.communicate()
-    return f"exit code {running.returncode}, stderr:\n{stderr}"
+    return f"exit code {running.returncode}, {states}stderr:\n{stderr}"
+
+
+def process_states(session: int) -> str:
+    """Each process of the session as the kernel sees it: state (R running, S sleeping, D in the kernel,
+    T stopped), where it sleeps (wchan) and its CPU ticks so far; for telling stuck from starved."""
+    lines = []
+    for pid in session_processes(session):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            wchan = Path(f"/proc/{pid}/wchan").read_text() or "-"
+            lines.append(
+                f"pid {pid}: state {fields[0]}, wchan {wchan}, utime {fields[11]}, stime {fields[12]}"
+            )
+    return "processes: " + "; ".join(lines) + "\n"
 
 
 def drawing_process(running: subprocess.Popen) -> int:
