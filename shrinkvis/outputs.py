@@ -132,7 +132,20 @@ def install_signal_handlers(at_once: Callable[[int], None] | None = None) -> dic
     Returns the handlers they replace. For a process that keeps them for its whole life (a worker)."""
     global _installed_in, _at_once, _received, _pending
     _installed_in, _at_once, _received, _pending = os.getpid(), at_once, None, None
+    if sys.unraisablehook is not _unraisable:
+        _unraisable.previous = sys.unraisablehook  # type: ignore[attr-defined]
+        sys.unraisablehook = _unraisable
     return {each: signal.signal(each, _handle) for each in _terminating_signals()}
+
+
+def _unraisable(unraisable: Any) -> None:
+    """Python's hook for an exception it can only print ("Exception ignored in …": raised in a weakref
+    callback or a `__del__`, e.g. matplotlib's). Our interrupt raised there is not printed: it was noted
+    in `_received`, and the command ends as interrupted, with its one line. Anything else is printed as
+    before."""
+    if _received is not None and isinstance(unraisable.exc_value, KeyboardInterrupt | Interrupted):
+        return
+    getattr(_unraisable, "previous", sys.__unraisablehook__)(unraisable)
 
 
 @contextlib.contextmanager

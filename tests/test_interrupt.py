@@ -191,25 +191,6 @@ def test_sigusr1_prints_every_process_stack_and_the_run_goes_on(tmp_path):
     assert (tmp_path / "baseline" / "shrinkage.gif").stat().st_size > 0
 
 
-@processes.needs_proc
-def test_sigusr1_to_a_batch_prints_the_stacks_of_its_workers_and_the_batch_goes_on(tmp_path):
-    """The workers are fresh interpreters (spawn): each asks for the stacks itself, and multiprocessing's
-    resource tracker, in the same process group, ignores the signal."""
-    out = tmp_path / "out"
-    running = processes.shrinkvis(
-        "batch", "baseline", "fewer_obs", "--out", str(out), "--jobs", "2", "--set", "data.n_cluster=10"
-    )
-    # both workers past their start (each has a temporary file): 400 frames keep both renders going a while
-    processes.wait_for(lambda: len({p.parent for p in out.rglob(".*.part")}) == 2, running, "two renders")
-    os.killpg(running.pid, signal.SIGUSR1)
-    _, stderr = processes.finish(running)
-    assert running.returncode == 0, stderr
-    assert stderr.count("Current thread") >= 3, stderr  # the batch and each of its two workers
-    assert "resource_tracker" not in stderr
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["baseline", "fewer_obs"]
-    assert list(out.rglob(".*.part")) == []
-
-
 def test_a_paused_machine_does_not_use_up_the_tests_patience():
     """The process tests wait up to WAIT_LIMIT seconds for a run; a pause of the whole machine (seen as a
     jump of the clock) must not count, or a healthy run looks stuck. Seen: a run caught, after 120 s by

@@ -112,7 +112,9 @@ def test_an_interrupt_at_any_line_leaves_only_complete_files(tmp_path, monkeypat
     fitted = pipeline.fit(pipeline.simulate_scenario(later), later.model)
     # the earlier run's files, and the later run's files as they are when complete
     pipeline.run(earlier, tmp_path / "earlier")
-    monkeypatch.setattr(pipeline, "fit", lambda data, model, **_: fitted)  # the fit is not what is tested here
+    monkeypatch.setattr(
+        pipeline, "fit", lambda data, model, **_: fitted
+    )  # the fit is not what is tested here
     pipeline.run(later, tmp_path / "later")
     folder = "baseline"
     old = {p.name: p.read_bytes() for p in (tmp_path / "earlier" / folder).iterdir()}
@@ -162,3 +164,36 @@ def test_enter_safely_registers_what_it_enters(tmp_path):
         temporary = outputs.enter_safely(stack, outputs.atomic_path(tmp_path / "a.txt"))
         temporary.write_text("done")
     assert (tmp_path / "a.txt").read_text() == "done" and not temporary.exists()
+
+
+def test_an_interrupt_raised_where_python_can_only_print_it_is_not_printed(capsys, monkeypatch):
+    """A signal that lands in a weakref callback (matplotlib's transforms have them) is "ignored" by Python
+    with a traceback on stderr; ours are remembered and end the command with its one line instead."""
+    import gc
+    import types
+    import weakref
+
+    class Thing:
+        pass
+
+    def interrupted_callback(_ref: object) -> None:
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(10_000):  # the handler raises here, inside the callback
+            pass
+
+    with outputs.interrupts_raise():
+        thing = Thing()
+        ref = weakref.ref(thing, interrupted_callback)
+        del thing
+        gc.collect()
+        assert outputs.received_signal() == signal.SIGHUP
+        with pytest.raises(Interrupted):
+            outputs.raise_if_interrupted()
+        # anything else still goes to the hook that was there before
+        seen = []
+        monkeypatch.setattr(outputs._unraisable, "previous", seen.append, raising=False)
+        other = types.SimpleNamespace(exc_value=ValueError("not ours"))
+        sys.unraisablehook(other)
+        assert seen == [other]
+    assert ref() is None
+    assert "Exception ignored" not in capsys.readouterr().err
