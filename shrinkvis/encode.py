@@ -20,6 +20,8 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 from PIL import GifImagePlugin, Image
 
+from .outputs import block_signals_in_this_thread, signals_deferred
+
 GIF_COLORS = 255  # palette entries for pixels; the last of the 256 GIF indices means "unchanged"
 GIF_UNCHANGED = 255  # transparent index: a delta frame shows the previous picture through it
 GIF_PALETTE_PIXELS = 4  # a colour enters median cut once per this many of its pixels in the samples
@@ -428,8 +430,6 @@ class BackgroundWriter:
         return self
 
     def _work(self) -> None:
-        from .outputs import block_signals_in_this_thread
-
         block_signals_in_this_thread()  # so that they reach the main thread and interrupt its waits
         writer: FrameWriter | None = None
         frame: np.ndarray | None = np.empty(0)
@@ -458,8 +458,6 @@ class BackgroundWriter:
         """Into the queue, unless the thread has stopped (after an error, or discarding): nobody would
         take it, and a plain `put` would wait for ever. Signals wait while the queue's locks are held
         (see the class's docstring): a signal raises within POLL_SECONDS, between two tries."""
-        from .outputs import signals_deferred
-
         while not self.finished:
             with signals_deferred():
                 try:
@@ -470,8 +468,6 @@ class BackgroundWriter:
 
     def _join(self) -> None:
         """Until the thread has stopped; a signal raises within POLL_SECONDS, between two waits."""
-        from .outputs import signals_deferred
-
         while self.thread.is_alive():
             with signals_deferred():
                 self.thread.join(self.POLL_SECONDS)
@@ -499,8 +495,6 @@ class BackgroundWriter:
         """Stop after an error elsewhere: the file is dropped, not finished. The thread stops after the
         frame it is writing. A signal meanwhile waits until the thread has stopped: returning earlier
         would let the caller remove the temporary file while the thread may still create it."""
-        from .outputs import signals_deferred
-
         self.discarding = True
         if not self.started:  # no writer was made: nothing to drop
             return

@@ -268,9 +268,8 @@ class _Target:
         if self.q == 2:
             log_s0, _, log_1m_rho2, log_jac = self.origin(v.T)
             log_sds = [log_s0, v[:, 1]]
-            log_p += (
-                self.priors.lkj * log_1m_rho2 + log_jac
-            )  # lkj (1 - rho^2)^(eta - 1) times d rho / d atanh
+            # lkj (1 - rho^2)^(eta - 1) times d rho / d atanh
+            log_p += self.priors.lkj * log_1m_rho2 + log_jac
         df_t = self.priors.df
         for k, log_sd in enumerate(log_sds):  # half-t priors on the SDs
             z = np.exp(log_sd) / self.sd_scales[k]
@@ -283,7 +282,7 @@ class _Target:
         values = self.intercept_log_t(mean[:, None] + spread[:, None] * self.nodes) + self.log_weights
         top = values.max(axis=1)
         log_p += top + np.log(np.exp(values - top[:, None]).sum(axis=1))
-        return np.where(r2 > 0.0, log_p, np.nan), beta_c, a_inv
+        return log_p, beta_c, a_inv  # NaN where criterion_many's f is: rejected by `many`
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -641,13 +640,8 @@ def _cluster_moments(
         a, c, d = thetas[:, 0:1], thetas[:, 1:2], thetas[:, 2:3]  # T = [[a, 0], [c, d]] for x from its mean
         d11, d12, d22 = a * a, a * c, c * c + d * d
         det_d = (a * d) ** 2
-        det_k = (c * problem.mx + a) ** 2 + (d * problem.mx) ** 2
-        det_k *= problem.n
-        det_k += problem.wxx * d22 + problem.nw * det_d + 1.0
+        det_k, q11, q12, q22 = problem.q_blocks(thetas)
         ik = 1.0 / det_k
-        q11 = (problem.n + problem.nw * d22) * ik
-        q12 = (problem.nmx - problem.nw * d12) * ik
-        q22 = (problem.s22 + problem.nw * d11) * ik
         e0, e1 = problem.b0h - b0, problem.b1h - b1
         g0 = q11 * e0 + q12 * e1
         g1 = q12 * e0 + q22 * e1
@@ -658,8 +652,8 @@ def _cluster_moments(
         c22 = (d22 + det_d * problem.n) * ik * s2
         return intercept, c11 - 2.0 * cx * c12 + cx * cx * c22, slope, c22
     dd = thetas[:, 0:1] ** 2
-    det_k = problem.n * dd + 1.0
-    g0 = problem.n / det_k * (problem.my - b0 - b1 * problem.mx)
+    det_k, w = problem.q_blocks(thetas)[:2]
+    g0 = w * (problem.my - b0 - b1 * problem.mx)
     intercept = b0 + dd * g0 + cy - cx * b1
     shape = intercept.shape
     return intercept, s2 * dd / det_k, np.broadcast_to(b1, shape), np.zeros(shape)

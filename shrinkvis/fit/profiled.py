@@ -484,27 +484,36 @@ class _Problem:
         self.n_evaluations += k
         return f, beta, a_inv, r2
 
-    def _criterion_block(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def q_blocks(self, thetas: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per theta (rows) and cluster (columns): det(I + D S_j) and Q_j = X_j' V0_j^-1 X_j as its entries
+        q11, q12, q22 (the last two absent without a predictor), as in _eval_slope and _eval_intercept."""
         n = self.n
-        if self.q == 2:  # as in _eval_slope, one row per theta
+        if self.q == 2:
             a, c, d = thetas[:, 0:1], thetas[:, 1:2], thetas[:, 2:3]
             d11, d12, d22 = a * a, a * c, c * c + d * d
             det_k = (c * self.mx + a) ** 2 + (d * self.mx) ** 2
             det_k *= n
             det_k += self.wxx * d22 + self.nw * (a * d) ** 2 + 1.0
             ik = 1.0 / det_k
-            q11 = (self.nw * d22 + n) * ik
-            q12 = (self.nmx - self.nw * d12) * ik
-            q22 = (self.nw * d11 + self.s22) * ik
-        else:  # as in _eval_intercept
-            t = thetas[:, 0:1]
-            det_k = n * (t * t) + 1.0
-            q11 = n / det_k
-            if self.p == 2:
-                q12 = q11 * self.mx
-                q22 = q12 * self.mx + self.wxx
+            return (
+                det_k,
+                (self.nw * d22 + n) * ik,
+                (self.nmx - self.nw * d12) * ik,
+                (self.nw * d11 + self.s22) * ik,
+            )
+        t = thetas[:, 0:1]
+        det_k = n * (t * t) + 1.0
+        q11 = n / det_k
+        if self.p == 2:
+            q12 = q11 * self.mx
+            return det_k, q11, q12, q12 * self.mx + self.wxx
+        return det_k, q11
+
+    def _criterion_block(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        det_k, q11, *rest = self.q_blocks(thetas)
         logdet_l = np.log(det_k).sum(axis=1)
         if self.p == 2:
+            q12, q22 = rest
             s11, s12, s22 = q11.sum(axis=1), q12.sum(axis=1), q22.sum(axis=1)
             r0 = (q11 * self.b0h + q12 * self.b1h).sum(axis=1)
             r1 = (q12 * self.b0h + q22 * self.b1h).sum(axis=1)
