@@ -198,9 +198,10 @@ def _run_in_workers(
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     )
+    pending: dict[Future[Outcome], int] = {}
     try:
         with signals_blocked():  # the workers start with them blocked, until their handlers are in place
-            pending: dict[Future[Outcome], int] = {
+            pending = {
                 pool.submit(_run_in_worker, scenarios[position], out_root, names[position]): position
                 for position in largest_first
             }
@@ -219,6 +220,7 @@ def _run_in_workers(
                 finish(position, outcome)
     except BaseException:
         _stop(pool)
+        _remove_what_killed_workers_left(out_root, [scenarios[position] for position in pending.values()])
         raise
     pool.shutdown()
 
@@ -246,6 +248,20 @@ def _start_resource_tracker() -> None:
         signal.signal(signal.SIGUSR1, previous)
         if registered:
             stacks_on_request()
+
+
+def _remove_what_killed_workers_left(out_root: str, unfinished: list[Scenario]) -> None:
+    """A worker that `_stop` had to kill (it did not end in time: stuck, or starved of CPU) could not remove
+    its temporary files, nor could its drawing process (killed with it). Once the folder's lock is free,
+    they are gone: take it, which removes their files (`outputs.folder_lock`)."""
+    from .errors import OutputError
+    from .outputs import folder_lock, output_folder_name
+
+    for scenario in unfinished:
+        folder = Path(out_root) / output_folder_name(scenario.name)
+        if folder.is_dir():
+            with contextlib.suppress(OutputError), folder_lock(folder, patience=STOP_SECONDS):
+                pass
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -96,6 +96,7 @@ class DrawingProcess:
         self.connection, child_end = context.Pipe()
         self.finished = False  # "done" received: every file of the drawing process is in place
         self.closed = False
+        self.folders: set[Path] = set()  # where the job's files go
         self.process = context.Process(
             target=_serve,
             args=(child_end, self.connection, self.shared, self.freed, os.getpid()),
@@ -111,6 +112,7 @@ class DrawingProcess:
     # --- this side ----------------------------------------------------------------------------------
     def draw(self, job: Job) -> None:
         """Hand the job over; the drawing process starts at once. The only message sent there."""
+        self.folders = {path.parent for path in (*job.stills.values(), job.plot_path) if path is not None}
         try:
             self.connection.send(job)
         except OSError as exc:  # it is gone already
@@ -160,9 +162,13 @@ class DrawingProcess:
                     self.process.pid, signal.SIGCONT
                 )  # a stopped process handles SIGTERM only once continued
         self.process.join(STOP_SECONDS)
-        if self.process.is_alive():  # stuck: no cleanup is worth hanging the command for
+        if self.process.is_alive():  # stuck, or starved: no cleanup is worth hanging the command for
             self.process.kill()
             self.process.join()
+            from .outputs import remove_orphaned_temporaries
+
+            for folder in self.folders:  # what it had no time to remove
+                remove_orphaned_temporaries(folder)
         # frames still viewed (e.g. by a traceback on its way up) keep the memory until they go
         with contextlib.suppress(BufferError):
             self.shared.close()

@@ -4,6 +4,12 @@ Each file is written under a hidden temporary name in its target folder and rena
 only once complete (a rename within one folder is atomic). Whatever stops a run — an error, Ctrl-C,
 SIGTERM — removes the temporary file on the way out, so a folder holds only complete files: the ones of
 this run that finished, and the earlier run's files for the rest.
+
+Only SIGKILL stops a process before it can remove its temporary files: the user's `kill -9`, or shrinkvis
+itself when a process it stopped does not end in time (a stuck one, or one that gets no CPU on an
+overloaded machine). The temporary name carries its writer's pid, so that whoever killed it, and every
+later run into the folder, can tell such a file (its writer is gone) from one being written, and remove it
+(`remove_orphaned_temporaries`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import signal
 import sys
@@ -40,7 +47,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the folder {target.parent}: {_reason(exc)}") from None
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+    temporary = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
     ours = True
     try:
         try:
@@ -60,6 +67,40 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+_TEMPORARY_NAME = re.compile(r"\..+\.([0-9]+)-[0-9a-f]{12}" + re.escape(TEMPORARY_SUFFIX))
+
+
+def remove_orphaned_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files in `folder` whose writer process is gone (killed before it could remove
+    them: see the module's docstring); files being written stay. Returns what was removed."""
+    removed = []
+    with contextlib.suppress(OSError):  # no folder: nothing to remove
+        for path in folder.glob(f".*{TEMPORARY_SUFFIX}"):
+            match = _TEMPORARY_NAME.fullmatch(path.name)
+            if match and not _alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists and has not exited (a zombie, exited but not yet reaped, has not)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): os.kill found it; else it ended just now
+        return not Path("/proc").is_dir()
+    return state not in ("Z", "X")
 
 
 # The signal state of this process. A terminating signal is taken once: the first one is remembered in
@@ -300,11 +341,21 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+def output_folder_name(name: str) -> str:
+    """A folder name that stays inside the output root whatever the scenario is called.
+
+    Only letters, digits, `_`, `-` and inner dots survive, so no separator, no `..`, no absolute path,
+    no hidden folder; at most 100 characters, well under every file system's limit.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:100].strip("._-")
+    return safe or "scenario"
+
+
 LOCK_NAME = ".shrinkvis.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path, patience: float = 0.0) -> Iterator[None]:
     """Only one shrinkvis writes into `folder` at a time; a second one fails at once with one line.
 
     Two runs into one folder would leave a mix of both runs' files. The lock is the operating system's
@@ -313,7 +364,13 @@ def folder_lock(folder: Path) -> Iterator[None]:
     run takes over). The holder removes the file before it lets go, and whoever locks checks that the
     file it locked is still the one in the folder, so that two runs never hold two different files.
     Where flock is missing (Windows) there is no lock.
+
+    Whoever takes the lock removes the temporary files that killed runs left (`remove_orphaned_temporaries`).
+    `patience`: seconds to wait for the lock, for a caller that knows its holder is ending.
     """
+    import time
+
+    deadline = time.monotonic() + patience
     try:
         import fcntl
     except ImportError:  # pragma: no cover — not on POSIX
@@ -336,6 +393,9 @@ def folder_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(descriptor)
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
             raise OutputError(
                 f"{folder}: another shrinkvis is writing into this folder; run again when it is done, "
                 "or give another --out"
@@ -344,6 +404,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
             break
         os.close(descriptor)  # its holder removed it meanwhile: lock the one in the folder now
     try:
+        remove_orphaned_temporaries(folder)
         yield
     finally:
         _release(path, descriptor, made)

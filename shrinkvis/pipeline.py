@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,15 @@ from .encode import write_png
 from .errors import ScenarioError
 from .fit import Estimates, fit
 from .fit.truth import with_truth
-from .outputs import atomic_path, folder_lock, json_ready, write_csv, write_json, write_text
+from .outputs import (
+    atomic_path,
+    folder_lock,
+    json_ready,
+    output_folder_name,
+    write_csv,
+    write_json,
+    write_text,
+)
 from .progress import Stage, quiet
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
@@ -42,16 +49,6 @@ class RunResult:
     files: dict[str, Path]
     timings: dict[str, float] = field(default_factory=dict)
     report: reports.Report | None = None
-
-
-def output_folder_name(name: str) -> str:
-    """A folder name that stays inside the output root whatever the scenario is called.
-
-    Only letters, digits, `_`, `-` and inner dots survive, so no separator, no `..`, no absolute path,
-    no hidden folder; at most 100 characters, well under every file system's limit.
-    """
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:100].strip("._-")
-    return safe or "scenario"
 
 
 def simulate_scenario(scenario: Scenario) -> pd.DataFrame:

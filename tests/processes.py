@@ -55,28 +55,65 @@ def session_processes(session: int) -> list[int]:
     return found
 
 
+WALL_LIMIT_TIMES = 5  # a wait ends after this many times its limit by the clock, whatever was counted
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/PID/stat
+SAMPLE_EVERY = 0.1  # seconds between two readings of a run's CPU time and states during a wait
+
+
+def session_usage(session: int) -> tuple[float, bool]:
+    """The CPU seconds the live processes of a session have had so far, and whether any of them is
+    runnable (state R: running, or ready and waiting for a CPU)."""
+    cpu, runnable = 0.0, False
+    for pid in session_processes(session):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            runnable = runnable or fields[0] == "R"
+    return cpu, runnable
+
+
 def waiting(
     limit: float = WAIT_LIMIT,
     step: float = 0.05,
+    session: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    usage: Callable[[int], tuple[float, bool]] = session_usage,
 ) -> Iterator[None]:
-    """Steps of a wait (each one sleeps `step` seconds after the caller's check) until `limit` seconds were
-    spent waiting. A step counts for at most LONGEST_STEP seconds: when the whole machine is paused (a
-    virtual machine's snapshot, a laptop asleep) the clock jumps, but neither the run nor this wait had
-    any time, and it must not count as the run having taken that long. A run that is really stuck still
-    uses up `limit` seconds of waiting."""
-    waited = 0.0
-    while waited < limit:
+    """Steps of a wait (each one sleeps `step` seconds after the caller's check) until `limit` seconds
+    were spent waiting, or WALL_LIMIT_TIMES × `limit` by the clock (pauses aside). What counts as time
+    spent waiting is time the run could use:
+
+    - A step counts for at most LONGEST_STEP seconds. When the whole machine is paused (a virtual
+      machine's snapshot, a laptop asleep) the clock jumps, but neither the run nor this wait had any time.
+    - With `session` (the run's), while a process of the run is runnable, a step counts only for the CPU
+      time the run got during it. A run that is ready to go on but gets no CPU (the host takes the virtual
+      machine's CPUs away: "steal"; seen in CI: both processes of a run in state R with 1.4 s of CPU
+      between them after 120 s) is starved, not stuck. While no process of the run is runnable (all wait
+      for something), the whole step counts: that is how a deadlock looks.
+
+    A run that is really stuck still uses up `limit`: asleep, by the clock; spinning, by its CPU time."""
+    waited = spent = unsampled = 0.0
+    before = usage(session)[0] if session is not None else 0.0
+    while waited < limit and spent < WALL_LIMIT_TIMES * limit:
         started = clock()
         yield
         sleep(step)
-        waited += min(clock() - started, LONGEST_STEP)
+        elapsed = min(clock() - started, LONGEST_STEP)
+        spent += elapsed
+        if session is None:
+            waited += elapsed
+            continue
+        unsampled += elapsed
+        if unsampled >= SAMPLE_EVERY:  # reading /proc takes milliseconds: not at every short step
+            cpu, runnable = usage(session)
+            waited += min(unsampled, max(cpu - before, 0.0)) if runnable else unsampled
+            before, unsampled = cpu, 0.0
 
 
 def finish(running: subprocess.Popen, limit: float = WAIT_LIMIT) -> tuple[str, str]:
     """`running.communicate()` (its stdout and stderr) with a time limit counted as in `waiting`."""
-    for _ in waiting(limit, step=0.0):
+    for _ in waiting(limit, step=0.0, session=running.pid):
         with contextlib.suppress(subprocess.TimeoutExpired):
             return running.communicate(timeout=0.2)
     pytest.fail(f"the run did not end: {stacks_then_kill(running)}")
@@ -85,7 +122,7 @@ def finish(running: subprocess.Popen, limit: float = WAIT_LIMIT) -> tuple[str, s
 def wait_for(
     condition: Callable[[], object], running: subprocess.Popen, what: str, step: float = 0.005
 ) -> object:
-    for _ in waiting(step=step):
+    for _ in waiting(step=step, session=running.pid):
         value = condition()
         if value:
             return value
@@ -95,19 +132,72 @@ def wait_for(
     pytest.fail(f"never saw {what}: {stacks_then_kill(running)}")
 
 
+def wait_for_path(found: Callable[[], object], limit: float = WAIT_LIMIT) -> object:
+    """What `found` returns once it is something, polled as in `waiting` (for a run in this process)."""
+    for _ in waiting(limit):
+        value = found()
+        if value:
+            return value
+    pytest.fail("never saw it")
+
+
 def stacks_then_kill(running: subprocess.Popen) -> str:
     """Kill a run that did not get where it should, after it printed (SIGUSR1) where every thread of each
-    of its processes was; return its exit code and stderr with those stacks, for the failure message."""
+    of its processes was; return its exit code, its processes' kernel states, what the machine did
+    meanwhile, and its stderr with those stacks, for the failure message."""
     states = ""
     if running.poll() is None:
         states = process_states(running.pid)
+        machine = _machine_snapshot()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(running.pid, signal.SIGUSR1)
         time.sleep(1.0)
+        states += machine_activity(machine, _machine_snapshot())
         with contextlib.suppress(ProcessLookupError):
             os.killpg(running.pid, signal.SIGKILL)
     _, stderr = running.communicate()
     return f"exit code {running.returncode}, {states}stderr:\n{stderr}"
+
+
+def _machine_snapshot() -> tuple[list[int], dict[int, tuple[str, int]]]:
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal) and
+    each process's name and CPU ticks."""
+    counters = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            fields = text.rsplit(")", 1)[1].split()
+            ticks[int(stat.parent.name)] = (
+                text.split("(", 1)[1].rsplit(")", 1)[0],
+                int(fields[11]) + int(fields[12]),
+            )
+    return counters, ticks
+
+
+def machine_activity(
+    before: tuple[list[int], dict[int, tuple[str, int]]], after: tuple[list[int], dict[int, tuple[str, int]]]
+) -> str:
+    """Where the machine's CPU time went between two snapshots: the shares of user, system, idle, iowait
+    and steal (taken by the host from a virtual machine), the load average, and the busiest processes."""
+    delta = [late - early for early, late in zip(before[0], after[0], strict=True)]
+    total = sum(delta) or 1
+    user, nice, system, idle, iowait, irq, softirq, steal = delta
+    shares = (
+        f"user {100 * (user + nice) / total:.0f}%, system {100 * (system + irq + softirq) / total:.0f}%, "
+        f"idle {100 * idle / total:.0f}%, iowait {100 * iowait / total:.0f}%, steal {100 * steal / total:.0f}%"
+    )
+    busiest = sorted(
+        (
+            (ticks - before[1][pid][1], name, pid)
+            for pid, (name, ticks) in after[1].items()
+            if pid in before[1]
+        ),
+        reverse=True,
+    )[:3]
+    top = ", ".join(f"{name} ({pid}) {used} ticks" for used, name, pid in busiest)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return f"machine over 1 s: {shares}; load {' '.join(load)}; busiest: {top}\n"
 
 
 def process_states(session: int) -> str:
@@ -134,7 +224,7 @@ def temporaries(folder: Path) -> list[Path]:
 
 def no_process_left(session: int, limit: float = 10.0) -> list[int]:
     """The processes of the session still alive after `limit` seconds (none expected)."""
-    for _ in waiting(limit):
+    for _ in waiting(limit, session=session):
         if not session_processes(session):
             return []
     return session_processes(session)

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from shrinkvis import drawing, encode, pipeline, scenario
+from shrinkvis import drawing, encode, pipeline, scenario, shrinkage_plot
 from shrinkvis.errors import Interrupted, OutputError, RenderError
 
 from . import processes
@@ -85,6 +85,31 @@ def test_a_drawing_process_that_dies_is_a_render_error(tmp_path, monkeypatch):
         drawing.DrawingProcess() as process,
     ):
         pipeline.run(loaded, tmp_path, drawing=process)
+
+
+def test_a_drawing_process_killed_for_not_stopping_in_time_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Stopped by SIGTERM, a drawing process removes its temporary files; one that does not end within
+    STOP_SECONDS (stuck, or given no CPU on an overloaded machine) is killed, and the command removes
+    them for it."""
+
+    def stuck(plot):  # in the drawing process, with its plot's temporary file open
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        time.sleep(60)
+
+    def failing_wait(self):  # here: the run fails while the drawing process writes
+        processes.wait_for_path(lambda: list(folder.glob(".shrinkage_by_size.png.*.part")))
+        raise OSError("disk full")
+
+    folder = tmp_path / "baseline"
+    monkeypatch.setattr(shrinkage_plot, "shrinkage_by_size", stuck)  # inherited by the fork
+    monkeypatch.setattr(drawing.DrawingProcess, "wait", failing_wait)
+    monkeypatch.setattr(drawing, "STOP_SECONDS", 0.5)
+    loaded = scenario.load("baseline", SMALL)
+    with pytest.raises(OutputError, match="disk full"), drawing.DrawingProcess() as process:
+        pipeline.run(loaded, tmp_path, drawing=process)
+    assert process.process.exitcode == -signal.SIGKILL  # it had to be killed
+    assert not list(folder.glob(".*.part"))
+    assert "shrinkage_by_size.png" not in {path.name for path in folder.iterdir()}
 
 
 def test_a_run_that_fails_before_drawing_stops_the_idle_drawing_process(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_a_signal_mid_render_keeps_earlier_outputs_and_leaves_no_partial_file(
 
     # 2000 frames take minutes to render: the signal surely arrives while GIF and MP4 are half-written
     running = _shrinkvis(tmp_path, "--set", "animation.frames=2000")
-    for _ in processes.waiting(STARTUP_LIMIT):
+    for _ in processes.waiting(STARTUP_LIMIT, session=running.pid):
         if _temporaries(folder) or running.poll() is not None:
             break
     if not _temporaries(folder):
@@ -206,3 +207,50 @@ def test_a_paused_machine_does_not_use_up_the_tests_patience():
         if steps == 3:
             now[0] += 500.0  # the machine was paused here
     assert steps == 10
+
+
+def _wait_steps(runnable: bool, cpu_share: float) -> int:
+    """How many 1-s steps a 10-s wait takes for a run that is (or is not) runnable and gets `cpu_share`
+    of a CPU while it waits."""
+    now, cpu = [0.0], [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        cpu[0] += cpu_share * seconds
+
+    steps = 0
+    for _ in processes.waiting(
+        10.0, step=1.0, session=1, clock=lambda: now[0], sleep=sleep, usage=lambda _: (cpu[0], runnable)
+    ):
+        steps += 1
+    return steps
+
+
+def test_a_starved_run_does_not_use_up_the_tests_patience_but_a_stuck_one_does():
+    """Seen in CI: after 120 s, both processes of a run runnable (state R) with 1.4 s of CPU between them;
+    they never had the time to be late. A run that waits for something (a deadlock) or spins uses up the
+    limit as before; a starved one only its CPU time, up to WALL_LIMIT_TIMES × the limit by the clock."""
+    assert _wait_steps(runnable=False, cpu_share=0.0) == 10  # asleep: stuck, by the clock
+    assert _wait_steps(runnable=True, cpu_share=1.0) == 10  # spinning, by its CPU time
+    assert _wait_steps(runnable=True, cpu_share=0.5) == 20  # half a CPU: twice as long by the clock
+    assert _wait_steps(runnable=True, cpu_share=0.0) == 10 * processes.WALL_LIMIT_TIMES  # starved: the cap
+
+
+def test_a_runs_cpu_time_and_state_are_read_from_the_kernel():
+    spinning = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60.0  # a starved machine gives the spinning process its 0.1 s late
+        while processes.session_usage(spinning.pid)[0] < 0.1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cpu, runnable = processes.session_usage(spinning.pid)
+        assert runnable and cpu >= 0.1
+        while processes.session_usage(sleeping.pid)[1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # until it has started and sleeps
+        cpu, runnable = processes.session_usage(sleeping.pid)
+        assert not runnable and cpu < 5.0  # what starting an interpreter takes
+    finally:
+        for started in (spinning, sleeping):
+            started.kill()
+            started.wait()
+    assert processes.session_usage(spinning.pid) == (0.0, False)  # nothing of the session is left

@@ -197,3 +197,80 @@ def test_an_interrupt_raised_where_python_can_only_print_it_is_not_printed(capsy
         assert seen == [other]
     assert ref() is None
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    ended = __import__("subprocess").Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def test_only_the_temporary_files_of_processes_that_are_gone_are_removed(tmp_path):
+    """A write killed by SIGKILL leaves its temporary file; its name says whose it was."""
+    with outputs.atomic_path(tmp_path / "mine.gif") as temporary:
+        assert f".mine.gif.{os.getpid()}-" in temporary.name
+        orphan = tmp_path / f".old.gif.{_ended_pid()}-0123456789ab.part"
+        of_parent = tmp_path / f".other.gif.{os.getppid()}-0123456789ab.part"  # alive: being written
+        not_ours = tmp_path / ".notes.part"  # not a name shrinkvis gives: left alone
+        for path in (orphan, of_parent, not_ours):
+            path.write_bytes(b"x")
+        assert outputs.remove_orphaned_temporaries(tmp_path) == [orphan]
+        assert temporary.exists() and of_parent.exists() and not_ours.exists()
+        temporary.write_bytes(b"gif")
+    assert (tmp_path / "mine.gif").read_bytes() == b"gif"
+
+
+def test_a_zombie_is_gone(tmp_path):
+    """A killed process that was not reaped yet (its parent killed too) is no writer any more."""
+    zombie = __import__("subprocess").Popen([sys.executable, "-c", "pass"])
+    for _ in range(2000):  # until it has exited; not reaped while nobody waits for it
+        if Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    orphan = tmp_path / f".a.gif.{zombie.pid}-0123456789ab.part"
+    orphan.write_bytes(b"x")
+    try:
+        assert outputs.remove_orphaned_temporaries(tmp_path) == [orphan]
+    finally:
+        zombie.wait()
+
+
+def test_the_next_run_into_a_folder_removes_what_a_killed_run_left(tmp_path):
+    orphan = tmp_path / f".shrinkage.gif.{_ended_pid()}-0123456789ab.part"
+    orphan.write_bytes(b"half a gif")
+    with outputs.folder_lock(tmp_path):
+        assert not orphan.exists()
+
+
+_KILLED_WORKER = """
+import os, sys, time
+from pathlib import Path
+from shrinkvis import outputs
+
+folder = Path(sys.argv[1])
+with outputs.folder_lock(folder):
+    (folder / f".shrinkage.gif.{os.getpid()}-0123456789ab.part").write_text("half a gif")
+    print("locked", flush=True)
+    time.sleep(1.0)
+    os._exit(9)  # as if killed: no cleanup, the lock goes with the process
+"""
+
+
+def test_a_batch_removes_what_its_killed_workers_left_once_their_lock_is_free(tmp_path):
+    """batch: a worker killed after STOP_SECONDS held its folder's lock (with its drawing process, which
+    dies with it a moment later); the batch waits for the lock, which removes their files."""
+    import subprocess
+
+    from shrinkvis import batch
+
+    loaded = scenario.load("baseline")
+    folder = tmp_path / pipeline.output_folder_name(loaded.name)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WORKER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline() == "locked\n"
+    assert list(folder.glob(".*.part"))
+    batch._remove_what_killed_workers_left(str(tmp_path), [loaded])
+    holder.communicate()
+    assert not list(folder.glob(".*.part"))
