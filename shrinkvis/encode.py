@@ -42,10 +42,11 @@ MP4_THREADS = 1
 # or cost bytes or quality.
 MP4_X264_PARAMS = "subme=1:b-adapt=0"
 # x264's AVX-512 code, which it uses wherever the CPU has it, reads memory it never wrote while it plans
-# the frames' quality (the lookahead's macroblock tree, with B-frames): the same frames then gave other
-# bytes from one write to the next, depending on what the heap held before (measured on an AMD EPYC with
-# AVX-512: 2-4 variants in 30 writes at 60×40, 61×41 and 200×150; none in 30 at each of six sizes with
-# AVX-512 left out; none without x264's assembly at all, which is 3× slower). On such a CPU x264 is told
+# the frames' quality (the lookahead's macroblock tree: without it, or without AVX-512, the variants are
+# gone; without B-frames they are fewer): the same frames then gave other bytes from one write to the
+# next, depending on what the heap held before (measured on an AMD EPYC with AVX-512: 2-4 variants in 30
+# writes at 60×40, 61×41 and 200×150; none in 30 at each of six sizes from 60×40 to 600×450 with AVX-512
+# left out; none without x264's assembly at all, which is 3× slower). On such a CPU x264 is told
 # to use what it would without AVX-512, by its name for the set up to AVX2 (SSE2…SSE4.2, AVX, FMA3, LZCNT,
 # BMI1/2, AVX2; every CPU with x264's AVX-512 has these): the same bytes as the usual ones, at the same
 # speed (0.161 against 0.166 CPU s for the baseline's MP4). The features x264 needs for AVX-512:
