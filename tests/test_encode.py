@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 
 import av
 import numpy as np
@@ -186,12 +186,19 @@ def test_files_are_byte_reproducible(tmp_path):
     assert digests[0] == digests[1]
 
 
+@functools.cache
+def _c_allocator() -> ctypes.CDLL:
+    """The process's own malloc and free (the C library is already loaded: no search for it)."""
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    return libc
+
+
 def _soil_the_heap(rng: np.random.Generator) -> None:
     """Fill blocks of the C heap with random bytes and free them: the encoder's next allocations (x264's
     own, made with the C allocator) start with whatever is left there."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
+    libc = _c_allocator()
     blocks = []
     for size in rng.integers(16, 300_000, 200):
         block = libc.malloc(int(size))
