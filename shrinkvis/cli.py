@@ -65,6 +65,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command, as click's habit is
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,7 +82,8 @@ SetOption = Annotated[
 
 # a table of your own instead of a scenario (run, explain)
 DataOption = Annotated[
-    Path | None, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.")
+    Path | None,
+    typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory."),
 ]
 YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
 GroupOption = Annotated[
@@ -108,7 +110,9 @@ EngineOption = Annotated[
 ]
 ViewOption = Annotated[
     str | None,
-    typer.Option("--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."),
+    typer.Option(
+        "--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."
+    ),
 ]
 PresetOption = Annotated[
     str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")
@@ -137,11 +141,27 @@ def _fail(message: str, code: int) -> typer.Exit:
 _debug = False  # set by --debug: print tracebacks as well
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("shrinkvis")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            installed = "unknown (not installed)"
+        typer.echo(f"shrinkvis {installed}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool,
         typer.Option("--debug", envvar="SHRINKVIS_DEBUG", help="Print the traceback of an error as well."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     global _debug
@@ -372,7 +392,12 @@ def _without_name(reason: str, name: str) -> str:
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory."
+        ),
+    ],
     y: Annotated[str | None, typer.Option("--y", help="Column of the outcome.")] = None,
     group: Annotated[
         str | None, typer.Option("--group", help="Column of the cluster labels (text or numbers).")
