@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, did_you_mean
 from .scenario import MAX_ROWS, DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
@@ -86,8 +86,7 @@ def model_frame(
     missing = [name for name in names if name not in table.columns]
     if missing:
         listed = ", ".join(map(str, table.columns))
-        near = [str(name) for name in table.columns if str(name).lower() == missing[0].lower()]
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(missing[0], [str(name) for name in table.columns])
         raise DataError(f"{source}: no column {missing[0]!r}{hint}; the file has: {listed}")
     selected = table[names]
     empty = selected.isna().any(axis=1)
