@@ -192,7 +192,7 @@ def as_model_data(data: ModelData | pd.DataFrame) -> ModelData:
 
 def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a delimited text table with a header row (the delimiter is detected from the content), or
-    Parquet when pyarrow is installed.
+    Parquet (through DuckDB).
 
     `text_columns` are kept as the text in the file (group labels such as "007" or " A" stay as
     written; only an empty field or NA is missing there). Blanks around a column's name are dropped.
@@ -257,15 +257,30 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    """Parquet through DuckDB, a dependency already: a plain `pip install` reads it, with or without pyarrow,
+    and the rows are the same either way."""
+    import tempfile
+
+    import duckdb
+
+    con = duckdb.connect()
     try:
-        table = pd.read_parquet(path)
-    except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install 'shrinkvis[parquet]')") from None
-    except Exception as exc:  # pyarrow raises its own exception types for broken files
+        with tempfile.TemporaryDirectory(prefix="shrinkvis-parquet-") as folder:
+            # DuckDB takes `*`, `?` and `[` in a name as a glob: a legal name like `data[1].parquet` is read
+            # through a plainly named link to it
+            plain = Path(folder) / "table.parquet"
+            plain.symlink_to(path.resolve())
+            relation = con.read_parquet(str(plain))
+            (rows,) = relation.aggregate("count(*)").fetchall()[0]
+            if rows > MAX_ROWS:
+                raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
+            return relation.df()
+    except duckdb.Error as exc:
         raise DataError(f"{path}: not a readable Parquet file: {_first_line(exc)}") from None
-    if len(table) > MAX_ROWS:
-        raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
-    return table
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        con.close()
 
 
 def _checked_size(path: Path) -> int:
