@@ -410,7 +410,7 @@ def run(
     with _drawing_process() as drawing:  # it loads matplotlib while this process loads pandas and fits
         from . import pipeline, progress
 
-        with progress.stages() as stage:
+        with progress.stages() as stage, _writing("--out", "folder"):
             result = pipeline.run(loaded, out, drawing=drawing, stage=stage)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
@@ -523,7 +523,12 @@ def fit_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     estimates_file: Annotated[
         Path | None,
-        typer.Option("--estimates", metavar="FILE.csv", help="Write the per-cluster table to this CSV."),
+        typer.Option(
+            "--estimates",
+            metavar="FILE.csv",
+            help="Write the per-cluster table to this CSV (a regular file or a new path; - for stdout, "
+            "the summary then goes to stderr).",
+        ),
     ] = None,
 ) -> None:
     """Fit a mixed model to your own data and print an lme4-like summary.
@@ -560,14 +565,34 @@ def fit_command(
         stage("fitting")
         estimates = fit_model(rows, scenario.model)
     seconds = time.perf_counter() - started
-    if estimates_file is not None:
-        write_csv(estimates_file, estimates.clusters[estimates.table_columns])
+    table = estimates.clusters[estimates.table_columns]
+    to_stdout = estimates_file is not None and str(estimates_file) == "-"
+    if estimates_file is not None and not to_stdout:
+        with _writing("--estimates", "path"):
+            write_csv(estimates_file, table)
     for warning in estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
+    # `--estimates -`: the table is stdout's, and the summary (or the JSON) goes to stderr
     if json_output:
-        typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)))
+        typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)), err=to_stdout)
     else:
-        typer.echo(report.lme4_summary(estimates, rows))
+        typer.echo(report.lme4_summary(estimates, rows), err=to_stdout)
+    if to_stdout:
+        from .outputs import CSV_STYLE
+
+        typer.echo(table.to_csv(**CSV_STYLE), nl=False)
+
+
+@contextlib.contextmanager
+def _writing(flag: str, what: str) -> Iterator[None]:
+    """An output that cannot be written says which option puts it elsewhere."""
+    from .errors import OutputError
+    from .outputs import with_advice
+
+    try:
+        yield
+    except OutputError as exc:
+        raise with_advice(exc, flag, what) from None
 
 
 def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
