@@ -5,7 +5,8 @@
   only) before the command's own (which win), so that the test stays fast; the command must exit 0.
 - A fenced ``console`` block: `$ command` lines are run the same way; each line after one is output the
   command must print (`…` stands for any text).
-- A fenced ``python`` block is run in a fresh interpreter in such a folder.
+- A fenced ``python`` block is run in a fresh interpreter in such a folder (`shrinkvis.load_scenario` gives
+  the same small-render options).
 - A block preceded by `<!-- not run: REASON -->` (an install, R, Spark, files of your own) is only parsed:
   its `shrinkvis` commands must name real commands and options, its Python must compile and its imports
   from shrinkvis must exist.
@@ -34,6 +35,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FAST_RENDER = "--set animation.frames=4 --set animation.width=160 --set animation.height=120 --format png"
+# the Python blocks' scenarios render small too, for the same reason: the reader's overrides come last and win
+SMALL_RENDERS = (
+    "import shrinkvis as _shrinkvis\n"
+    "_load = _shrinkvis.load_scenario\n"
+    "_small = ['animation.frames=4', 'animation.width=160', 'animation.height=120', 'animation.formats=png']\n"
+    "_shrinkvis.load_scenario = lambda name, overrides=(): _load(name, [*_small, *overrides])\n"
+)
 NOT_RUN = re.compile(r"<!--\s*not run:\s*(?P<reason>.*?)\s*-->", re.DOTALL)
 SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1", ">&-", "2>&-"}
 
@@ -191,7 +199,7 @@ def check_shrinkvis_command(command: str, where: str) -> None:
         token = token.strip("[]…")
         if token in SHELL_OPERATORS or token.startswith((">", "2>")):
             break
-        if not token or re.fullmatch(r"-\d.*", token):
+        if not token or token == "-" or re.fullmatch(r"-\d.*", token):  # `-`: stdout; `-2.6`: a number
             continue
         if token.startswith("-"):
             option = token.split("=", 1)[0]
@@ -304,7 +312,7 @@ def test_every_command_shown_runs(page: Path, workdir: tuple[Path, dict[str, str
             continue
         if block.language == "python":
             done = subprocess.run(
-                [sys.executable, "-c", block.text],
+                [sys.executable, "-c", SMALL_RENDERS + block.text],
                 cwd=cwd,
                 env=env,
                 capture_output=True,
