@@ -351,3 +351,20 @@ def _console_steps(block: Block) -> list[tuple[str, list[str]]]:
         elif line.strip() and steps:
             steps[-1][1].append(line)
     return steps
+
+
+def test_the_pages_build_as_a_site(tmp_path):
+    """`mkdocs build --strict` (a warning is an error: a broken link, a page outside the nav)."""
+    pytest.importorskip(
+        "mkdocs", reason="mkdocs is in the docs extra, not the test extra: pip install '.[docs]'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "own-data" / "index.html").exists()
