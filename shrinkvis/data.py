@@ -6,6 +6,7 @@ Everything that can go wrong while reading becomes one `DataError` line naming t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import warnings
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, did_you_mean
+from .outputs import temporary_folder
 from .scenario import MAX_ROWS, DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
@@ -259,17 +261,17 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
 def _read_parquet(path: Path) -> pd.DataFrame:
     """Parquet through DuckDB, a dependency already: a plain `pip install` reads it, with or without pyarrow,
     and the rows are the same either way."""
-    import tempfile
-
     import duckdb
 
     con = duckdb.connect()
     try:
-        with tempfile.TemporaryDirectory(prefix="shrinkvis-parquet-") as folder:
-            # DuckDB takes `*`, `?` and `[` in a name as a glob: a legal name like `data[1].parquet` is read
-            # through a plainly named link to it
-            plain = Path(folder) / "table.parquet"
-            plain.symlink_to(path.resolve())
+        with contextlib.ExitStack() as stack:
+            plain = path
+            if any(char in str(path) for char in "*?[{"):
+                # DuckDB takes these as a glob: a legal name like `data[1].parquet` is read through a
+                # plainly named link to it
+                plain = stack.enter_context(temporary_folder("shrinkvis-parquet-")) / "table.parquet"
+                plain.symlink_to(path.resolve())
             relation = con.read_parquet(str(plain))
             (rows,) = relation.aggregate("count(*)").fetchall()[0]
             if rows > MAX_ROWS:
