@@ -811,8 +811,9 @@ def _describe_one(error: Any) -> str:
     elif kind in _PLAIN_WORDS:
         message = _PLAIN_WORDS[kind]
     elif kind == "literal_error" and isinstance(error.get("input"), str):
-        near = difflib.get_close_matches(error["input"].lower(), _choices_at(loc), n=1, cutoff=0.5)
-        message += f"; did you mean {near[0]!r}?" if near else ""
+        allowed = {word.lower(): word for word in _choices_at(loc)}
+        near = difflib.get_close_matches(error["input"].lower(), list(allowed), n=1, cutoff=0.5)
+        message += f"; did you mean {allowed[near[0]]!r}?" if near else ""
     if kind == "value_error" and isinstance(error.get("input"), dict):
         return f"{key or 'scenario'}: {message}"  # a check across several keys of one section
     return f"{key} = {_SHORT.repr(error.get('input'))}: {message}"

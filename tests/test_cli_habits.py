@@ -72,6 +72,20 @@ def test_an_unknown_option_that_is_no_key_keeps_clicks_list():
         (["run", "baseline", "--theme", "drak"], "did you mean 'dark'?"),
         (["run", "baseline", "--format", "gif,pgn"], "did you mean 'png'?"),
         (["explain", "baseline", "--engine", "bayse"], "did you mean 'bayes'?"),
+        (
+            [
+                "fit",
+                "--data",
+                "examples/sleepstudy.csv",
+                "--y",
+                "Reaction",
+                "--group",
+                "Subject",
+                "--method",
+                "mll",
+            ],
+            "did you mean 'ML'?",
+        ),
     ],
 )
 def test_did_you_mean_on_every_name(args, hint):
