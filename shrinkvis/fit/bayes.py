@@ -559,11 +559,23 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
     return np.where(z < 0.0, tail, 1.0 - tail)
 
 
+def _ess_tail(split: np.ndarray) -> float:
+    """Tail ESS: the smaller ESS of the indicators of the 5 % and 95 % quantiles (posterior's ess_tail)."""
+    values = []
+    for prob in (0.05, 0.95):
+        indicator = (split <= np.quantile(split, prob)).astype(float)
+        if float(np.ptp(indicator)) == 0.0:
+            return math.nan
+        values.append(_ess_basic(indicator))
+    return min(values)
+
+
 def diagnostics(draws: np.ndarray) -> dict[str, float]:
-    """rhat (max of bulk and folded rank-normalised split R-hat), ess_bulk, and mcse_mean = sd / sqrt(ess)
-    for draws shaped (chains, n)."""
+    """For draws shaped (chains, n), as the R package posterior (and so brms) computes them: rhat (the larger
+    of the bulk and folded rank-normalised split R-hat), ess_bulk (rank-normalised split chains), ess_tail
+    (the 5 % and 95 % quantile indicators) and mcse_mean = sd / sqrt(ESS of the raw split chains)."""
     if float(np.ptp(draws)) == 0.0:
-        return {"rhat": math.nan, "ess_bulk": math.nan, "mcse_mean": 0.0}
+        return {"rhat": math.nan, "ess_bulk": math.nan, "ess_tail": math.nan, "mcse_mean": 0.0}
     split = _split(draws)
     bulk = _rank_normal(split)
     folded = _rank_normal(np.abs(split - np.median(split)))
@@ -571,7 +583,12 @@ def diagnostics(draws: np.ndarray) -> dict[str, float]:
     ess_bulk = _ess_basic(bulk)
     ess_mean = _ess_basic(split)
     sd = float(draws.std(ddof=1))
-    return {"rhat": rhat, "ess_bulk": ess_bulk, "mcse_mean": sd / math.sqrt(ess_mean)}
+    return {
+        "rhat": rhat,
+        "ess_bulk": ess_bulk,
+        "ess_tail": _ess_tail(split),
+        "mcse_mean": sd / math.sqrt(ess_mean),
+    }
 
 
 def _summary(draws: np.ndarray) -> dict[str, float]:
@@ -751,6 +768,9 @@ class BayesFit:
     cluster_draws: int
     quantile_draws: int
     warnings: tuple[str, ...] = field(default=())
+    converged: bool = (
+        True  # every parameter within brms's thresholds (R-hat <= 1.01, bulk and tail ESS >= 400)
+    )
     reml: dict[str, Any] = field(default_factory=dict)  # the REML fit's population numbers, for comparison
 
     def cluster_columns(self) -> dict[str, np.ndarray]:
@@ -811,6 +831,7 @@ class BayesFit:
             "posterior": self.posterior,
             "priors": self.prior_summary,
             "sampler": {
+                "converged": self.converged,
                 "method": "independence Metropolis-Hastings on the variance parameters; fixed and cluster "
                 "effects drawn from their exact conditionals",
                 "chains": self.chains,
@@ -936,8 +957,9 @@ def fit_bayes(
         acceptance=kept.accepted,
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
+        converged=not convergence_problems(posterior, draws, kept.accepted),
         warnings=tuple(
-            _warnings(posterior, kept.accepted) + _origin_warning(stats, problem.q, x_scale, x_name)
+            _warnings(posterior, kept.accepted, draws) + _origin_warning(stats, problem.q, x_scale, x_name)
         ),
     )
 
@@ -988,21 +1010,51 @@ def _origin_warning(stats: ClusterStats, q: int, x_scale: float, x_name: str | N
     ]
 
 
-def _warnings(posterior: dict[str, dict[str, float]], acceptance: float) -> list[str]:
-    out = []
-    bad_rhat = [name for name, row in posterior.items() if row["rhat"] > RHAT_WARN]
-    if bad_rhat:
-        out.append(
-            f"the Bayesian chains disagree (R-hat above {RHAT_WARN}) for {', '.join(bad_rhat)}: "
-            "the posterior summaries are not reliable"
+def convergence_problems(posterior: dict[str, dict[str, float]], draws: int, acceptance: float) -> list[str]:
+    """Why the posterior summaries cannot be vouched for, in words (empty when every parameter passes
+    brms's thresholds: R-hat at most 1.01, bulk and tail ESS at least 400), with more draws suggested only
+    where the chains agree and the ESS per draw says how many would reach the threshold."""
+
+    def failing(key: str, bad: Any) -> list[str]:
+        return [f"{name} ({row[key]:.3g})" for name, row in posterior.items() if bad(row[key])]
+
+    def not_finite_or(test: Any) -> Any:
+        return lambda value: not math.isfinite(value) or test(value)
+
+    rhat = failing("rhat", not_finite_or(lambda value: value > RHAT_WARN))
+    bulk = failing("ess_bulk", not_finite_or(lambda value: value < ESS_WARN))
+    tail = failing("ess_tail", not_finite_or(lambda value: value < ESS_WARN))
+    if not (rhat or bulk or tail):
+        return []
+    parts = []
+    if rhat:
+        parts.append(f"its chains disagree (R-hat above {RHAT_WARN}) for {', '.join(rhat)}")
+    if bulk:
+        parts.append(f"bulk ESS is below {ESS_WARN} for {', '.join(bulk)}")
+    if tail:
+        parts.append(f"tail ESS is below {ESS_WARN} for {', '.join(tail)}")
+    text = "the Bayesian fit did not converge: " + "; ".join(parts) + ". "
+    least = min(min(row["ess_bulk"], row["ess_tail"]) for row in posterior.values())
+    worst_rhat = max(row["rhat"] for row in posterior.values())
+    # ESS grows in proportion to the draws only once the chains explore the same distribution
+    needed = math.ceil(1.25 * draws * ESS_WARN / least / 100.0) * 100 if least > 0 else math.inf
+    if worst_rhat <= 1.05 and needed <= MORE_DRAWS_HELP * draws:
+        text += f"More draws would help: set model.bayes.draws={needed} (now {draws} per chain)."
+    else:
+        text += (
+            f"More draws would not help: the sampler does not explore this posterior (acceptance "
+            f"{acceptance:.0%}); do not use these summaries."
         )
-    low_ess = [name for name, row in posterior.items() if row["ess_bulk"] < ESS_WARN]
-    if low_ess:
-        out.append(
-            f"few effectively independent draws (bulk ESS below {ESS_WARN}) for {', '.join(low_ess)}: "
-            "means and intervals carry visible Monte Carlo error"
-        )
-    if acceptance < ACCEPT_WARN:
+    return [text]
+
+
+#: More draws are suggested only if at most this many times the draws would reach the ESS threshold.
+MORE_DRAWS_HELP = 10
+
+
+def _warnings(posterior: dict[str, dict[str, float]], acceptance: float, draws: int) -> list[str]:
+    out = convergence_problems(posterior, draws, acceptance)
+    if acceptance < ACCEPT_WARN and not out:
         out.append(
             f"the sampler accepted only {acceptance:.0%} of its proposals: the posterior is far from the "
             "shape it proposes from, so its draws are strongly autocorrelated"
