@@ -283,7 +283,13 @@ def test_the_sampled_coordinates_map_to_brms_ones_with_the_right_jacobian(centre
 
     Problem.centre_x = centre_x
     target = _Target.__new__(_Target)
-    target.problem, target.q = Problem(), 2
+    target.problem, target.q, target.anchor = Problem(), 2, 0.0
+    _check_jacobian(target)
+    target.anchor = -0.5 * centre_x  # sampled at an intercept between x = 0 and the mean of x
+    _check_jacobian(target)
+
+
+def _check_jacobian(target):
 
     def u_of(v):
         log_s0, r, _, _ = target.origin(v)
