@@ -1,11 +1,12 @@
 """Does the reported Monte Carlo SE of the posterior means match their spread over independent seeds?
 
-    python benchmarks/bayes_mcse.py [--seeds 20] [--cases tiny,corr_near_one,one_row_cluster]
+    python benchmarks/bayes_mcse.py [--seeds 20] [--cases tiny,corr_near_one,sd_near_zero]
 
 For each case (tests/data/nuts/CASE.csv, y ~ x + (x | cluster)) the Bayesian engine is run with --seeds
 seeds at its default draws; per parameter it prints the SD of the posterior means over the seeds, the root
-mean square of the reported mcse_mean, and their ratio (1 = the MCSE tells the truth). Fits that did not
-converge are counted and left out.
+mean square of the reported mcse_mean, and their ratio (1 = the MCSE tells the truth), over every seed;
+how many seeds said converged: false is printed too. With n seeds the spread itself is uncertain by about
+1 / sqrt(2 (n - 1)) (16 % at 20 seeds, 11 % at 40).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--cases", default="tiny,corr_near_one,one_row_cluster")
+    parser.add_argument("--cases", default="tiny,corr_near_one,sd_near_zero")
     args = parser.parse_args()
     print("| case | parameter | SD of means over seeds | RMS reported MCSE | ratio |")
     print("|---|---|---:|---:|---:|")
@@ -40,9 +41,7 @@ def main() -> None:
         for seed in range(args.seeds):
             model = ModelSpec(random="slope", engine="bayes", bayes=BayesSpec(seed=1000 + seed))
             estimates = fit(data, model, x_name="x", group_name="cluster")
-            if not estimates.converged:
-                failed += 1
-                continue
+            failed += not estimates.converged
             for name, row in estimates.bayes.posterior.items():
                 means.setdefault(name, []).append(row["mean"])
                 mcses.setdefault(name, []).append(row["mcse_mean"])

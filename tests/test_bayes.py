@@ -359,3 +359,56 @@ def test_convergence_problems_name_the_parameters_and_suggest_more_draws_only_wh
     (text,) = convergence_problems({"a": stuck}, 1000, 0.1)
     assert "R-hat above 1.01" in text and "would not help" in text and "draws=" not in text
     assert convergence_problems({"a": {**good, "ess_tail": math.nan}}, 1000, 0.5)  # undefined is not a pass
+
+
+def _cli_fit(tmp_path, *options):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    frame = pd.read_csv(CLASSIC / "sleepstudy.csv").rename(columns={"Days": "study_hours"})
+    frame.to_csv(tmp_path / "sleep.csv", index=False)
+    command = ["fit", "--data", str(tmp_path / "sleep.csv"), "--y", "Reaction", "--x", "study_hours"]
+    return CliRunner().invoke(app, [*command, "--group", "Subject", "--engine", "bayes", *options])
+
+
+def test_brms_summary_columns_line_up_whatever_the_label(tmp_path):
+    result = _cli_fit(tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.rstrip().endswith("Bulk_ESS Tail_ESS")]
+    assert len(headings) == 3  # group-level, population-level, family-specific
+    widths = {len(lines[i]) for i in headings}
+    assert len(widths) == 1
+    for i in headings:
+        heading = lines[i]
+        ends = [
+            p + 1
+            for p, c in enumerate(heading)
+            if c != " " and (p + 1 == len(heading) or heading[p + 1] == " ")
+        ]
+        block = []
+        for line in lines[i + 1 :]:
+            if not line.strip():
+                break
+            block.append(line)
+        assert block, lines[i]
+        for line in block:
+            assert len(line) == len(lines[i]), line  # no number pushed out of line
+            # every column's number ends where its heading ends
+            assert all(line[end - 1] != " " for end in ends), line
+    assert any(line.startswith("cor(Intercept,study_hours)") for line in lines)
+
+
+def test_a_posterior_that_fails_the_diagnostics_says_so_everywhere_and_exits_3(tmp_path, monkeypatch):
+    from shrinkvis.fit import bayes
+
+    monkeypatch.setattr(bayes, "ESS_WARN", 10**9)  # no chain can pass: the not-converged path end to end
+    result = _cli_fit(tmp_path, "--json")
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.stdout)
+    assert payload["converged"] is False and payload["sampler"]["converged"] is False
+    assert any(w.startswith("the Bayesian fit did not converge") for w in payload["warnings"])
+    text = _cli_fit(tmp_path)
+    assert text.exit_code == 3
+    assert "NOT CONVERGED" in text.stdout

@@ -39,7 +39,9 @@ def _disagreements(estimates, reference) -> list[str]:
         mine = ours[row["variable"]]
         mcse = math.hypot(mine["mcse_mean"], row["mcse_mean"])
         if abs(mine["mean"] - row["mean"]) > 0.15 * row["sd"] + 4 * mcse:
-            found.append(f"{row['variable']} mean {mine['mean']:.4g} vs {row['mean']:.4g} (sd {row['sd']:.3g})")
+            found.append(
+                f"{row['variable']} mean {mine['mean']:.4g} vs {row['mean']:.4g} (sd {row['sd']:.3g})"
+            )
         if abs(mine["sd"] - row["sd"]) > 0.15 * row["sd"]:
             found.append(f"{row['variable']} sd {mine['sd']:.4g} vs {row['sd']:.4g}")
     table = estimates.clusters.set_index("cluster")
@@ -47,7 +49,9 @@ def _disagreements(estimates, reference) -> list[str]:
         name = "intercept" if row["coefficient"] == "Intercept" else "slope"
         mean = table.loc[row["cluster"], f"bayes_{name}"]
         if abs(mean - row["mean"]) > 0.1 * row["sd"]:
-            found.append(f"cluster {row['cluster']} {name} {mean:.4g} vs {row['mean']:.4g} (sd {row['sd']:.3g})")
+            found.append(
+                f"cluster {row['cluster']} {name} {mean:.4g} vs {row['mean']:.4g} (sd {row['sd']:.3g})"
+            )
     return found
 
 
