@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,14 +26,18 @@ from fit_scaling import write_data  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(command: list[str], checkout: Path) -> tuple[float, dict]:
+def run(command: list[str], checkout: Path) -> tuple[float, float, dict]:
+    """Wall seconds, CPU seconds (user + sys of the process) and the printed JSON."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 3):  # 3: written, but the posterior did not converge
         raise RuntimeError(done.stderr.strip())
-    return seconds, json.loads(done.stdout)
+    return seconds, cpu, json.loads(done.stdout)
 
 
 def main() -> None:
@@ -65,20 +70,26 @@ def main() -> None:
                 "cluster",
             ],
         }
-        print("| case | this checkout, s (median) | today's, s (median) | ratio | converged (this / today) |")
+        print(
+            "| case | this checkout: wall (CPU) s | today's: wall (CPU) s | ratio wall (CPU) | converged (this / today) |"
+        )
         print("|---|---:|---:|---:|---|")
         for name, options in cases.items():
             command = [sys.executable, "-m", "shrinkvis", "fit", *options, "--engine", "bayes", "--json"]
             times: dict[str, list[float]] = {"new": [], "today": []}
+            cpus: dict[str, list[float]] = {"new": [], "today": []}
             converged = {}
             for _ in range(args.runs):
                 for key, checkout in (("new", ROOT), ("today", args.today.resolve())):
-                    seconds, payload = run(command, checkout)
+                    seconds, cpu, payload = run(command, checkout)
                     times[key].append(seconds)
+                    cpus[key].append(cpu)
                     converged[key] = payload.get("converged")
             new, today = statistics.median(times["new"]), statistics.median(times["today"])
+            new_cpu, today_cpu = statistics.median(cpus["new"]), statistics.median(cpus["today"])
             print(
-                f"| {name} | {new:.2f} | {today:.2f} | {new / today:.2f} | {converged['new']} / {converged['today']} |",
+                f"| {name} | {new:.2f} ({new_cpu:.2f}) | {today:.2f} ({today_cpu:.2f}) | {new / today:.2f} "
+                f"({new_cpu / today_cpu:.2f}) | {converged['new']} / {converged['today']} |",
                 flush=True,
             )
 

@@ -410,20 +410,16 @@ def _modes(target: _Target, u0: list[float]) -> list[tuple[np.ndarray, np.ndarra
 
 def _laplace_proposal(modes: list[tuple[np.ndarray, np.ndarray, float]]) -> _Proposal | _Mixture:
     """A Student-t at the mode (covariance inflated 1.5^2), or a mixture of them weighted by Laplace mass."""
-    if len(modes) == 1:
-        return _Proposal.fitted(modes[0][0], modes[0][1], inflate=1.5)
     parts = [_Proposal.fitted(mode, cov, inflate=1.5) for mode, cov, _ in modes]
+    if len(parts) == 1:
+        return parts[0]
     masses = np.array([mass for _, _, mass in modes])
     weights = np.exp(masses - masses.max())
-    weights /= weights.sum()
-    means = np.array([part.mean for part in parts])
-    chols = np.array([part.chol for part in parts])
-    dev = means - weights @ means
-    total = (
-        np.einsum("k,kij->ij", weights, chols @ np.transpose(chols, (0, 2, 1)))
-        + (weights[:, None] * dev).T @ dev
+    return _mixture(
+        weights / weights.sum(),
+        np.array([part.mean for part in parts]),
+        np.array([part.chol for part in parts]),
     )
-    return _Mixture(weights=weights, means=means, chols=chols, chol=np.linalg.cholesky(total))
 
 
 def _importance_share(target: _Target, proposal: _Proposal | _Mixture, rng: np.random.Generator) -> float:
@@ -475,15 +471,36 @@ def _weighted_em(
     return mix, means, covs
 
 
+def _components(proposal: _Proposal | _Mixture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and Cholesky factors of a proposal's Student-t components."""
+    if isinstance(proposal, _Proposal):
+        return np.ones(1), proposal.mean[None, :], proposal.chol[None, :, :]
+    return proposal.weights, proposal.means, proposal.chols
+
+
+def _mixture(weights: np.ndarray, means: np.ndarray, chols: np.ndarray) -> _Mixture:
+    dev = means - weights @ means
+    covs = chols @ np.transpose(chols, (0, 2, 1))
+    total = np.einsum("k,kij->ij", weights, covs) + (weights[:, None] * dev).T @ dev
+    return _Mixture(weights=weights, means=means, chols=chols, chol=np.linalg.cholesky(total))
+
+
+#: Share of the adapted mixture given to the starting (Laplace) proposal widened by 1.5: a defensive
+#: component (Hesterberg 1995) that keeps the tails the weighted points under-represent within reach.
+DEFENSIVE = 0.1
+
+
 def _adapted(
     target: _Target, proposal: _Proposal | _Mixture, share: float, rng: np.random.Generator
 ) -> tuple[_Proposal | _Mixture, float]:
     """The proposal refitted by population Monte Carlo while its importance share is below GOOD_SHARE:
     points from the current proposal, weighted by posterior / proposal, a Gaussian mixture fitted to them
-    by weighted EM (its components widened by 1.2 as Student-t), repeated; the best proposal is kept."""
+    by weighted EM (its components widened by 1.2 as Student-t) beside a defensive copy of the starting
+    proposal, repeated; the best proposal is kept."""
     points = int(
         min(4 * COORDINATE_POINTS, max(400, 4 * COORDINATE_CELLS // max(target.problem.n_groups, 1)))
     )
+    base_weights, base_means, base_chols = _components(proposal)
     best = (share, proposal)
     for _ in range(ADAPT_ROUNDS):
         if best[0] >= GOOD_SHARE:
@@ -496,11 +513,14 @@ def _adapted(
         w = np.where(finite, np.exp(log_w - log_w[finite].max()), 0.0)
         w /= w.sum()
         mix, means, covs = _weighted_em(draws, w, ADAPT_COMPONENTS, rng)
-        dev = means - mix @ means
-        total = np.einsum("k,kij->ij", mix, covs) + (mix[:, None] * dev).T @ dev
-        proposal = _Mixture(
-            weights=mix, means=means, chols=np.linalg.cholesky(covs * 1.2**2), chol=np.linalg.cholesky(total)
-        )
+        if DEFENSIVE == 0.0:
+            proposal = _mixture(mix, means, np.linalg.cholesky(covs * 1.2**2))
+        else:
+            proposal = _mixture(
+                np.concatenate([(1.0 - DEFENSIVE) * mix, DEFENSIVE * base_weights]),
+                np.concatenate([means, base_means]),
+                np.concatenate([np.linalg.cholesky(covs * 1.2**2), 1.5 * base_chols]),
+            )
         share = _importance_share(target, proposal, rng)
         if share > best[0]:
             best = (share, proposal)
@@ -630,6 +650,47 @@ def _run_chains(
             kept_beta[:, step - warmup] = beta
             kept_a[:, step - warmup] = a_inv
     return _Chains(u=kept_u, beta_c=kept_beta, a_inv=kept_a, accepted=accepted / (chains * draws))
+
+
+#: A run whose chains agree (R-hat of the variance parameters at most 1.05) but whose bulk or tail ESS is
+#: short of ESS_WARN is continued to the draws that the ESS per draw says are needed, at most this many
+#: times the draws asked for in all, in at most EXTENSIONS steps.
+AUTO_DRAWS = 4
+EXTENSIONS = 2
+
+
+def _extended(
+    target: _Target, proposal: _Proposal | _Mixture, kept: _Chains, rng: np.random.Generator
+) -> _Chains:
+    """The chains continued where they agree but are short of effective draws (the tails of an SD near 0
+    are the usual case: tail ESS grows in proportion to the draws there, so more draws are what helps).
+
+    The continuation is a new segment of each chain: the independence proposal is fixed, so a segment
+    started at a proposal draw after WARMUP steps is as good as one started where the chain stopped."""
+    asked = kept.u.shape[1]
+    for _ in range(EXTENSIONS):
+        chains, have, dim = kept.u.shape
+        u = kept.u.reshape(-1, dim).copy()
+        if target.q == 2:
+            u[:, 0], u[:, 2] = target.origin(u.T)[:2]
+        # rank-based diagnostics: the same for sd and log sd, for rho and atanh rho
+        found = [diagnostics(u[:, k].reshape(chains, have)) for k in range(dim)]
+        rhat = max(row["rhat"] for row in found)
+        least = min(min(row["ess_bulk"], row["ess_tail"]) for row in found)
+        if not (math.isfinite(rhat) and math.isfinite(least)) or least >= ESS_WARN or rhat > 1.05:
+            break
+        needed = math.ceil(1.25 * have * ESS_WARN / least)
+        more = min(needed, AUTO_DRAWS * asked) - have
+        if more < 50:
+            break
+        segment = _run_chains(target, proposal, rng, chains, more, WARMUP)
+        kept = _Chains(
+            u=np.concatenate([kept.u, segment.u], axis=1),
+            beta_c=np.concatenate([kept.beta_c, segment.beta_c], axis=1),
+            a_inv=np.concatenate([kept.a_inv, segment.a_inv], axis=1),
+            accepted=(kept.accepted * have + segment.accepted * more) / (have + more),
+        )
+    return kept
 
 
 def _derivatives(
@@ -991,6 +1052,7 @@ class BayesFit:
     cluster_draws: int
     quantile_draws: int
     warnings: tuple[str, ...] = field(default=())
+    proposal: dict[str, Any] = field(default_factory=dict)  # how the independence proposal was made
     converged: bool = (
         True  # every parameter within brms's thresholds (R-hat <= 1.01, bulk and tail ESS >= 400)
     )
@@ -1055,11 +1117,13 @@ class BayesFit:
             "priors": self.prior_summary,
             "sampler": {
                 "converged": self.converged,
-                "method": "independence Metropolis-Hastings on the variance parameters; fixed and cluster "
-                "effects drawn from their exact conditionals",
+                "method": "independence Metropolis-Hastings (Student-t or Student-t mixture proposal fitted to "
+                "the posterior's modes and by adaptive importance sampling) with random-walk steps, on the variance "
+                "parameters; fixed and cluster effects drawn from their exact conditionals",
                 "chains": self.chains,
                 "draws_per_chain": self.draws,
                 "acceptance": self.acceptance,
+                "proposal": self.proposal,
                 "cluster_draws": self.cluster_draws,
                 "quantile_draws": self.quantile_draws,
             },
@@ -1137,6 +1201,8 @@ def fit_bayes(
         flat = pilot.u.reshape(-1, target.dim)
         proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
     kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
+    kept = _extended(target, proposal, kept, rng)
+    draws = kept.u.shape[1]
 
     v = kept.u.reshape(-1, target.dim)
     u = v.copy()  # Sigma for the intercept at x = 0, as brms reports it
@@ -1182,6 +1248,13 @@ def fit_bayes(
         chains=chains,
         draws=draws,
         acceptance=kept.accepted,
+        proposal={
+            "coordinates": "Sigma of the intercept at x = 0"
+            if target.anchor != 0.0
+            else "Sigma of the intercept at the mean of x",
+            "components": 1 if isinstance(proposal, _Proposal) else int(proposal.weights.size),
+            "importance_share": None if not math.isfinite(share) else round(share, 4),
+        },
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
         converged=not convergence_problems(posterior, draws, kept.accepted),
