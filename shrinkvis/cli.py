@@ -2,7 +2,9 @@
 
 Each command parses its options, calls the pipeline and prints. A `UserError` becomes one line on
 stderr and exit code 2; any other `ShrinkvisError` or unexpected exception one line and exit code 1;
-Ctrl-C exit code 130 (SIGTERM 143). Never a traceback, unless `--debug` asks for one.
+Ctrl-C exit code 130 (SIGTERM 143). Never a traceback, unless `--debug` asks for one. `fit` and `run`
+with the Bayesian engine exit with code 3 when they wrote their results but the posterior failed brms's
+convergence diagnostics (`converged: false`; the warning says why).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from .errors import Interrupted, ShrinkvisError, unexpected
 # How a process ends when the reader of its output went away (`shrinkvis list | head -1`): as if by
 # SIGPIPE, the shell's 128 + 13, and without a word, like any Unix tool.
 BROKEN_PIPE_EXIT = 141
+#: `fit` / `run` finished and wrote everything, but the Bayesian posterior did not converge
+NOT_CONVERGED_EXIT = 3
 UNLIMITED_WIDTH = 100_000  # columns of `explain` written to a pipe or file: wider than any table it prints
 
 
@@ -417,6 +421,14 @@ def run(
     typer.echo(
         f"{loaded.name}: wrote {', '.join(sorted(p.name for p in result.files.values()))} in {result.out_dir}"
     )
+    _exit_if_not_converged(result.estimates)
+
+
+def _exit_if_not_converged(estimates: Any) -> None:
+    """Exit code 3 for a Bayesian fit whose chains fail the diagnostics: a script that reads only the exit
+    status must not take its numbers for converged ones."""
+    if estimates.bayes is not None and not estimates.bayes.converged:
+        raise typer.Exit(NOT_CONVERGED_EXIT)
 
 
 @app.command()
@@ -581,6 +593,7 @@ def fit_command(
         from .outputs import CSV_STYLE
 
         typer.echo(table.to_csv(**CSV_STYLE), nl=False)
+    _exit_if_not_converged(estimates)
 
 
 @contextlib.contextmanager

@@ -64,6 +64,7 @@ def fit_json(estimates: Estimates, data: ModelData, seconds: float) -> dict[str,
             criterion_key: estimates.criterion,
             "is_singular": estimates.is_singular,
             "converged": estimates.converged,
+            "warnings": list(estimates.warnings),  # what stderr says, for a script that reads only the JSON
             "dropped_rows": data.dropped_rows,
             "seconds": round(seconds, 4),
             **(estimates.bayes.to_json() if estimates.bayes is not None else {}),

@@ -19,20 +19,61 @@ def _f(value: float | None, digits: int = 2) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+#: brms's summary columns, and the posterior field each shows
+SUMMARY_COLUMNS = (
+    ("Estimate", "mean"),
+    ("Est.Error", "sd"),
+    ("l-95% CI", "q2.5"),
+    ("u-95% CI", "q97.5"),
+    ("Rhat", "rhat"),
+    ("Bulk_ESS", "ess_bulk"),
+    ("Tail_ESS", "ess_tail"),
+)
+
+
+def _cell(key: str, value: float) -> str:
+    if key.startswith("ess"):
+        return f"{value:.0f}" if math.isfinite(value) else "NA"
+    return _f(value) or "NA"
+
+
 def brms_summary(estimates: Estimates, data: ModelData, formula: str) -> str:
-    """The posterior laid out like brms's ``summary(brm(...))``, and the priors like ``prior_summary``."""
+    """The posterior laid out like brms's ``summary(brm(...))``, and the priors like ``prior_summary``.
+
+    Every block shares one set of column widths, wide enough for the longest label and number, so that
+    the columns line up whatever the predictor's name or the data's scale."""
     bayes = estimates.bayes
     assert bayes is not None
     roles = bayes.names()
     x = data.x_name or "x"
-    heading = f"{'':<18} {'Estimate':>8} {'Est.Error':>9} {'l-95% CI':>8} {'u-95% CI':>8} {'Rhat':>5} {'Bulk_ESS':>8}"
+    blocks: list[list[tuple[str, str]]] = [[("sd(Intercept)", "sd_intercept")]]
+    if "sd_slope" in roles:
+        blocks[0] += [(f"sd({x})", "sd_slope"), (f"cor(Intercept,{x})", "corr")]
+    blocks.append([("Intercept", "intercept")] + ([(x, "slope")] if "slope" in roles else []))
+    blocks.append([("sigma", "sigma")])
+    cells = {
+        label: [_cell(key, bayes.posterior[roles[role]][key]) for _, key in SUMMARY_COLUMNS]
+        for block in blocks
+        for label, role in block
+    }
+    label_width = max(len(label) for label in cells)
+    widths = [
+        max(len(heading), *(len(row[i]) for row in cells.values()))
+        for i, (heading, _) in enumerate(SUMMARY_COLUMNS)
+    ]
+    heading = " ".join(
+        [" " * label_width]
+        + [name.rjust(width) for (name, _), width in zip(SUMMARY_COLUMNS, widths, strict=True)]
+    )
 
-    def row(label: str, role: str) -> str:
-        values = bayes.posterior[roles[role]]
-        return (
-            f"{label:<18} {_f(values['mean']):>8} {_f(values['sd']):>9} {_f(values['q2.5']):>8} "
-            f"{_f(values['q97.5']):>8} {_f(values['rhat']):>5} {values['ess_bulk']:>8.0f}"
-        )
+    def table(block: list[tuple[str, str]]) -> list[str]:
+        rows = [
+            " ".join(
+                [label.ljust(label_width)] + [c.rjust(w) for c, w in zip(cells[label], widths, strict=True)]
+            )
+            for label, _ in block
+        ]
+        return [heading, *rows]
 
     lines = [
         " Family: gaussian",
@@ -41,19 +82,13 @@ def brms_summary(estimates: Estimates, data: ModelData, formula: str) -> str:
         f"   Data: {data.source} (Number of observations: {estimates.n_obs})",
         f"  Draws: {bayes.chains} chains, each with {bayes.draws} kept draws;",
         f"         total draws = {bayes.chains * bayes.draws} ['bayes' engine, acceptance {bayes.acceptance:.0%}]",
-        "",
-        "Group-Level Effects:",
-        f"~{data.group_name} (Number of levels: {estimates.n_groups})",
-        heading,
-        row("sd(Intercept)", "sd_intercept"),
     ]
-    if "sd_slope" in roles:
-        lines.append(row(f"sd({x})", "sd_slope"))
-        lines.append(row(f"cor(Intercept,{x})", "corr"))
-    lines += ["", "Population-Level Effects:", heading, row("Intercept", "intercept")]
-    if "slope" in roles:
-        lines.append(row(x, "slope"))
-    lines += ["", "Family Specific Parameters:", heading, row("sigma", "sigma"), "", "Priors:"]
+    if not bayes.converged:
+        lines += ["", "NOT CONVERGED: these summaries cannot be vouched for (see the warning below)."]
+    lines += ["", "Group-Level Effects:", f"~{data.group_name} (Number of levels: {estimates.n_groups})"]
+    lines += table(blocks[0])
+    lines += ["", "Population-Level Effects:", *table(blocks[1])]
+    lines += ["", "Family Specific Parameters:", *table(blocks[2]), "", "Priors:"]
     lines.append(f"{'prior':>26} {'class':>9} {'coef':>10} {'group':>10}")
     for prior in bayes.prior_summary:
         lines.append(f"{prior['prior']:>26} {prior['class']:>9} {prior['coef']:>10} {prior['group']:>10}")
@@ -94,7 +129,8 @@ def _reml_vs_bayes_rows(bayes: BayesFit, x_name: str | None) -> list[list[str]]:
                 f"{post['mean']:.4f} ({post['sd']:.4f})",
                 f"[{post['q2.5']:.4f}, {post['q97.5']:.4f}]",
                 f"{post['rhat']:.3f}",
-                f"{post['ess_bulk']:.0f}",
+                _cell("ess_bulk", post["ess_bulk"]),
+                _cell("ess_tail", post["ess_tail"]),
             ]
         )
     return rows
@@ -131,6 +167,7 @@ COMPARISON_HEADINGS = [
     "95 % credible interval",
     "R-hat",
     "bulk ESS",
+    "tail ESS",
 ]
 
 
@@ -160,6 +197,13 @@ def comparison_markdown(estimates: Estimates, x_name: str | None) -> list[str]:
         "priors, listed below) averages over their uncertainty, so its intervals are wider where the data say "
         "little about the variances — most visibly when REML puts a variance on the boundary (a singular fit)."
     )
+    if not bayes.converged:
+        lines += [
+            "",
+            "**Not converged**: the chains fail brms's diagnostics (R-hat above 1.01 or an ESS below 400); "
+            "the Bayesian numbers below cannot be vouched for. "
+            + " ".join(w for w in estimates.warnings if "did not converge" in w),
+        ]
     lines += ["", "| " + " | ".join(headings) + " |", "|" + "|".join("---" for _ in headings) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in _reml_vs_bayes_rows(bayes, x_name)]
     lines.append("")

@@ -126,10 +126,12 @@ def test_fit_cli_prints_the_posterior_by_brms_names_and_writes_the_bayes_columns
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["engine"] == "bayes"
+    assert payload["converged"] is True and payload["sampler"]["converged"] is True
     posterior = payload["posterior"]
     assert set(posterior) == {"b_Intercept", "sd_school__Intercept", "sigma"}
     for row in posterior.values():
-        assert set(row) == {"mean", "sd", "q2.5", "q50", "q97.5", "mcse_mean", "rhat", "ess_bulk"}
+        assert set(row) == {"mean", "sd", "q2.5", "q50", "q97.5", "mcse_mean", "rhat", "ess_bulk", "ess_tail"}
+        assert row["ess_tail"] >= 400 and row["rhat"] <= 1.01
         assert row["q2.5"] < row["q50"] < row["q97.5"]
     # the usual keys are the posterior means; REML stays beside them
     assert payload["fixed_effects"]["Intercept"] == posterior["b_Intercept"]["mean"]
@@ -281,7 +283,13 @@ def test_the_sampled_coordinates_map_to_brms_ones_with_the_right_jacobian(centre
 
     Problem.centre_x = centre_x
     target = _Target.__new__(_Target)
-    target.problem, target.q = Problem(), 2
+    target.problem, target.q, target.anchor = Problem(), 2, 0.0
+    _check_jacobian(target)
+    target.anchor = -0.5 * centre_x  # sampled at an intercept between x = 0 and the mean of x
+    _check_jacobian(target)
+
+
+def _check_jacobian(target):
 
     def u_of(v):
         log_s0, r, _, _ = target.origin(v)
@@ -328,3 +336,79 @@ def test_x_far_from_zero_is_sampled_well_and_warned_about():
         "so they also shrink the SD of the slope and the posterior depends on where Days = 0 is; subtract "
         "a value near its mean from Days to avoid this",
     )
+
+
+def test_tail_ess_sees_chains_that_never_reach_a_tail():
+    rng = np.random.default_rng(11)
+    iid = rng.standard_normal((4, 2000))
+    assert 5000 < diagnostics(iid)["ess_tail"] < 10000
+    # the tails visited in long excursions: each draw repeated 20 times, so the quantile indicators stick
+    sticky = np.repeat(rng.standard_normal((4, 100)), 20, axis=1)
+    assert diagnostics(sticky)["ess_tail"] < 400
+
+
+def test_convergence_problems_name_the_parameters_and_suggest_more_draws_only_where_they_help():
+    from shrinkvis.fit.bayes import convergence_problems
+
+    good = {"mean": 0.0, "rhat": 1.001, "ess_bulk": 2000.0, "ess_tail": 1500.0}
+    assert convergence_problems({"a": good, "b": good}, 1000, 0.5) == []
+    few = {**good, "ess_bulk": 300.0}  # the chains agree, the ESS grows with the draws
+    (text,) = convergence_problems({"a": good, "b": few}, 1000, 0.5)
+    assert "did not converge" in text and "b (300)" in text and "model.bayes.draws=1700" in text
+    stuck = {**good, "rhat": 1.2, "ess_bulk": 20.0}  # chains that disagree: more of the same does not help
+    (text,) = convergence_problems({"a": stuck}, 1000, 0.1)
+    assert "R-hat above 1.01" in text and "would not help" in text and "draws=" not in text
+    assert convergence_problems({"a": {**good, "ess_tail": math.nan}}, 1000, 0.5)  # undefined is not a pass
+
+
+def _cli_fit(tmp_path, *options):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    frame = pd.read_csv(CLASSIC / "sleepstudy.csv").rename(columns={"Days": "study_hours"})
+    frame.to_csv(tmp_path / "sleep.csv", index=False)
+    command = ["fit", "--data", str(tmp_path / "sleep.csv"), "--y", "Reaction", "--x", "study_hours"]
+    return CliRunner().invoke(app, [*command, "--group", "Subject", "--engine", "bayes", *options])
+
+
+def test_brms_summary_columns_line_up_whatever_the_label(tmp_path):
+    result = _cli_fit(tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.rstrip().endswith("Bulk_ESS Tail_ESS")]
+    assert len(headings) == 3  # group-level, population-level, family-specific
+    widths = {len(lines[i]) for i in headings}
+    assert len(widths) == 1
+    for i in headings:
+        heading = lines[i]
+        ends = [
+            p + 1
+            for p, c in enumerate(heading)
+            if c != " " and (p + 1 == len(heading) or heading[p + 1] == " ")
+        ]
+        block = []
+        for line in lines[i + 1 :]:
+            if not line.strip():
+                break
+            block.append(line)
+        assert block, lines[i]
+        for line in block:
+            assert len(line) == len(lines[i]), line  # no number pushed out of line
+            # every column's number ends where its heading ends
+            assert all(line[end - 1] != " " for end in ends), line
+    assert any(line.startswith("cor(Intercept,study_hours)") for line in lines)
+
+
+def test_a_posterior_that_fails_the_diagnostics_says_so_everywhere_and_exits_3(tmp_path, monkeypatch):
+    from shrinkvis.fit import bayes
+
+    monkeypatch.setattr(bayes, "ESS_WARN", 10**9)  # no chain can pass: the not-converged path end to end
+    result = _cli_fit(tmp_path, "--json")
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.stdout)
+    assert payload["converged"] is False and payload["sampler"]["converged"] is False
+    assert any(w.startswith("the Bayesian fit did not converge") for w in payload["warnings"])
+    text = _cli_fit(tmp_path)
+    assert text.exit_code == 3
+    assert "NOT CONVERGED" in text.stdout

@@ -179,7 +179,8 @@ def test_fit_json_matches_lme4_with_the_files_column_names(tmp_path):
     payload = json.loads(result.output)
     assert set(payload) == {
         "n_obs", "n_groups", "formula", "method", "engine", "fixed_effects", "std_errors", "sd_intercept",
-        "sd_slope", "corr", "residual_sd", "reml_criterion", "is_singular", "converged", "dropped_rows", "seconds",
+        "sd_slope", "corr", "residual_sd", "reml_criterion", "is_singular", "converged", "warnings", "dropped_rows",
+        "seconds",
     }
     assert payload["formula"] == "score ~ 1 + (1 | school)"
     assert (payload["n_obs"], payload["n_groups"]) == (200, 25)

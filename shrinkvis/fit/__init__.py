@@ -189,6 +189,8 @@ def assemble(
                 " (This is the REML fit beside the Bayesian one, whose intervals do not collapse.)"
             )
         warnings += posterior.warnings
+    # a posterior whose chains fail brms's diagnostics is not a result we can vouch for
+    converged = mixed.converged and (posterior is None or posterior.converged)
     return Estimates(
         clusters=clusters,
         fixed_effects=fixed_values,
@@ -203,7 +205,7 @@ def assemble(
         method=model.method,
         engine=model.engine,
         criterion=mixed.criterion,
-        converged=mixed.converged,
+        converged=converged,
         is_singular=mixed.is_singular,
         n_obs=n_obs,
         gradient_norm=mixed.gradient_norm,

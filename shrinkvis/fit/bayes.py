@@ -185,8 +185,11 @@ class _Target:
     posterior is the same distribution, only sampled in better coordinates.
     """
 
-    def __init__(self, problem: _Problem, priors: Priors, sd_scales: np.ndarray) -> None:
+    def __init__(self, problem: _Problem, priors: Priors, sd_scales: np.ndarray, anchor: float = 0.0) -> None:
         self.problem = problem
+        #: where the sampled Sigma's intercept sits, in x measured from its mean (engine units): 0, or
+        #: -centre_x for brms's own coordinates (the intercept at x = 0); see :func:`_coordinates`
+        self.anchor = float(anchor) if problem.q == 2 else 0.0
         self.priors = priors
         self.sd_scales = [float(value) for value in sd_scales]
         self.q = problem.q
@@ -200,6 +203,10 @@ class _Target:
         ``v``, and the sigmas."""
         log_sigma = v[:, -1]
         if self.q == 2:
+            log_s0, r = v[:, 0], v[:, 2]
+            if self.anchor != 0.0:
+                log_s0, r, _ = _move_origin(log_s0, v[:, 1], r, -self.anchor)
+            v = np.stack([log_s0, v[:, 1], r], axis=1)
             sd0, sd1 = np.exp(v[:, 0] - log_sigma), np.exp(v[:, 1] - log_sigma)
             return np.stack([sd0, np.tanh(v[:, 2]) * sd1, sd1 / np.cosh(v[:, 2])], axis=1), np.exp(log_sigma)
         return np.exp(v[:, :1] - log_sigma[:, None]), np.exp(log_sigma)
@@ -212,7 +219,7 @@ class _Target:
         the change has Jacobian 1; from (log s0, log s1, atanh rho) to those coordinates it is
         4 s0^3 s1^3 (1 - rho^2). Hence |du/dv| = s0c^3 (1 - rho_c^2) / (s0^3 (1 - rho^2)).
         """
-        log_s0, r, log_1m = _move_origin(v[0], v[1], v[2], -self.problem.centre_x)
+        log_s0, r, log_1m = _move_origin(v[0], v[1], v[2], -self.problem.centre_x - self.anchor)
         log_jac = 3.0 * (v[0] - log_s0) + _log_1m_tanh2(v[2]) - log_1m
         return log_s0, r, log_1m, log_jac
 
@@ -220,7 +227,7 @@ class _Target:
         """v from u: Sigma moved from the intercept at x = 0 to the intercept at the mean of x."""
         u = [float(value) for value in u]
         if self.q == 2:
-            log_s0, r, _ = _move_origin(u[0], u[1], u[2], self.problem.centre_x)
+            log_s0, r, _ = _move_origin(u[0], u[1], u[2], self.problem.centre_x + self.anchor)
             u[0], u[2] = log_s0, r
         return np.array(u)
 
@@ -316,6 +323,242 @@ class _Proposal:
         return cls(mean=np.asarray(mean, dtype=float), chol=inflate * np.linalg.cholesky(cov))
 
 
+def _log_t_kernel(z2: np.ndarray, df: float, dim: int) -> np.ndarray:
+    """log of a unit multivariate Student-t density at squared Mahalanobis distances ``z2`` (normalised)."""
+    return (
+        math.lgamma(0.5 * (df + dim))
+        - math.lgamma(0.5 * df)
+        - 0.5 * dim * math.log(df * math.pi)
+        - 0.5 * (df + dim) * np.log1p(z2 / df)
+    )
+
+
+@dataclass(frozen=True)
+class _Mixture:
+    """A mixture of multivariate Student-t densities in v: the independence proposal for posteriors that
+    one Student-t fits badly (curved or skewed, as where the prior on Sigma at x = 0 and the likelihood
+    on Sigma at the mean of x pull in different directions). Same interface as :class:`_Proposal`;
+    ``chol`` is the Cholesky factor of the whole mixture's covariance (it scales the random-walk steps)."""
+
+    weights: np.ndarray  # (K,)
+    means: np.ndarray  # (K, d)
+    chols: np.ndarray  # (K, d, d)
+    chol: np.ndarray  # (d, d)
+    df: float = _PROPOSAL_DF
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        dim = self.means.shape[1]
+        component = rng.choice(self.weights.size, size, p=self.weights)
+        z = rng.standard_normal((size, dim))
+        w = np.sqrt(rng.chisquare(self.df, size) / self.df)
+        return self.means[component] + np.einsum("nij,nj->ni", self.chols[component], z) / w[:, None]
+
+    def log_density(self, u: np.ndarray) -> np.ndarray:
+        u = np.atleast_2d(u)
+        inv = np.linalg.inv(self.chols)  # (K, d, d); K and d are small
+        log_dets = np.log(np.abs(np.diagonal(self.chols, axis1=1, axis2=2))).sum(axis=1)
+        z = np.matmul(u[None, :, :] - self.means[:, None, :], np.transpose(inv, (0, 2, 1)))
+        terms = (np.log(self.weights) - log_dets)[:, None] + _log_t_kernel(
+            np.sum(z * z, axis=2), self.df, u.shape[1]
+        )
+        top = terms.max(axis=0)
+        return top + np.log(np.exp(terms - top).sum(axis=0))
+
+
+#: Points (at most; fewer at large J, at most COORDINATE_CELLS (point, cluster) pairs) of the importance-
+#: sampling check that picks the sampled coordinates; modes further apart than this (in the sampled
+#: coordinates, scaled by the Laplace SDs) count as distinct; a mode whose Laplace mass is below this share
+#: of the largest is dropped from the proposal.
+COORDINATE_POINTS = 1000
+COORDINATE_CELLS = 10_000_000
+DISTINCT_MODES = 3.0
+MODE_MASS_FLOOR = 1e-4
+#: The SDs of the starting point are multiplied by these factors for the further mode searches
+START_SHRINK = (1.0, 0.1, 0.01)
+
+
+def _modes(target: _Target, u0: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The posterior's distinct local modes found from starts at ``u0`` with its SDs shrunk by each of
+    START_SHRINK (and no correlation): (mode, Laplace covariance, log Laplace mass) each, largest first.
+
+    One start is not enough: where x is far from 0 and the data say little, the prior on the intercept at
+    x = 0 and the likelihood pull apart, and the posterior can have two modes -- one near the REML fit
+    (large SDs) and one near the prior (the slope's SD shrunk). Only the first was found before, and the
+    chains stayed there with R-hat 1.15."""
+    found: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for shrink in START_SHRINK:
+        start = list(u0)
+        for k in range(target.q):
+            start[k] += math.log(shrink)
+        if shrink != 1.0 and target.q == 2:
+            start[2] = 0.0
+        try:
+            mode, cov = _mode(target, target.centred(start))
+        except ValueError:
+            continue
+        value = float(target.many(mode[None, :])[0][0])
+        if not math.isfinite(value):
+            continue
+        sign, log_det = np.linalg.slogdet(cov)
+        mass = value + 0.5 * log_det
+        scale = np.sqrt(np.diag(cov))
+        if all(float(np.max(np.abs(mode - other) / scale)) > DISTINCT_MODES for other, _, _ in found):
+            found.append((mode, cov, mass))
+    found.sort(key=lambda item: -item[2])
+    return [item for item in found if item[2] - found[0][2] > math.log(MODE_MASS_FLOOR)]
+
+
+def _laplace_proposal(modes: list[tuple[np.ndarray, np.ndarray, float]]) -> _Proposal | _Mixture:
+    """A Student-t at the mode (covariance inflated 1.5^2), or a mixture of them weighted by Laplace mass."""
+    parts = [_Proposal.fitted(mode, cov, inflate=1.5) for mode, cov, _ in modes]
+    if len(parts) == 1:
+        return parts[0]
+    masses = np.array([mass for _, _, mass in modes])
+    weights = np.exp(masses - masses.max())
+    return _mixture(
+        weights / weights.sum(),
+        np.array([part.mean for part in parts]),
+        np.array([part.chol for part in parts]),
+    )
+
+
+def _importance_share(target: _Target, proposal: _Proposal | _Mixture, rng: np.random.Generator) -> float:
+    """The ESS of posterior / proposal importance weights as a share of the points: near 1 where the
+    proposal has the posterior's shape, near 0 where it misses it."""
+    points = int(min(COORDINATE_POINTS, max(100, COORDINATE_CELLS // max(target.problem.n_groups, 1))))
+    draws = proposal.draw(rng, points)
+    log_w = target.many(draws)[0] - proposal.log_density(draws)
+    if not np.isfinite(log_w).any():
+        return 0.0
+    w = np.exp(np.where(np.isfinite(log_w), log_w - np.nanmax(log_w[np.isfinite(log_w)]), -np.inf))
+    return float(w.sum() ** 2 / np.sum(w * w)) / points
+
+
+#: Adaptive importance sampling (population Monte Carlo) that refits the proposal where the Laplace one
+#: misses the posterior's shape: at most this many rounds, mixture components, and the importance share
+#: at which a proposal is good enough to stop.
+ADAPT_ROUNDS = 4
+ADAPT_COMPONENTS = 8
+GOOD_SHARE = 0.5
+
+
+def _weighted_em(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, steps: int = 20
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Gaussian mixture of at most ``k`` components fitted to weighted points (EM from k weighted picks;
+    components that lose their weight are dropped): weights, means, covariances."""
+    n, dim = points.shape
+    picks = rng.choice(n, size=k, replace=np.count_nonzero(weights) < k, p=weights)
+    means = points[picks].copy()
+    spread = np.cov(points.T, aweights=weights + 1e-300).reshape(dim, dim)
+    ridge = 1e-6 * max(float(np.trace(spread)) / dim, 1e-12) * np.eye(dim)
+    covs = np.repeat((spread / k + ridge)[None], k, axis=0)
+    mix = np.full(k, 1.0 / k)
+    for _ in range(steps):
+        chols = np.linalg.cholesky(covs)
+        z = np.matmul(points[None] - means[:, None], np.transpose(np.linalg.inv(chols), (0, 2, 1)))
+        log_dets = np.log(np.diagonal(chols, axis1=1, axis2=2)).sum(axis=1)
+        log_r = (np.log(mix) - log_dets)[:, None] - 0.5 * np.sum(z * z, axis=2)
+        resp = np.exp(log_r - log_r.max(axis=0))
+        resp *= weights / resp.sum(axis=0)
+        mass = resp.sum(axis=1)
+        keep = mass > 1e-3 / k
+        resp, mass = resp[keep], mass[keep]
+        mix = mass / mass.sum()
+        means = (resp @ points) / mass[:, None]
+        dev = points[None] - means[:, None]
+        covs = np.matmul(np.transpose(resp[:, :, None] * dev, (0, 2, 1)), dev) / mass[:, None, None] + ridge
+    return mix, means, covs
+
+
+def _components(proposal: _Proposal | _Mixture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and Cholesky factors of a proposal's Student-t components."""
+    if isinstance(proposal, _Proposal):
+        return np.ones(1), proposal.mean[None, :], proposal.chol[None, :, :]
+    return proposal.weights, proposal.means, proposal.chols
+
+
+def _mixture(weights: np.ndarray, means: np.ndarray, chols: np.ndarray) -> _Mixture:
+    dev = means - weights @ means
+    covs = chols @ np.transpose(chols, (0, 2, 1))
+    total = np.einsum("k,kij->ij", weights, covs) + (weights[:, None] * dev).T @ dev
+    return _Mixture(weights=weights, means=means, chols=chols, chol=np.linalg.cholesky(total))
+
+
+#: Share of the adapted mixture given to the starting (Laplace) proposal widened by 1.5: a defensive
+#: component (Hesterberg 1995) that keeps the tails the weighted points under-represent within reach.
+DEFENSIVE = 0.1
+
+
+def _adapted(
+    target: _Target, proposal: _Proposal | _Mixture, share: float, rng: np.random.Generator
+) -> tuple[_Proposal | _Mixture, float]:
+    """The proposal refitted by population Monte Carlo while its importance share is below GOOD_SHARE:
+    points from the current proposal, weighted by posterior / proposal, a Gaussian mixture fitted to them
+    by weighted EM (its components widened by 1.2 as Student-t) beside a defensive copy of the starting
+    proposal, repeated; the best proposal is kept."""
+    points = int(
+        min(4 * COORDINATE_POINTS, max(400, 4 * COORDINATE_CELLS // max(target.problem.n_groups, 1)))
+    )
+    base_weights, base_means, base_chols = _components(proposal)
+    best = (share, proposal)
+    for _ in range(ADAPT_ROUNDS):
+        if best[0] >= GOOD_SHARE:
+            break
+        draws = proposal.draw(rng, points)
+        log_w = target.many(draws)[0] - proposal.log_density(draws)
+        finite = np.isfinite(log_w)
+        if finite.sum() < 2 * ADAPT_COMPONENTS:
+            break
+        w = np.where(finite, np.exp(log_w - log_w[finite].max()), 0.0)
+        w /= w.sum()
+        mix, means, covs = _weighted_em(draws, w, ADAPT_COMPONENTS, rng)
+        if DEFENSIVE == 0.0:
+            proposal = _mixture(mix, means, np.linalg.cholesky(covs * 1.2**2))
+        else:
+            proposal = _mixture(
+                np.concatenate([(1.0 - DEFENSIVE) * mix, DEFENSIVE * base_weights]),
+                np.concatenate([means, base_means]),
+                np.concatenate([np.linalg.cholesky(covs * 1.2**2), 1.5 * base_chols]),
+            )
+        share = _importance_share(target, proposal, rng)
+        if share > best[0]:
+            best = (share, proposal)
+    return best[1], best[0]
+
+
+def _coordinates(
+    target: _Target, u0: list[float], rng: np.random.Generator
+) -> tuple[_Target, _Proposal | _Mixture, float]:
+    """The coordinates to sample in and the starting independence proposal there, with its importance
+    share.
+
+    With a random slope, Sigma can be sampled for the intercept at the mean of x (where the likelihood
+    makes intercept and slope nearly independent) or at x = 0 (where brms's priors sit). Where x is far
+    from 0 and the data say little, the two pull apart: at the mean of x the posterior then presses the
+    correlation against +-1 along a curved ridge, at x = 0 it is nearly Gaussian (and the other way round
+    where the data say much). So where the mean of x is more than one of its SDs from 0, both are tried
+    and the one whose Laplace proposal (over all the modes found) gives the larger importance share is
+    sampled."""
+    candidates = [target]
+    if target.q == 2 and abs(target.problem.centre_x) > 1.0:
+        candidates.append(
+            _Target(target.problem, target.priors, np.array(target.sd_scales), -target.problem.centre_x)
+        )
+    best: tuple[float, _Target, _Proposal | _Mixture] | None = None
+    for candidate in candidates:
+        modes = _modes(candidate, u0)
+        if not modes:
+            continue
+        proposal = _laplace_proposal(modes)
+        share = _importance_share(candidate, proposal, rng)
+        if best is None or share > best[0]:
+            best = (share, candidate, proposal)
+    if best is None:
+        raise ValueError("the posterior density is zero at the REML estimates")
+    return best[1], best[2], best[0]
+
+
 @dataclass
 class _Chains:
     """Kept draws (chains x draws) of u, and for each the state that the fixed effects are drawn from."""
@@ -328,7 +571,7 @@ class _Chains:
 
 def _run_chains(
     target: _Target,
-    proposal: _Proposal,
+    proposal: _Proposal | _Mixture,
     rng: np.random.Generator,
     chains: int,
     draws: int,
@@ -407,6 +650,47 @@ def _run_chains(
             kept_beta[:, step - warmup] = beta
             kept_a[:, step - warmup] = a_inv
     return _Chains(u=kept_u, beta_c=kept_beta, a_inv=kept_a, accepted=accepted / (chains * draws))
+
+
+#: A run whose chains agree (R-hat of the variance parameters at most 1.05) but whose bulk or tail ESS is
+#: short of ESS_WARN is continued to the draws that the ESS per draw says are needed, at most this many
+#: times the draws asked for in all, in at most EXTENSIONS steps.
+AUTO_DRAWS = 4
+EXTENSIONS = 2
+
+
+def _extended(
+    target: _Target, proposal: _Proposal | _Mixture, kept: _Chains, rng: np.random.Generator
+) -> _Chains:
+    """The chains continued where they agree but are short of effective draws (the tails of an SD near 0
+    are the usual case: tail ESS grows in proportion to the draws there, so more draws are what helps).
+
+    The continuation is a new segment of each chain: the independence proposal is fixed, so a segment
+    started at a proposal draw after WARMUP steps is as good as one started where the chain stopped."""
+    asked = kept.u.shape[1]
+    for _ in range(EXTENSIONS):
+        chains, have, dim = kept.u.shape
+        u = kept.u.reshape(-1, dim).copy()
+        if target.q == 2:
+            u[:, 0], u[:, 2] = target.origin(u.T)[:2]
+        # rank-based diagnostics: the same for sd and log sd, for rho and atanh rho
+        found = [diagnostics(u[:, k].reshape(chains, have)) for k in range(dim)]
+        rhat = max(row["rhat"] for row in found)
+        least = min(min(row["ess_bulk"], row["ess_tail"]) for row in found)
+        if not (math.isfinite(rhat) and math.isfinite(least)) or least >= ESS_WARN or rhat > 1.05:
+            break
+        needed = math.ceil(1.25 * have * ESS_WARN / least)
+        more = min(needed, AUTO_DRAWS * asked) - have
+        if more < 50:
+            break
+        segment = _run_chains(target, proposal, rng, chains, more, WARMUP)
+        kept = _Chains(
+            u=np.concatenate([kept.u, segment.u], axis=1),
+            beta_c=np.concatenate([kept.beta_c, segment.beta_c], axis=1),
+            a_inv=np.concatenate([kept.a_inv, segment.a_inv], axis=1),
+            accepted=(kept.accepted * have + segment.accepted * more) / (have + more),
+        )
+    return kept
 
 
 def _derivatives(
@@ -559,11 +843,23 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
     return np.where(z < 0.0, tail, 1.0 - tail)
 
 
+def _ess_tail(split: np.ndarray) -> float:
+    """Tail ESS: the smaller ESS of the indicators of the 5 % and 95 % quantiles (posterior's ess_tail)."""
+    values = []
+    for prob in (0.05, 0.95):
+        indicator = (split <= np.quantile(split, prob)).astype(float)
+        if float(np.ptp(indicator)) == 0.0:
+            return math.nan
+        values.append(_ess_basic(indicator))
+    return min(values)
+
+
 def diagnostics(draws: np.ndarray) -> dict[str, float]:
-    """rhat (max of bulk and folded rank-normalised split R-hat), ess_bulk, and mcse_mean = sd / sqrt(ess)
-    for draws shaped (chains, n)."""
+    """For draws shaped (chains, n), as the R package posterior (and so brms) computes them: rhat (the larger
+    of the bulk and folded rank-normalised split R-hat), ess_bulk (rank-normalised split chains), ess_tail
+    (the 5 % and 95 % quantile indicators) and mcse_mean = sd / sqrt(ESS of the raw split chains)."""
     if float(np.ptp(draws)) == 0.0:
-        return {"rhat": math.nan, "ess_bulk": math.nan, "mcse_mean": 0.0}
+        return {"rhat": math.nan, "ess_bulk": math.nan, "ess_tail": math.nan, "mcse_mean": 0.0}
     split = _split(draws)
     bulk = _rank_normal(split)
     folded = _rank_normal(np.abs(split - np.median(split)))
@@ -571,7 +867,12 @@ def diagnostics(draws: np.ndarray) -> dict[str, float]:
     ess_bulk = _ess_basic(bulk)
     ess_mean = _ess_basic(split)
     sd = float(draws.std(ddof=1))
-    return {"rhat": rhat, "ess_bulk": ess_bulk, "mcse_mean": sd / math.sqrt(ess_mean)}
+    return {
+        "rhat": rhat,
+        "ess_bulk": ess_bulk,
+        "ess_tail": _ess_tail(split),
+        "mcse_mean": sd / math.sqrt(ess_mean),
+    }
 
 
 def _summary(draws: np.ndarray) -> dict[str, float]:
@@ -751,6 +1052,10 @@ class BayesFit:
     cluster_draws: int
     quantile_draws: int
     warnings: tuple[str, ...] = field(default=())
+    proposal: dict[str, Any] = field(default_factory=dict)  # how the independence proposal was made
+    converged: bool = (
+        True  # every parameter within brms's thresholds (R-hat <= 1.01, bulk and tail ESS >= 400)
+    )
     reml: dict[str, Any] = field(default_factory=dict)  # the REML fit's population numbers, for comparison
 
     def cluster_columns(self) -> dict[str, np.ndarray]:
@@ -811,18 +1116,23 @@ class BayesFit:
             "posterior": self.posterior,
             "priors": self.prior_summary,
             "sampler": {
-                "method": "independence Metropolis-Hastings on the variance parameters; fixed and cluster "
-                "effects drawn from their exact conditionals",
+                "converged": self.converged,
+                "method": "independence Metropolis-Hastings (Student-t or Student-t mixture proposal fitted to "
+                "the posterior's modes and by adaptive importance sampling) with random-walk steps, on the variance "
+                "parameters; fixed and cluster effects drawn from their exact conditionals",
                 "chains": self.chains,
                 "draws_per_chain": self.draws,
                 "acceptance": self.acceptance,
+                "proposal": self.proposal,
                 "cluster_draws": self.cluster_draws,
                 "quantile_draws": self.quantile_draws,
             },
         }
 
 
-def _target(stats: ClusterStats, random: str, priors: Priors, y_scale: float, x_scale: float) -> _Target:
+def _target(
+    stats: ClusterStats, random: str, priors: Priors, y_scale: float, x_scale: float, anchor: float = 0.0
+) -> _Target:
     """The log posterior that :func:`fit_bayes` samples, on sums of y / y_scale and x / x_scale."""
     problem = _Problem(stats, random, "REML")
     a, ratio = y_scale, y_scale / x_scale
@@ -833,7 +1143,7 @@ def _target(stats: ClusterStats, random: str, priors: Priors, y_scale: float, x_
         sigma_scale=priors.sigma_scale / a,
     )
     sd_scales = np.array([priors.sd_scale / a, priors.sd_scale / ratio][: problem.q])
-    return _Target(problem, engine_priors, sd_scales)
+    return _Target(problem, engine_priors, sd_scales, anchor)
 
 
 def log_posterior(
@@ -883,12 +1193,16 @@ def fit_bayes(
     if problem.q == 2:
         u0.append(math.atanh(float(np.clip(0.0 if not math.isfinite(corr) else corr, -0.9, 0.9))))
     u0.append(math.log(sigma))
-    mode, cov = _mode(target, target.centred(u0))
-    laplace = _Proposal.fitted(mode, cov, inflate=1.5)
-    pilot = _run_chains(target, laplace, rng, chains, PILOT, WARMUP, local=False)
-    flat = pilot.u.reshape(-1, target.dim)
-    proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
+    target, proposal, share = _coordinates(target, u0, rng)
+    if share < GOOD_SHARE:
+        proposal, share = _adapted(target, proposal, share, rng)
+    if isinstance(proposal, _Proposal):  # one mode: the Student-t refitted to a short pilot run
+        pilot = _run_chains(target, proposal, rng, chains, PILOT, WARMUP, local=False)
+        flat = pilot.u.reshape(-1, target.dim)
+        proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
     kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
+    kept = _extended(target, proposal, kept, rng)
+    draws = kept.u.shape[1]
 
     v = kept.u.reshape(-1, target.dim)
     u = v.copy()  # Sigma for the intercept at x = 0, as brms reports it
@@ -934,10 +1248,18 @@ def fit_bayes(
         chains=chains,
         draws=draws,
         acceptance=kept.accepted,
+        proposal={
+            "coordinates": "Sigma of the intercept at x = 0"
+            if target.anchor != 0.0
+            else "Sigma of the intercept at the mean of x",
+            "components": 1 if isinstance(proposal, _Proposal) else int(proposal.weights.size),
+            "importance_share": None if not math.isfinite(share) else round(share, 4),
+        },
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
+        converged=not convergence_problems(posterior, draws, kept.accepted),
         warnings=tuple(
-            _warnings(posterior, kept.accepted) + _origin_warning(stats, problem.q, x_scale, x_name)
+            _warnings(posterior, kept.accepted, draws) + _origin_warning(stats, problem.q, x_scale, x_name)
         ),
     )
 
@@ -988,21 +1310,51 @@ def _origin_warning(stats: ClusterStats, q: int, x_scale: float, x_name: str | N
     ]
 
 
-def _warnings(posterior: dict[str, dict[str, float]], acceptance: float) -> list[str]:
-    out = []
-    bad_rhat = [name for name, row in posterior.items() if row["rhat"] > RHAT_WARN]
-    if bad_rhat:
-        out.append(
-            f"the Bayesian chains disagree (R-hat above {RHAT_WARN}) for {', '.join(bad_rhat)}: "
-            "the posterior summaries are not reliable"
+def convergence_problems(posterior: dict[str, dict[str, float]], draws: int, acceptance: float) -> list[str]:
+    """Why the posterior summaries cannot be vouched for, in words (empty when every parameter passes
+    brms's thresholds: R-hat at most 1.01, bulk and tail ESS at least 400), with more draws suggested only
+    where the chains agree and the ESS per draw says how many would reach the threshold."""
+
+    def failing(key: str, bad: Any) -> list[str]:
+        return [f"{name} ({row[key]:.3g})" for name, row in posterior.items() if bad(row[key])]
+
+    def not_finite_or(test: Any) -> Any:
+        return lambda value: not math.isfinite(value) or test(value)
+
+    rhat = failing("rhat", not_finite_or(lambda value: value > RHAT_WARN))
+    bulk = failing("ess_bulk", not_finite_or(lambda value: value < ESS_WARN))
+    tail = failing("ess_tail", not_finite_or(lambda value: value < ESS_WARN))
+    if not (rhat or bulk or tail):
+        return []
+    parts = []
+    if rhat:
+        parts.append(f"its chains disagree (R-hat above {RHAT_WARN}) for {', '.join(rhat)}")
+    if bulk:
+        parts.append(f"bulk ESS is below {ESS_WARN} for {', '.join(bulk)}")
+    if tail:
+        parts.append(f"tail ESS is below {ESS_WARN} for {', '.join(tail)}")
+    text = "the Bayesian fit did not converge: " + "; ".join(parts) + ". "
+    least = min(min(row["ess_bulk"], row["ess_tail"]) for row in posterior.values())
+    worst_rhat = max(row["rhat"] for row in posterior.values())
+    # ESS grows in proportion to the draws only once the chains explore the same distribution
+    needed = math.ceil(1.25 * draws * ESS_WARN / least / 100.0) * 100 if least > 0 else math.inf
+    if worst_rhat <= 1.05 and needed <= MORE_DRAWS_HELP * draws:
+        text += f"More draws would help: set model.bayes.draws={needed} (now {draws} per chain)."
+    else:
+        text += (
+            f"More draws would not help: the sampler does not explore this posterior (acceptance "
+            f"{acceptance:.0%}); do not use these summaries."
         )
-    low_ess = [name for name, row in posterior.items() if row["ess_bulk"] < ESS_WARN]
-    if low_ess:
-        out.append(
-            f"few effectively independent draws (bulk ESS below {ESS_WARN}) for {', '.join(low_ess)}: "
-            "means and intervals carry visible Monte Carlo error"
-        )
-    if acceptance < ACCEPT_WARN:
+    return [text]
+
+
+#: More draws are suggested only if at most this many times the draws would reach the ESS threshold.
+MORE_DRAWS_HELP = 10
+
+
+def _warnings(posterior: dict[str, dict[str, float]], acceptance: float, draws: int) -> list[str]:
+    out = convergence_problems(posterior, draws, acceptance)
+    if acceptance < ACCEPT_WARN and not out:
         out.append(
             f"the sampler accepted only {acceptance:.0%} of its proposals: the posterior is far from the "
             "shape it proposes from, so its draws are strongly autocorrelated"
