@@ -396,7 +396,7 @@ def run(
 
     Example: shrinkvis run baseline --view stages --preset slide --set data.sd_int=1
 
-    Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
+    Example: shrinkvis run --data examples/sleepstudy.csv --formula "Reaction ~ Days + (Days | Subject)"
     """
     # the scenario and the options are checked first (pydantic and YAML only): bad input is reported
     # before a process is forked or anything heavy is loaded
@@ -545,9 +545,9 @@ def fit_command(
 ) -> None:
     """Fit a mixed model to your own data and print an lme4-like summary.
 
-    Example: shrinkvis fit --data sleep.csv --y Reaction --x Days --group Subject
+    Example: shrinkvis fit --data examples/sleepstudy.csv --y Reaction --x Days --group Subject
 
-    Example: shrinkvis fit --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)" --json
+    Example: shrinkvis fit --data examples/sleepstudy.csv --formula "Reaction ~ Days + (Days | Subject)" --json
     """
     import json
     import time
@@ -657,7 +657,7 @@ def explain(
 ) -> None:
     """Print the numbers behind the picture (model summary, pooling comparison, shrinkage); renders nothing.
 
-    Example: shrinkvis explain --data sleep.csv --y Reaction --x Days --group Subject
+    Example: shrinkvis explain --data examples/sleepstudy.csv --y Reaction --x Days --group Subject
     """
     from rich.console import Console
 
@@ -702,7 +702,7 @@ def validate(
     """Check a scenario file; print it with every default filled in (a scenario file itself), and
     "PATH: valid" on stderr.
 
-    Example: shrinkvis validate my_scenario.yaml > my_scenario_full.yaml
+    Example: shrinkvis validate baseline > mine.yaml
     """
     import yaml
 

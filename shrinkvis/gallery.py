@@ -627,7 +627,8 @@ def build(out_root: Path | str) -> str:
     """The gallery page for the scenario folders under `out_root`."""
     root = Path(out_root)
     if not root.is_dir():
-        raise UserError(f"{root}: no such folder")
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise UserError(f"{root}: {what}; give the folder a batch wrote into (its --out)")
     folders = scenario_folders(root)
     if not folders:
         raise UserError(f"{root}: no scenario outputs (no */{SUMMARY_NAME}); run `shrinkvis batch` first")

@@ -368,3 +368,22 @@ def test_the_pages_build_as_a_site(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "own-data" / "index.html").exists()
+
+
+def test_every_help_example_names_real_options():
+    """The `Example:` lines of `--help` are documentation too."""
+    import typer.main
+
+    from shrinkvis.cli import app
+
+    examples = [
+        line.strip().removeprefix("Example: ")
+        for command in typer.main.get_command(app).commands.values()  # type: ignore[attr-defined]
+        for line in (command.help or "").splitlines()
+        if line.strip().startswith("Example: ")
+    ]
+    assert len(examples) >= 9
+    for example in examples:
+        check_shrinkvis_command(example, "--help")
+        for path in re.findall(r"examples/\S+", example):
+            assert (ROOT / path).exists(), f"--help: `{example}`: {path} does not exist"

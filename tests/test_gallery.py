@@ -338,3 +338,13 @@ def test_a_card_warning_does_not_say_its_headline_twice(summary, headline, detai
     (warning,) = gallery.fit_warnings(summary)
     assert (warning.headline, warning.detail) == (headline, detail)
     assert not warning.detail.lower().startswith(headline.lower())
+
+
+def test_a_missing_folder_or_a_file_is_one_line_in_words(tmp_path):
+    with pytest.raises(
+        UserError, match=r"nope: no such folder; give the folder a batch wrote into \(its --out\)"
+    ):
+        gallery.build(tmp_path / "nope")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"file: is a file, not a folder; give the folder"):
+        gallery.build(tmp_path / "file")
