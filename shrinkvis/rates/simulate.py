@@ -41,7 +41,9 @@ def simulate_hospitals(
     log_cases = rng.normal(np.log(median_cases), size_spread, n_hospitals)
     cases = np.maximum(np.round(np.exp(log_cases)), min_cases).astype(np.int64)
     centred = np.log(cases) - np.log(cases).mean()
-    logit = np.log(mortality / (1 - mortality)) + size_effect * centred + rng.normal(0, sd_hospital, n_hospitals)
+    logit = (
+        np.log(mortality / (1 - mortality)) + size_effect * centred + rng.normal(0, sd_hospital, n_hospitals)
+    )
     true_rate = 1 / (1 + np.exp(-logit))
     deaths = rng.binomial(cases, true_rate)
     width = len(str(n_hospitals))

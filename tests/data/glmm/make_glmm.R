@@ -5,7 +5,8 @@
 #
 # Data: the built-in tables in shrinkvis/scenarios/ (surgical, baseball, eight_schools) and
 # tests/data/glmm/hospitals.csv (written by shrinkvis's own `hospitals` simulation, seed of the scenario).
-# glmer runs with bobyqa at a tight tolerance, so the numbers are the optimum itself.
+# glmer runs with bobyqa and PIRLS at tight tolerances, so the numbers are the optimum itself;
+# `default_control` holds glmer's answer at its default settings beside them.
 suppressPackageStartupMessages({
   library(lme4)
   library(metafor)
@@ -13,7 +14,9 @@ suppressPackageStartupMessages({
 })
 here <- "tests/data/glmm"
 builtin <- "shrinkvis/scenarios"
-control <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e5))
+# tolPwrss: glmer's default (1e-7) stops the inner PIRLS iterations early enough to move the Laplace
+# optimum by up to 1e-4 in the fixed effects on these data; at 1e-12 the conditional modes are exact.
+control <- glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12, optCtrl = list(rhoend = 1e-10, maxfun = 1e5))
 
 glmer_case <- function(name, formula, data, family, nAGQ, group, note) {
   started <- proc.time()[["elapsed"]]
@@ -22,6 +25,11 @@ glmer_case <- function(name, formula, data, family, nAGQ, group, note) {
   re <- ranef(fit, condVar = TRUE)[[group]]
   cond_sd <- sqrt(as.numeric(attr(re, "postVar")))
   vc <- as.data.frame(VarCorr(fit))
+  # what glmer gives at its default settings, for the printed digits a user sees
+  plain <- glmer(formula, data = data, family = family, nAGQ = nAGQ)
+  default_control <- list(fixed_effects = as.list(fixef(plain)), theta = unname(getME(plain, "theta")),
+                          std_errors = as.list(sqrt(diag(as.matrix(vcov(plain))))),
+                          logLik = as.numeric(logLik(plain)))
   list(
     name = name, note = note, formula = paste(deparse(formula, width.cutoff = 500), collapse = ""),
     family = family$family, link = family$link, nAGQ = nAGQ,
@@ -39,6 +47,7 @@ glmer_case <- function(name, formula, data, family, nAGQ, group, note) {
       conditional_sd = cond_sd,
       coef = coef(fit)[[group]][["(Intercept)"]]
     ),
+    default_control = default_control,
     lme4_version = as.character(packageVersion("lme4")), seconds = seconds
   )
 }
@@ -99,8 +108,14 @@ write_case(glmer_case("hospitals_poisson_agq1", deaths ~ 1 + offset(log(cases)) 
 
 # ---- eight schools: Rubin (1981), Table 2; random-effects meta-analysis by REML and ML
 schools <- read.csv(file.path(builtin, "eight_schools.csv"))
-for (method in c("REML", "ML")) {
-  fit <- rma(yi = effect, sei = se, data = schools, method = method)
+# the same SEs with every effect tripled: a case whose τ² lies inside, not on the boundary
+tripled <- transform(schools, effect = 3 * effect)
+for (method in c("REML", "ML", "tripled")) {
+  if (method == "tripled") {
+    fit <- rma(yi = effect, sei = se, data = tripled, method = "REML")
+  } else {
+    fit <- rma(yi = effect, sei = se, data = schools, method = method)
+  }
   pred <- blup(fit)
   re <- ranef(fit)
   case <- list(
@@ -113,5 +128,5 @@ for (method in c("REML", "ML")) {
                           weight = weights(fit)),
     metafor_version = as.character(packageVersion("metafor"))
   )
-  write_case(case, schools)
+  write_case(case, if (method == "tripled") tripled else schools)
 }
