@@ -25,10 +25,12 @@ EXPECTED_CHANGES = {
     # the guide's last case: a random slope the data cannot support, fitted by REML and by Bayes
     "singular_slope": {"n_cluster": 30, "obs_per_cluster": 4, "sd_slope": 0.0, "seed": 6},
 }
+# rates and published estimates (real data and the hospitals simulation): tests/test_rates.py
+RATES_SCENARIOS = ("baseball", "eight_schools", "hospitals", "surgical")
 
 
 def test_builtin_scenarios_are_the_classic_six_small_differ_and_the_singular_slope():
-    assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
+    assert scenario.builtin_names() == sorted([*EXPECTED_CHANGES, *RATES_SCENARIOS])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_CHANGES))
@@ -43,7 +45,7 @@ def test_builtin_scenario_changes_only_what_it_says(name):
 
 def test_top_level_scenarios_folder_is_the_shipped_one():
     top = Path(__file__).parents[1] / "scenarios"
-    assert sorted(p.stem for p in top.glob("*.yaml")) == sorted(EXPECTED_CHANGES)
+    assert sorted(p.stem for p in top.glob("*.yaml")) == sorted([*EXPECTED_CHANGES, *RATES_SCENARIOS])
 
 
 def test_defaults():
