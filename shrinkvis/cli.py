@@ -81,7 +81,8 @@ SetOption = Annotated[
 
 # a table of your own instead of a scenario (run, explain)
 DataOption = Annotated[
-    Path | None, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.")
+    Path | None,
+    typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory."),
 ]
 YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
 GroupOption = Annotated[
@@ -100,6 +101,28 @@ FormulaOption = Annotated[
         "--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."
     ),
 ]
+# binomial, Poisson and known-SE models (issue 27; shrinkvis.rates)
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family", help="gaussian (default), binomial or poisson (same as --set model.family=...)."
+    ),
+]
+TrialsOption = Annotated[
+    str | None, typer.Option("--trials", help="With --data and --family binomial: column of the trials.")
+]
+ExposureOption = Annotated[
+    str | None,
+    typer.Option(
+        "--exposure", help="With --data and --family poisson: column of the exposure, offset(log(exposure))."
+    ),
+]
+EstimateOption = Annotated[
+    str | None, typer.Option("--estimate", help="With --data and --se: column of the published estimates.")
+]
+SeOption = Annotated[
+    str | None, typer.Option("--se", help="With --data: column of known standard errors (a meta-analysis).")
+]
 TitleOption = Annotated[
     str | None, typer.Option("--title", help="With --data: title (default: the file name).")
 ]
@@ -108,7 +131,9 @@ EngineOption = Annotated[
 ]
 ViewOption = Annotated[
     str | None,
-    typer.Option("--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."),
+    typer.Option(
+        "--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."
+    ),
 ]
 PresetOption = Annotated[
     str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")
@@ -225,6 +250,14 @@ def _scenario_or_data(
     from .errors import UserError
 
     given = [f"--{name}" for name, value in columns.items() if value is not None]
+    family = columns.get("family")
+    if data is None and family is not None and not [name for name in given if name != "--family"]:
+        # --family on a scenario is a shorthand for --set model.family=...
+        from .scenario import Override
+
+        overrides = [*overrides, Override(f"model.family={family}", f"--family {family}")]
+        given = []
+        columns = {name: value for name, value in columns.items() if name != "family"}
     if data is None:
         if scenario is None:
             raise UserError(
@@ -275,6 +308,11 @@ def run(
     preset: PresetOption = None,
     theme: ThemeOption = None,
     engine: EngineOption = None,
+    family: FamilyOption = None,
+    trials: TrialsOption = None,
+    exposure: ExposureOption = None,
+    estimate: EstimateOption = None,
+    se: SeOption = None,
 ) -> None:
     """Render one scenario, or your own data: GIF, MP4, PNG stills, SVG, estimates.csv, summary.json and
     report.md.
@@ -282,7 +320,15 @@ def run(
     Example: shrinkvis run baseline --view stages --preset slide --set data.sd_int=1
 
     Example: shrinkvis run --data sleep.csv --formula "Reaction ~ Days + (Days | Subject)"
+
+    Example: shrinkvis run --data surgery.csv --formula "cbind(deaths, n - deaths) ~ 1 + (1 | hospital)"
     """
+    from .errors import UserError
+
+    if estimate is not None and y is not None:
+        raise UserError("--estimate and --y both name the outcome; give one")
+    y = estimate if estimate is not None else y
+    rate_options = {"family": family, "trials": trials, "exposure": exposure, "se": se}
     # the scenario and the options are checked first (pydantic and YAML only): bad input is reported
     # before a process is forked or anything heavy is loaded
     loaded = _scenario_or_data(
@@ -295,6 +341,7 @@ def run(
         random=random,
         formula=formula,
         title=title,
+        **rate_options,
     )
     with _drawing_process() as drawing:  # it loads matplotlib while this process loads pandas and fits
         from . import pipeline, progress
@@ -372,7 +419,12 @@ def _without_name(reason: str, name: str) -> str:
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory."
+        ),
+    ],
     y: Annotated[str | None, typer.Option("--y", help="Column of the outcome.")] = None,
     group: Annotated[
         str | None, typer.Option("--group", help="Column of the cluster labels (text or numbers).")

@@ -135,7 +135,8 @@ class DataFileSpec(_Spec):
     x: str | None = Field(None, description="Column of the predictor (numbers); none: y ~ 1 + (1 | group).")
     # rates and published estimates (issue 27; shrinkvis.rates)
     trials: str | None = Field(
-        None, description="family: binomial: column of the trials (y successes out of trials); none: y is 0/1."
+        None,
+        description="family: binomial: column of the trials (y successes out of trials); none: y is 0/1.",
     )
     exposure: str | None = Field(
         None, description="family: poisson: column of the exposure, entering as offset(log(exposure))."
@@ -144,10 +145,14 @@ class DataFileSpec(_Spec):
         None, description="Column of known standard errors of y: a random-effects meta-analysis."
     )
     truth: str | None = Field(
-        None, description="Column of a known true value per group (e.g. the rest of the season), shown at the end."
+        None,
+        description="Column of a known true value per group (e.g. the rest of the season), shown at the end.",
     )
     per: float = Field(
-        100, gt=0, le=1e9, description="Rates are shown per this many trials or units of exposure (100: %, 1: a proportion)."
+        100,
+        gt=0,
+        le=1e9,
+        description="Rates are shown per this many trials or units of exposure (100: %, 1: a proportion).",
     )
     label: str | None = Field(None, max_length=120, description="Axis label of the rate or estimate.")
 
@@ -192,7 +197,11 @@ def _data_kind(value: Any) -> str:
 
 
 #: the tags pydantic puts into an error's location after `data`; not keys a user writes
-DATA_KINDS: dict[str, type[BaseModel]] = {"simulate": DataSpec, "read": DataFileSpec, "hospitals": HospitalsSpec}
+DATA_KINDS: dict[str, type[BaseModel]] = {
+    "simulate": DataSpec,
+    "read": DataFileSpec,
+    "hospitals": HospitalsSpec,
+}
 
 DataSource = Annotated[
     Annotated[DataSpec, Tag("simulate")]
@@ -212,7 +221,9 @@ class BayesSpec(_Spec):
         None, gt=0, description="Scale of that prior (default: max(2.5, mad(y)), as brms)."
     )
     sd_scale: float | None = Field(
-        None, gt=0, description="Scale of the half-Student-t prior on each random-effect SD (default as above)."
+        None,
+        gt=0,
+        description="Scale of the half-Student-t prior on each random-effect SD (default as above).",
     )
     sigma_scale: float | None = Field(
         None, gt=0, description="Scale of the half-Student-t prior on the residual SD (default as above)."
@@ -237,7 +248,10 @@ class ModelSpec(_Spec):
         "a random intercept (lme4's glmer).",
     )
     nagq: int = Field(
-        1, ge=1, le=25, description="binomial/poisson: Gauss–Hermite nodes per cluster (glmer's nAGQ; 1: Laplace)."
+        1,
+        ge=1,
+        le=25,
+        description="binomial/poisson: Gauss–Hermite nodes per cluster (glmer's nAGQ; 1: Laplace).",
     )
     engine: Literal["exact", "statsmodels", "bayes"] = Field(
         "exact",
@@ -556,6 +570,10 @@ def for_data(
     formula: str | None = None,
     title: str | None = None,
     overrides: Iterable[str | Override] = (),
+    family: str | None = None,
+    trials: str | None = None,
+    exposure: str | None = None,
+    se: str | None = None,
 ) -> Scenario:
     """A scenario for a table given on the command line: the columns by name, or an lme4 formula.
 
@@ -563,12 +581,24 @@ def for_data(
     `title` is given.
     """
     from . import formula as formulas
+    from .rates.formula import parse as parse_rates
 
+    rates = parse_rates(formula) if formula is not None else None  # cbind(), offset() or se(): issue 27
     if formula is not None:
         if y is not None or group is not None or x is not None or random is not None:
             raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
-        parsed = formulas.parse(formula)
-        y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
+        if rates is not None:
+            if trials or exposure or se:
+                raise ScenarioError(
+                    "the formula names the trials, exposure or SE column: drop --trials/--exposure/--se"
+                )
+            y, group, x, random = rates.y, rates.group, rates.x, "intercept"
+            trials, exposure, se = rates.trials, rates.exposure, rates.se
+            if family is None and rates.family != "gaussian":
+                family = rates.family
+        else:
+            parsed = formulas.parse(formula)
+            y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
     if y is None or group is None:
         raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
     if x is None and random == "slope":
@@ -590,6 +620,12 @@ def for_data(
         "data": {"file": str(path), "y": y, "group": group, "x": x},
         "model": {} if random is None else {"random": random},
     }
+    rate_columns = {"trials": trials, "exposure": exposure, "se": se}
+    raw["data"].update({key: value for key, value in rate_columns.items() if value is not None})
+    if family is not None:
+        raw["model"]["family"] = family
+        if family != "gaussian":
+            raw["model"].setdefault("method", "ML")
     if title is not None:
         raw["title"] = title
     blame = {("title",): f"--title {title}"} if title is not None else {}

@@ -89,7 +89,9 @@ def _from_table(spec: DataFileSpec, family: str) -> RateData:
     extra = [column for column in (size_column, spec.se, spec.truth) if column is not None]
     for column in extra:
         if column not in table.columns:
-            raise DataError(f"{source}: no column {column!r}; the file has: {', '.join(map(str, table.columns))}")
+            raise DataError(
+                f"{source}: no column {column!r}; the file has: {', '.join(map(str, table.columns))}"
+            )
     # the model's columns by the one set of reading rules; the extra columns on the rows it kept
     base = model_frame(table, y=spec.y, group=spec.group, x=spec.x, source=source)
     kept = table.loc[base.frame.index]
@@ -103,7 +105,9 @@ def _from_table(spec: DataFileSpec, family: str) -> RateData:
     n_groups = len(labels)
     if kind == "meta":
         if np.bincount(codes, minlength=n_groups).max() > 1:
-            raise DataError(f"{source}: known standard errors need one row per {spec.group!r}; some appear twice")
+            raise DataError(
+                f"{source}: known standard errors need one row per {spec.group!r}; some appear twice"
+            )
         se = values[spec.se]
         if np.any(se <= 0):
             raise DataError(f"{source}: column {spec.se!r} must hold standard errors above 0")
@@ -111,7 +115,9 @@ def _from_table(spec: DataFileSpec, family: str) -> RateData:
         clusters = pd.DataFrame({"cluster": labels, "n_rows": 1, "estimate": y[order], "se": se[order]})
     else:
         if np.any(y < 0) or np.any(y != np.round(y)):
-            raise DataError(f"{source}: column {spec.y!r} must hold counts (whole numbers ≥ 0) for a {kind} model")
+            raise DataError(
+                f"{source}: column {spec.y!r} must hold counts (whole numbers ≥ 0) for a {kind} model"
+            )
         size = values[size_column] if size_column is not None else np.ones_like(y)
         if kind == "binomial":
             if size_column is None and np.any(y > 1):
@@ -138,7 +144,14 @@ def _from_table(spec: DataFileSpec, family: str) -> RateData:
         clusters["truth"] = truth.reindex(range(n_groups)).to_numpy()
     rows = None
     if spec.x is not None:
-        rows = pd.DataFrame({"y": y, "size": values.get(size_column, np.ones_like(y)), "x": frame["x"].to_numpy(), "codes": codes})
+        rows = pd.DataFrame(
+            {
+                "y": y,
+                "size": values.get(size_column, np.ones_like(y)),
+                "x": frame["x"].to_numpy(),
+                "codes": codes,
+            }
+        )
     elif kind != "meta":
         rows = pd.DataFrame({"y": y, "size": values.get(size_column, np.ones_like(y)), "codes": codes})
     return RateData(

@@ -29,7 +29,9 @@ CONTROL_LIMITS = (0.95, 0.998)  # Spiegelhalter (2005): "2 SD" and "3 SD" limits
 class RatesFit:
     data: RateData
     per: float  # display multiplier (100: %, 1: proportion); 1 for known SEs
-    clusters: pd.DataFrame  # cluster, size, own, own_lo, own_hi, partial, partial_lo, partial_hi, moved, truth?
+    clusters: (
+        pd.DataFrame
+    )  # cluster, size, own, own_lo, own_hi, partial, partial_lo, partial_hi, moved, truth?
     pooled: float  # the rate of a typical cluster (inverse link of the fixed intercept), or μ̂
     overall: float  # the crude overall rate Σ events / Σ size (the funnel's target), or μ̂
     glmm: GlmmFit | None
@@ -61,7 +63,8 @@ class RatesFit:
             return None
         table = self.clusters.dropna(subset=["truth"])
         return {
-            which: float(np.sqrt(np.mean((table[which] - table["truth"]) ** 2))) for which in ("own", "partial")
+            which: float(np.sqrt(np.mean((table[which] - table["truth"]) ** 2)))
+            for which in ("own", "partial")
         }
 
 
@@ -122,7 +125,9 @@ def _fit_glmm(data: RateData, scenario: Scenario) -> RatesFit:
     intercept = float(glmm.fixed_effects[0])
     # a cluster's linear predictor without its random effect: the fixed part at its own rows' mean x
     if data.x_name is not None and data.rows is not None:
-        mean_x = pd.Series(data.rows["x"].to_numpy(dtype=float)).groupby(codes).mean().reindex(range(n_groups))
+        mean_x = (
+            pd.Series(data.rows["x"].to_numpy(dtype=float)).groupby(codes).mean().reindex(range(n_groups))
+        )
         fixed_part = intercept + float(glmm.fixed_effects[1]) * mean_x.to_numpy()
     else:
         fixed_part = np.full(n_groups, intercept)
@@ -134,7 +139,9 @@ def _fit_glmm(data: RateData, scenario: Scenario) -> RatesFit:
         own_eta = special.logit(own) if kind == "binomial" else np.log(own)
     # the share of the way (on the link scale) from its own rate to the fixed part that a cluster moved
     gap = own_eta - fixed_part
-    moved = np.where(np.isfinite(gap) & (np.abs(gap) > 1e-12), 1 - glmm.blup / np.where(gap == 0, 1, gap), np.nan)
+    moved = np.where(
+        np.isfinite(gap) & (np.abs(gap) > 1e-12), 1 - glmm.blup / np.where(gap == 0, 1, gap), np.nan
+    )
     clusters = pd.DataFrame(
         {
             "cluster": table["cluster"].to_numpy(),
@@ -171,8 +178,14 @@ def _fit_glmm(data: RateData, scenario: Scenario) -> RatesFit:
         partial=eta,
         partial_se=glmm.blup_sd,
         own_link=np.where(np.isfinite(own_eta), own_eta, np.nan),
-        own_link_se=np.sqrt(1 / np.where(events > 0, events * (1 - own if kind == "binomial" else 1), np.nan)),
-        complete=float(special.logit(events.sum() / size.sum()) if kind == "binomial" else np.log(events.sum() / size.sum())),
+        own_link_se=np.sqrt(
+            1 / np.where(events > 0, events * (1 - own if kind == "binomial" else 1), np.nan)
+        ),
+        complete=float(
+            special.logit(events.sum() / size.sum())
+            if kind == "binomial"
+            else np.log(events.sum() / size.sum())
+        ),
         method="ML",
         criterion=glmm.deviance,
         converged=glmm.converged,

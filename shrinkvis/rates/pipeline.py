@@ -96,7 +96,9 @@ def cluster_table(fit: RatesFit) -> pd.DataFrame:
     return pd.concat([table.reset_index(drop=True), link.reset_index(drop=True)], axis=1)
 
 
-def summary(fit: RatesFit, scenario: Scenario, files: dict[str, Path], timings: dict[str, float]) -> dict[str, Any]:
+def summary(
+    fit: RatesFit, scenario: Scenario, files: dict[str, Path], timings: dict[str, float]
+) -> dict[str, Any]:
     population = fit.estimates.population()
     extra: dict[str, Any] = {
         "formula": formula(fit),
@@ -120,8 +122,13 @@ def summary(fit: RatesFit, scenario: Scenario, files: dict[str, Path], timings: 
     if fit.meta is not None:
         meta = fit.meta
         extra.update(
-            mu=meta.mu, se_mu=meta.se_mu, tau2=meta.tau2, se_tau2=meta.se_tau2, loglik=meta.loglik,
-            i_squared=meta.i_squared, q_statistic=meta.q_statistic,
+            mu=meta.mu,
+            se_mu=meta.se_mu,
+            tau2=meta.tau2,
+            se_tau2=meta.se_tau2,
+            loglik=meta.loglik,
+            i_squared=meta.i_squared,
+            q_statistic=meta.q_statistic,
             shrinkage=dict(zip(map(str, fit.clusters["cluster"]), map(float, meta.shrinkage), strict=True)),
         )
     return json_ready(
@@ -188,10 +195,15 @@ def markdown(fit: RatesFit, scenario: Scenario) -> str:
     shown = fit.clusters if len(fit.clusters) <= 40 else fit.clusters.nsmallest(20, "size")
     if len(fit.clusters) > 40:
         lines += ["The 20 smallest clusters (all are in estimates.csv):", ""]
-    lines += [f"| {data.group_name} | size | own | partial pooling | moved toward pooled |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {data.group_name} | size | own | partial pooling | moved toward pooled |",
+        "|---|---|---|---|---|",
+    ]
     for _, row in shown.iterrows():
         moved = "" if not np.isfinite(row["moved"]) else f"{100 * row['moved']:.0f} %"
-        lines.append(f"| {row['cluster']} | {row['size']:.4g} | {row['own']:.4g} | {row['partial']:.4g} | {moved} |")
+        lines.append(
+            f"| {row['cluster']} | {row['size']:.4g} | {row['own']:.4g} | {row['partial']:.4g} | {moved} |"
+        )
     lines.append("")
     return "\n".join(lines)
 
@@ -216,7 +228,9 @@ def run_rates(
     files["csv"] = out_dir / "estimates.csv"
     write_text(files["report"], markdown(fit, scenario))
     write_csv(files["csv"], cluster_table(fit))
-    animation.write_animation(story, {kind: path for kind, path in files.items() if kind not in ("report", "csv")})
+    animation.write_animation(
+        story, {kind: path for kind, path in files.items() if kind not in ("report", "csv")}
+    )
     timings["render"] = time.perf_counter() - started
     stage("writing")
     files["json"] = out_dir / "summary.json"

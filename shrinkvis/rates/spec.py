@@ -64,7 +64,9 @@ def check_rates_scenario(scenario: Scenario) -> None:
         if data.exposure is not None and family != "poisson":
             raise ValueError(f"data.exposure is for model.family: poisson (the model is {family})")
         if data.se is not None and family != "gaussian":
-            raise ValueError("data.se (known standard errors) is a Gaussian model: leave model.family gaussian")
+            raise ValueError(
+                "data.se (known standard errors) is a Gaussian model: leave model.family gaussian"
+            )
     if isinstance(data, HospitalsSpec) and family == "gaussian":
         raise ValueError("data.simulate: hospitals needs model.family: binomial or poisson")
     if not is_rates(scenario):
