@@ -154,9 +154,14 @@ def test_invalid_animation_values(override, fragment):
 
 def test_a_description_says_what_is_simulated_after_an_override():
     assert scenario.load("baseline").description.startswith("100 clusters of 10 rows with")
-    assert scenario.load("baseline", ["data.n_cluster=20"]).description.startswith("20 clusters of 10 rows with")
+    assert scenario.load("baseline", ["data.n_cluster=20"]).description.startswith(
+        "20 clusters of 10 rows with"
+    )
     assert scenario.load("unbalanced", ["data.balanced=0.7"]).description.startswith("70% of the rows kept")
     # unknown names, formats that do not fit and doubled braces stay as they are
-    assert scenario.fill_in("{nope} {seed:zz} {{x}} {sd_int:.2f}", scenario.DataSpec()) == "{nope} {seed:zz} {{x}} 0.50"
+    assert (
+        scenario.fill_in("{nope} {seed:zz} {{x}} {sd_int:.2f}", scenario.DataSpec())
+        == "{nope} {seed:zz} {{x}} 0.50"
+    )
     for name in scenario.builtin_names():
         assert "{" not in scenario.load(name).description, name
