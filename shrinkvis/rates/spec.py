@@ -15,6 +15,23 @@ if TYPE_CHECKING:
 #: the views of a rates scenario (own modules: story/rates.py, render/rates.py)
 RATE_VIEWS = ("caterpillar", "funnel", "shrinkage")
 
+# what each view shows, for the gallery's alt text
+RATE_VIEW_MOTION = {
+    "rates:shrinkage": "each unit's rate moving from its own value (top rail) to its partial-pooling value "
+    "(middle rail), toward the pooled rate, sized by its n; where a truth is known it appears on a rail below",
+    "rates:caterpillar": "each unit on its own row with its 95 % interval, sliding from its own value toward "
+    "the pooled value as its interval narrows",
+    "rates:funnel": "rates against size with the funnel's 95 % and 99.8 % control limits, each unit sliding "
+    "vertically toward the pooled rate",
+}
+RATE_VIEW_START = {
+    f"rates:{view}": "each unit at its own rate or estimate (no pooling)" for view in RATE_VIEWS
+}
+RATE_VIEW_END = {
+    f"rates:{view}": "each unit at its partial-pooling value (and the truth, where known)"
+    for view in RATE_VIEWS
+}
+
 
 def _wants_rates(raw: Mapping[str, Any]) -> bool:
     model = raw.get("model")
