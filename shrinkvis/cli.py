@@ -458,6 +458,14 @@ def fit_command(
     from .pipeline import fit_model, read_data, reading_stage
     from .scenario import DataFileSpec, Override, for_data
 
+    from .errors import UserError
+    from .rates.formula import parse as parse_rates
+
+    if formula is not None and parse_rates(formula) is not None:
+        raise UserError(
+            "shrinkvis fit takes linear mixed models; for cbind(), offset() and se() models use shrinkvis run "
+            "(its report.md and summary.json hold the fit)"
+        )
     started = time.perf_counter()
     scenario = for_data(
         data,
