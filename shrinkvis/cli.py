@@ -454,12 +454,11 @@ def fit_command(
     import time
 
     from . import progress, report
+    from .errors import UserError
     from .outputs import write_csv
     from .pipeline import fit_model, read_data, reading_stage
-    from .scenario import DataFileSpec, Override, for_data
-
-    from .errors import UserError
     from .rates.formula import parse as parse_rates
+    from .scenario import DataFileSpec, Override, for_data
 
     if formula is not None and parse_rates(formula) is not None:
         raise UserError(
