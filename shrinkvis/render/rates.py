@@ -84,7 +84,9 @@ class RatesRenderer(BlitRenderer):
         self._partial_line = self.moving(partial_line)
         if story.partial_line is not None:
             partial_line.set_data(*story.partial_line.T)
-        (links,) = axes.plot([], [], color=theme.partial_pool, lw=0.8 * look.line_width, linestyle="--", zorder=2.2)
+        (links,) = axes.plot(
+            [], [], color=theme.partial_pool, lw=0.8 * look.line_width, linestyle="--", zorder=2.2
+        )
         self._links = self.moving(links)
         if story.truth_links is not None:
             links.set_data(*broken_line(story.truth_links))

@@ -16,6 +16,7 @@ Plain numbers only: the renderer (render/rates.py) draws what is here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,7 +112,9 @@ def value_label(fit: RatesFit, label: str | None) -> str:
 
 def _value_limits(fit: RatesFit, with_intervals: bool) -> tuple[float, float]:
     table = fit.clusters
-    columns = ["own", "partial"] + (["own_lo", "own_hi", "partial_lo", "partial_hi"] if with_intervals else [])
+    columns = ["own", "partial"] + (
+        ["own_lo", "own_hi", "partial_lo", "partial_hi"] if with_intervals else []
+    )
     if "truth" in table:
         columns.append("truth")
     values = table[columns].to_numpy(dtype=float).ravel()
@@ -157,7 +160,12 @@ def _truth_entry(fit: RatesFit, look: Look, binned: bool = False) -> LegendEntry
     digits = 3 if fit.per == 1 else 2
     text = f"{name}{' (mean by size)' if binned else ''}; RMSE: own {score['own']:.{digits}f}, shrunk {score['partial']:.{digits}f}"
     return LegendEntry(
-        text, look.theme.fixed_effect, marker="D", area=look.area(TRUTH_AREA), hollow=True, line="-" if binned else ""
+        text,
+        look.theme.fixed_effect,
+        marker="D",
+        area=look.area(TRUTH_AREA),
+        hollow=True,
+        line="-" if binned else "",
     )
 
 
@@ -168,7 +176,7 @@ def rates_story(
     look: Look,
     frames: int,
     fps: int,
-    make_timeline,  # noqa: ANN001 — (n_states) → Timeline, the scenario's pauses and easing
+    make_timeline: Callable[[int], Timeline],  # n_states → the scenario's pauses and easing
     label: str | None = None,
 ) -> RatesStory:
     table = fit.clusters
@@ -182,25 +190,47 @@ def rates_story(
     colors = [theme.no_pool, theme.partial_pool] + ([theme.partial_pool] if has_truth else [])
     state_colors = np.array(colors, dtype=float)
     pooled_words = (
-        f"Pooled mean μ̂ = {fit.pooled:.3g}" if fit.kind == "meta" else f"Pooled rate (typical cluster) = {_fmt(fit.pooled, fit)}"
+        f"Pooled mean μ̂ = {fit.pooled:.3g}"
+        if fit.kind == "meta"
+        else f"Pooled rate (typical cluster) = {_fmt(fit.pooled, fit)}"
     )
     legend = _legend(fit, look, areas, pooled_words, view == "caterpillar")
     truth_entry = _truth_entry(fit, look, binned=view == "funnel") if has_truth else None
     builder = {"shrinkage": _shrinkage, "caterpillar": _caterpillar, "funnel": _funnel}[view]
     return builder(
-        fit=fit,
-        view=view,
-        header=header,
-        look=look,
-        timeline=timeline,
-        own=own,
-        partial=partial,
-        areas=areas,
-        state_colors=state_colors,
-        legend=tuple(legend + ([truth_entry] if truth_entry else [])),
-        has_truth=has_truth,
-        label=value_label(fit, label),
+        _Parts(
+            fit=fit,
+            view=view,
+            header=header,
+            look=look,
+            timeline=timeline,
+            own=own,
+            partial=partial,
+            areas=areas,
+            state_colors=state_colors,
+            legend=tuple(legend + ([truth_entry] if truth_entry else [])),
+            has_truth=has_truth,
+            label=value_label(fit, label),
+        )
     )
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What every view's builder starts from."""
+
+    fit: RatesFit
+    view: str
+    header: Header
+    look: Look
+    timeline: Timeline
+    own: np.ndarray
+    partial: np.ndarray
+    areas: np.ndarray
+    state_colors: np.ndarray
+    legend: tuple[LegendEntry, ...]
+    has_truth: bool
+    label: str
 
 
 def _fmt(value: float, fit: RatesFit) -> str:
@@ -215,7 +245,16 @@ def _stack(*states: np.ndarray) -> np.ndarray:
     return np.stack(states)
 
 
-def _shrinkage(*, fit, view, header, look, timeline, own, partial, areas, state_colors, legend, has_truth, label):  # noqa: ANN001, ANN202
+def _shrinkage(parts: _Parts) -> RatesStory:
+    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
+    own, partial, areas, legend, has_truth = (
+        parts.own,
+        parts.partial,
+        parts.areas,
+        parts.legend,
+        parts.has_truth,
+    )
+    state_colors, label = parts.state_colors, parts.label
     count = len(own)
     # rails from the top: own values, partial pooling, and (where known) the truth
     rail_truth = 0.0
@@ -228,7 +267,11 @@ def _shrinkage(*, fit, view, header, look, timeline, own, partial, areas, state_
     xlim = _value_limits(fit, with_intervals=False)
     rails = [rail_own, rail_partial] + ([rail_truth] if has_truth else [])
     lines = [StillLine(np.array([[xlim[0], rail], [xlim[1], rail]]), ":", "rail") for rail in rails]
-    lines.append(StillLine(np.array([[fit.pooled, rail_partial - 0.15], [fit.pooled, rail_partial + 0.15]]), "-", "pooled"))
+    lines.append(
+        StillLine(
+            np.array([[fit.pooled, rail_partial - 0.15], [fit.pooled, rail_partial + 0.15]]), "-", "pooled"
+        )
+    )
     own_words = "own\nestimate" if fit.kind == "meta" else "own\nrate"
     ticks = [(rail_own, own_words), (rail_partial, "partial\npooling")]
     truth = links = None
@@ -262,7 +305,16 @@ def _shrinkage(*, fit, view, header, look, timeline, own, partial, areas, state_
     )
 
 
-def _caterpillar(*, fit, view, header, look, timeline, own, partial, areas, state_colors, legend, has_truth, label):  # noqa: ANN001, ANN202
+def _caterpillar(parts: _Parts) -> RatesStory:
+    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
+    own, partial, areas, legend, has_truth = (
+        parts.own,
+        parts.partial,
+        parts.areas,
+        parts.legend,
+        parts.has_truth,
+    )
+    state_colors, label = parts.state_colors, parts.label
     table = fit.clusters
     count = len(own)
     # ranked by own value, the highest on top; ties by size (larger first)
@@ -334,7 +386,16 @@ def _size_ticks(low: float, high: float) -> tuple[tuple[float, ...], tuple[str, 
     return tuple(float(np.log10(v)) for v in values), tuple(f"{v:g}" for v in values)
 
 
-def _funnel(*, fit, view, header, look, timeline, own, partial, areas, state_colors, legend, has_truth, label):  # noqa: ANN001, ANN202
+def _funnel(parts: _Parts) -> RatesStory:
+    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
+    own, partial, areas, legend, has_truth = (
+        parts.own,
+        parts.partial,
+        parts.areas,
+        parts.legend,
+        parts.has_truth,
+    )
+    state_colors, label = parts.state_colors, parts.label
     table = fit.clusters
     size = table["size"].to_numpy(dtype=float)
     x = np.log10(size)
@@ -347,7 +408,10 @@ def _funnel(*, fit, view, header, look, timeline, own, partial, areas, state_col
     lines = [StillLine(np.array([[xlim[0], fit.overall], [xlim[1], fit.overall]]), "-", "pooled")]
     for coverage, style, role in ((0.95, "--", "limit95"), (0.998, ":", "limit998")):
         low, high = fit.control_limits(10**along, coverage)
-        lines += [StillLine(np.column_stack([along, low]), style, role), StillLine(np.column_stack([along, high]), style, role)]
+        lines += [
+            StillLine(np.column_stack([along, low]), style, role),
+            StillLine(np.column_stack([along, high]), style, role),
+        ]
     values = np.concatenate([own, partial] + ([table["truth"].to_numpy(dtype=float)] if has_truth else []))
     low, high = padded(float(np.nanmin(values)), float(np.nanmax(values)))
     ylim = (max(low, -0.025 * (high - max(low, 0.0))) if fit.kind != "meta" else low, high)
