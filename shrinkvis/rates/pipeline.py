@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,23 @@ def _caption(fit: RatesFit, scenario: Scenario) -> str:
     return " ".join(parts)
 
 
+DRAWN_CLUSTERS = 2_000  # past this many, the frames draw a random sample (the fit uses all)
+
+
+def drawn(fit: RatesFit, seed: int = 0) -> tuple[RatesFit, str]:
+    """The clusters the frames draw: all, or a random `DRAWN_CLUSTERS` with a note saying so."""
+    count = len(fit.clusters)
+    if count <= DRAWN_CLUSTERS:
+        return fit, ""
+    keep = np.sort(np.random.default_rng(seed).choice(count, DRAWN_CLUSTERS, replace=False))
+    sample = dataclasses.replace(fit, clusters=fit.clusters.iloc[keep].reset_index(drop=True))
+    return sample, f" A random {DRAWN_CLUSTERS:,} of {count:,} {fit.data.group_name}s drawn."
+
+
 def storyboard(fit: RatesFit, scenario: Scenario) -> RatesStory:
+    fit, note = drawn(fit, getattr(scenario.data, "seed", 0))
+    if note:
+        scenario = scenario.model_copy(update={"description": scenario.description + note})
     spec = scenario.animation
     the_look = look(spec.width, spec.height, spec.preset, theme(spec.theme, spec.palette))
     warning = "; ".join(fit.warnings)
