@@ -9,6 +9,7 @@ summary.json and the gallery read it as any other fit.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from scipy import special, stats
 from ..fit.estimates import CLUSTER_COLUMNS, Estimates
 from ..fit.glmm import GlmmFit, RateRows, cluster_counts, fit_glmm
 from ..fit.meta import MetaFit, fit_meta
+from ..fit.rates_bayes import PosteriorSummary, posterior_counts, posterior_meta
 from ..scenario import Scenario
 from .data import RateData
 
@@ -39,6 +41,8 @@ class RatesFit:
     estimates: Estimates
     family_words: str  # e.g. "binomial GLMM (ML, Laplace)"
     warnings: tuple[str, ...] = ()
+    posterior: PosteriorSummary | None = None  # engine bayes: the partial values are posterior means
+    ml_warnings: tuple[str, ...] = ()  # engine bayes: the warnings of the ML fit beside the posterior
 
     @property
     def kind(self) -> str:
@@ -69,9 +73,54 @@ class RatesFit:
 
 
 def fit_rates(data: RateData, scenario: Scenario) -> RatesFit:
-    if data.kind == "meta":
-        return _fit_meta(data, scenario)
-    return _fit_glmm(data, scenario)
+    fit = _fit_meta(data, scenario) if data.kind == "meta" else _fit_glmm(data, scenario)
+    return _with_posterior(fit) if scenario.model.engine == "bayes" else fit
+
+
+def _with_posterior(fit: RatesFit) -> RatesFit:
+    """engine bayes: the partial-pooling values become posterior means (± 1.96 posterior SD), the
+    maximum-likelihood ones stay beside them (`ml_partial`)."""
+    table = fit.data.clusters
+    if fit.kind == "meta":
+        posterior = posterior_meta(table["estimate"].to_numpy(dtype=float), table["se"].to_numpy(dtype=float))
+        mean, sd = posterior.cluster_mean, posterior.cluster_sd
+        tau_words = f"τ {posterior.tau_mean:.3g}"
+    else:
+        counts = cluster_counts(
+            fit.kind,
+            table["events"].to_numpy(dtype=float),
+            table["size"].to_numpy(dtype=float),
+            np.arange(len(table)),
+            len(table),
+        )
+        posterior = posterior_counts(fit.kind, counts)
+        assert posterior.rate_mean is not None and posterior.rate_sd is not None
+        mean, sd = fit.per * posterior.rate_mean, fit.per * posterior.rate_sd
+        tau_words = f"SD of the intercepts {posterior.tau_mean:.3g}"
+    clusters = fit.clusters.assign(
+        ml_partial=fit.clusters["partial"],
+        ml_partial_lo=fit.clusters["partial_lo"],
+        ml_partial_hi=fit.clusters["partial_hi"],
+        partial=mean,
+        partial_lo=mean - Z_95 * sd,
+        partial_hi=mean + Z_95 * sd,
+    )
+    words = f"Bayes, brms's default priors, posterior means ({tau_words}); beside it {fit.family_words}"
+    pooled = posterior.intercept_mean
+    if fit.kind != "meta":
+        pooled = fit.per * float(_inverse_link(fit.kind, np.array(pooled)))
+    # the ML fit's warnings concern the ML values, which the frames no longer show: they stay in
+    # summary.json (`bayes.ml_warnings`), not on the frame
+    return dataclasses.replace(
+        fit,
+        clusters=clusters,
+        family_words=words,
+        posterior=posterior,
+        warnings=(),
+        pooled=pooled,
+        estimates=dataclasses.replace(fit.estimates, engine="bayes", warnings=()),
+        ml_warnings=fit.warnings,
+    )
 
 
 def _inverse_link(kind: str, eta: np.ndarray) -> np.ndarray:

@@ -148,6 +148,22 @@ def summary(
             q_statistic=meta.q_statistic,
             shrinkage=dict(zip(map(str, fit.clusters["cluster"]), map(float, meta.shrinkage), strict=True)),
         )
+    if fit.posterior is not None:
+        posterior = fit.posterior
+        extra["bayes"] = {
+            "method": "numerical integration over (intercept, SD) at brms's default priors",
+            "priors": {
+                "Intercept": f"student_t(3, {posterior.prior[0].location:g}, {posterior.prior[0].scale:g})",
+                "sd": f"student_t(3, 0, {posterior.prior[1].scale:g}) on sd ≥ 0",
+            },
+            "intercept_mean": posterior.intercept_mean,
+            "intercept_sd": posterior.intercept_sd,
+            "sd_mean": posterior.tau_mean,
+            "sd_sd": posterior.tau_sd,
+            "sd_quantiles": list(posterior.tau_quantiles),
+            "ml_partial": list(fit.clusters["ml_partial"]),
+            "ml_warnings": list(fit.ml_warnings),
+        }
     return json_ready(
         {
             "scenario": scenario.model_dump(mode="json"),
@@ -193,6 +209,21 @@ def markdown(fit: RatesFit, scenario: Scenario) -> str:
             f"- log-likelihood {glmm.loglik:.6g} (glmer prints {glmm.lme4_loglik:.6g})",
             "",
         ]
+    if fit.posterior is not None:
+        posterior = fit.posterior
+        lines += [
+            "Bayes (brms's default priors: Intercept ~ student_t(3, "
+            f"{posterior.prior[0].location:g}, {posterior.prior[0].scale:g}), sd ~ half-student_t(3, 0, "
+            f"{posterior.prior[1].scale:g})), by numerical integration over the intercept and the SD:",
+            f"- intercept: posterior mean {posterior.intercept_mean:.4g} (SD {posterior.intercept_sd:.4g})",
+            f"- SD of the random intercepts: posterior mean {posterior.tau_mean:.4g} (SD {posterior.tau_sd:.4g}), "
+            f"95 % interval {posterior.tau_quantiles[0]:.3g} to {posterior.tau_quantiles[2]:.3g}",
+            "- the partial-pooling values below are posterior means; estimates.csv keeps the ML ones (ml_partial)",
+            "",
+        ]
+        lines += [f"ML fit beside it: {warning}" for warning in fit.ml_warnings] + (
+            [""] if fit.ml_warnings else []
+        )
     score = fit.rmse()
     if score is not None:
         lines += [

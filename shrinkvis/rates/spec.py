@@ -92,10 +92,13 @@ def check_rates_scenario(scenario: Scenario) -> None:
         raise ValueError(
             "binomial, Poisson and known-SE models have a random intercept only: use model.random: intercept"
         )
-    if model.engine != "exact":
+    if model.engine == "statsmodels":
         raise ValueError(
-            f"model.engine = {model.engine}: binomial, Poisson and known-SE models are fitted by the exact engine only"
+            "model.engine = statsmodels: binomial, Poisson and known-SE models are fitted by the exact or the "
+            "bayes engine"
         )
+    if model.engine == "bayes" and isinstance(data, DataFileSpec) and data.x is not None:
+        raise ValueError("model.engine = bayes fits rates without a predictor only: drop data.x")
     if family != "gaussian" and model.method != "ML" and "method" in model.model_fields_set:
         raise ValueError("binomial and Poisson models are fitted by ML (as glmer): use model.method: ML")
     if scenario.animation.view not in RATE_VIEWS:

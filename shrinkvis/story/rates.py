@@ -137,6 +137,8 @@ def _legend(
         own_words = "Own rate (no pooling)" + (", exact 95 % interval" if interval else "")
     spread = " ± 1.96 SE" if fit.kind == "meta" else " ± 1.96 cond. SD"
     partial_words = "Partial pooling" + (spread if interval else "")  # the model is in the caption
+    if fit.posterior is not None:
+        partial_words = "Posterior mean" + (" ± 1.96 SD" if interval else "")
     entries = [
         LegendEntry(own_words, theme.no_pool, marker="o", area=float(np.median(areas))),
         LegendEntry(partial_words, theme.partial_pool, marker="o", area=float(np.median(areas))),
@@ -190,7 +192,7 @@ def rates_story(
     colors = [theme.no_pool, theme.partial_pool] + ([theme.partial_pool] if has_truth else [])
     state_colors = np.array(colors, dtype=float)
     pooled_words = (
-        f"Pooled mean μ̂ = {fit.pooled:.3g}"
+        f"Pooled mean {'(posterior) ' if fit.posterior is not None else ''}μ̂ = {fit.pooled:.3g}"
         if fit.kind == "meta"
         else f"Pooled rate (typical cluster) = {_fmt(fit.pooled, fit)}"
     )
