@@ -163,7 +163,13 @@ class DataFileSpec(_Spec):
         given = [column for column in roles.values() if column is not None]
         if len(set(given)) < len(given):
             shown = ", ".join(f"{role} = {column!r}" for role, column in roles.items() if column is not None)
-            raise ValueError(f"the data's columns must differ ({shown})")
+            named = [
+                role
+                for role, column in roles.items()
+                if column is not None and role not in ("y", "group", "x")
+            ]
+            which = ", ".join(["y", "group", "x", *named][:-1]) + " and " + (named or ["x"])[-1]
+            raise ValueError(f"{which} must be different columns ({shown})")
         return self
 
 
