@@ -195,16 +195,33 @@ def _integrate(log_density, conditional, beta_range, tau_range, prior, rates):  
     beta_marginal, tau_marginal = weight.sum(axis=1), weight.sum(axis=0)
     beta_mean = float(np.sum(beta_marginal * betas))
     tau_mean = float(np.sum(tau_marginal * taus))
-    cumulative = np.cumsum(tau_marginal)
+    quantiles = _quantiles(taus, tau_marginal / tau_weights, tau_range)
     return PosteriorSummary(
         intercept_mean=beta_mean,
         intercept_sd=float(np.sqrt(np.sum(beta_marginal * (betas - beta_mean) ** 2))),
         tau_mean=tau_mean,
         tau_sd=float(np.sqrt(np.sum(tau_marginal * (taus - tau_mean) ** 2))),
-        tau_quantiles=tuple(float(np.interp(q, cumulative, taus)) for q in (0.025, 0.5, 0.975)),  # type: ignore[arg-type]
+        tau_quantiles=quantiles,
         cluster_mean=averaged[0],
         cluster_sd=np.sqrt(np.maximum(averaged[1] - averaged[0] ** 2, 0)),
         rate_mean=averaged[2] if rates is not None else None,
         rate_sd=np.sqrt(np.maximum(averaged[3] - averaged[2] ** 2, 0)) if rates is not None else None,
         prior=prior,
     )
+
+
+def _quantiles(
+    nodes: np.ndarray, density: np.ndarray, span: tuple[float, float]
+) -> tuple[float, float, float]:
+    """2.5 %, 50 % and 97.5 % of a marginal known at the grid's nodes: its log-density interpolated by a
+    cubic spline onto a dense grid and integrated there (interpolating the CDF between the nodes instead
+    puts the tail quantiles off by several % at 40 nodes)."""
+    from scipy.interpolate import CubicSpline
+
+    dense = np.linspace(*span, 4001)
+    log_density = CubicSpline(nodes, np.log(np.maximum(density, 1e-300)))(dense)
+    values = np.exp(log_density - log_density.max())
+    cumulative = np.concatenate([[0.0], np.cumsum((values[1:] + values[:-1]) / 2)])
+    cumulative /= cumulative[-1]
+    low, middle, high = (float(np.interp(q, cumulative, dense)) for q in (0.025, 0.5, 0.975))
+    return low, middle, high
