@@ -71,15 +71,20 @@ class RatesRenderer(BlitRenderer):
         )
         from matplotlib import patheffects
 
-        halo = [patheffects.withStroke(linewidth=3.2 * look.line_width, foreground=theme.background)]
+        def halo(alpha: float = 1.0) -> Any:
+            return patheffects.withStroke(
+                linewidth=3.2 * look.line_width, foreground=theme.background, alpha=alpha
+            )
+
+        self._halo = halo
         (truth_line,) = axes.plot(
-            [], [], color=theme.fixed_effect, lw=1.4 * look.line_width, zorder=3.4, path_effects=halo
+            [], [], color=theme.fixed_effect, lw=1.4 * look.line_width, zorder=3.4, path_effects=[halo()]
         )
         self._truth_line = self.moving(truth_line)
         if story.truth_line and story.truth_points is not None:
             truth_line.set_data(*story.truth_points.T)
         (partial_line,) = axes.plot(
-            [], [], color=theme.partial_pool, lw=1.8 * look.line_width, zorder=3.4, path_effects=halo
+            [], [], color=theme.partial_pool, lw=1.8 * look.line_width, zorder=3.4, path_effects=[halo()]
         )
         self._partial_line = self.moving(partial_line)
         if story.partial_line is not None:
@@ -113,3 +118,7 @@ class RatesRenderer(BlitRenderer):
             self._trails.set_color(trail)
         for artist in (self._truth, self._truth_line, self._partial_line, self._links):
             artist.set_alpha(shown)
+            artist.set_visible(shown > 0)
+        if shown > 0:  # the halo fades with its line (a path effect does not take the artist's alpha)
+            for line in (self._truth_line, self._partial_line):
+                line.set_path_effects([self._halo(shown)])
