@@ -95,3 +95,22 @@ def test_bayes_engine_keeps_ml_beside_and_pools_eight_schools_partially() -> Non
     np.testing.assert_allclose(fit.clusters["ml_partial"], fit.meta.mu)
     assert fit.clusters["partial"].max() - fit.clusters["partial"].min() > 3
     assert fit.ml_warnings and "τ² at 0" in fit.ml_warnings[0]
+
+
+def test_bayes_story_moves_own_then_ml_then_posterior() -> None:
+    from shrinkvis.rates.pipeline import storyboard
+
+    loaded = scenarios.load("eight_schools", ["model.engine=bayes", "animation.view=shrinkage"])
+    fit = fit_rates(rate_data(loaded), loaded)
+    story = storyboard(fit, loaded)
+    assert story.timeline.n_states == 3
+    np.testing.assert_allclose(story.states[0][:, 0], fit.clusters["own"])
+    np.testing.assert_allclose(story.states[1][:, 0], fit.clusters["ml_partial"])
+    np.testing.assert_allclose(story.states[2][:, 0], fit.clusters["partial"])
+    # the trail of the last frame passes through the ML state: two segments per school
+    assert story.trail_segments(story.n_frames - 1).shape == (2 * len(fit.clusters), 2, 2)
+    assert [entry.label for entry in story.legend][:3] == [
+        "Own estimate",
+        "Partial pooling (REML)",
+        "Posterior mean",
+    ]

@@ -114,7 +114,7 @@ class RatesRenderer(BlitRenderer):
         if story.trails:
             trail = color.copy()
             trail[3] *= TRAIL_ALPHA
-            self._trails.set_data(*broken_line(np.stack([story.states[0], points], axis=1)))
+            self._trails.set_data(*broken_line(story.trail_segments(frame)))
             self._trails.set_color(trail)
         for artist in (self._truth, self._truth_line, self._partial_line, self._links):
             artist.set_alpha(shown)

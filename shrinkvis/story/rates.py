@@ -73,6 +73,12 @@ class RatesStory(Timed):
     def points(self, frame: int) -> np.ndarray:
         return self.timeline.blend(self.states, frame)
 
+    def trail_segments(self, frame: int) -> np.ndarray:
+        """(S, 2, 2) the way each cluster has come: through every key state passed, to where it is now."""
+        k, _ = self.timeline.step(frame)
+        passed = [np.stack([self.states[m], self.states[m + 1]], axis=1) for m in range(k)]
+        return np.concatenate([*passed, np.stack([self.states[k], self.points(frame)], axis=1)])
+
     def bars(self, frame: int) -> np.ndarray:
         return self.timeline.blend(self.bar_states, frame)
 
@@ -137,11 +143,23 @@ def _legend(
         own_words = "Own rate (no pooling)" + (", exact 95 % interval" if interval else "")
     spread = " ± 1.96 SE" if fit.kind == "meta" else " ± 1.96 cond. SD"
     partial_words = "Partial pooling" + (spread if interval else "")  # the model is in the caption
+    ml_entry = []
     if fit.posterior is not None:
         partial_words = "Posterior mean" + (" ± 1.96 SD" if interval else "")
+        ml_words = fit.meta.method if fit.meta is not None else "ML"
+        median_area = float(np.median(areas))
+        ml_entry = [
+            LegendEntry(f"Partial pooling ({ml_words})", theme.partial_pool, marker="o", area=median_area)
+        ]
     entries = [
         LegendEntry(own_words, theme.no_pool, marker="o", area=float(np.median(areas))),
-        LegendEntry(partial_words, theme.partial_pool, marker="o", area=float(np.median(areas))),
+        *ml_entry,
+        LegendEntry(
+            partial_words,
+            theme.complete_pool if fit.posterior is not None else theme.partial_pool,
+            marker="o",
+            area=float(np.median(areas)),
+        ),
         LegendEntry(pooled_words, theme.fixed_effect, line="-"),
     ]
     size = fit.clusters["size"].to_numpy(dtype=float)
@@ -183,14 +201,13 @@ def rates_story(
 ) -> RatesStory:
     table = fit.clusters
     has_truth = "truth" in table and view in ("shrinkage", "funnel", "caterpillar")
-    n_states = 3 if has_truth else 2
-    timeline = make_timeline(n_states)
-    own = table["own"].to_numpy(dtype=float)
-    partial = table["partial"].to_numpy(dtype=float)
+    # own → partial pooling, or own → ML → posterior under the Bayesian engine; then the truth, if known
+    stages = ("own", "ml_partial", "partial") if fit.posterior is not None else ("own", "partial")
+    timeline = make_timeline(len(stages) + has_truth)
     areas = _areas(table["size"].to_numpy(dtype=float), look)
     theme = look.theme
-    colors = [theme.no_pool, theme.partial_pool] + ([theme.partial_pool] if has_truth else [])
-    state_colors = np.array(colors, dtype=float)
+    colors = [theme.no_pool, theme.partial_pool] + ([theme.complete_pool] if len(stages) == 3 else [])
+    state_colors = np.array(colors + colors[-1:] * has_truth, dtype=float)
     pooled_words = (
         f"Pooled mean {'(posterior) ' if fit.posterior is not None else ''}μ̂ = {fit.pooled:.3g}"
         if fit.kind == "meta"
@@ -206,13 +223,12 @@ def rates_story(
             header=header,
             look=look,
             timeline=timeline,
-            own=own,
-            partial=partial,
             areas=areas,
             state_colors=state_colors,
             legend=tuple(legend + ([truth_entry] if truth_entry else [])),
             has_truth=has_truth,
             label=value_label(fit, label),
+            stages=stages,
         )
     )
 
@@ -226,13 +242,19 @@ class _Parts:
     header: Header
     look: Look
     timeline: Timeline
-    own: np.ndarray
-    partial: np.ndarray
     areas: np.ndarray
     state_colors: np.ndarray
     legend: tuple[LegendEntry, ...]
     has_truth: bool
     label: str
+    stages: tuple[str, ...]  # the clusters.* columns of the key states, in order
+
+    def values(self) -> list[np.ndarray]:
+        return [self.fit.clusters[stage].to_numpy(dtype=float) for stage in self.stages]
+
+    @property
+    def truth_state(self) -> int:
+        return len(self.stages)
 
 
 def _fmt(value: float, fit: RatesFit) -> str:
@@ -243,125 +265,105 @@ def _fmt(value: float, fit: RatesFit) -> str:
     return f"{value:.2f}" + (" %" if fit.per == 100 and fit.kind == "binomial" else "")
 
 
-def _stack(*states: np.ndarray) -> np.ndarray:
-    return np.stack(states)
+STAGE_WORDS = {"own": "own\nvalue", "ml_partial": "partial\npooling (ML)", "partial": "partial\npooling"}
 
 
 def _shrinkage(parts: _Parts) -> RatesStory:
-    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
-    own, partial, areas, legend, has_truth = (
-        parts.own,
-        parts.partial,
-        parts.areas,
-        parts.legend,
-        parts.has_truth,
-    )
-    state_colors, label = parts.state_colors, parts.label
-    count = len(own)
-    # rails from the top: own values, partial pooling, and (where known) the truth
-    rail_truth = 0.0
-    rail_partial = 1.0 if has_truth else 0.0
-    rail_own = rail_partial + 1.0
-    start = np.column_stack([own, np.full(count, rail_own)])
-    end = np.column_stack([partial, np.full(count, rail_partial)])
-    states = [start, end] + ([end] if has_truth else [])
-    no_bars = np.full((len(states), count, 2, 2), np.nan)
+    fit, look, has_truth = parts.fit, parts.look, parts.has_truth
+    values = parts.values()
+    count = len(values[0])
+    # one rail per key state from the top (own values first), and the truth's rail below them
+    rails = [float(len(values) - 1 - k + has_truth) for k in range(len(values))]
+    states = [
+        np.column_stack([value, np.full(count, rail)]) for value, rail in zip(values, rails, strict=True)
+    ]
+    states += states[-1:] * has_truth
     xlim = _value_limits(fit, with_intervals=False)
-    rails = [rail_own, rail_partial] + ([rail_truth] if has_truth else [])
     lines = [StillLine(np.array([[xlim[0], rail], [xlim[1], rail]]), ":", "rail") for rail in rails]
-    lines.append(
-        StillLine(
-            np.array([[fit.pooled, rail_partial - 0.15], [fit.pooled, rail_partial + 0.15]]), "-", "pooled"
-        )
-    )
-    own_words = "own\nestimate" if fit.kind == "meta" else "own\nrate"
-    ticks = [(rail_own, own_words), (rail_partial, "partial\npooling")]
+    last = rails[-1]
+    lines.append(StillLine(np.array([[fit.pooled, last - 0.15], [fit.pooled, last + 0.15]]), "-", "pooled"))
+    words = dict(STAGE_WORDS)
+    words["own"] = "own\nestimate" if fit.kind == "meta" else "own\nrate"
+    if fit.posterior is not None:
+        words["partial"] = "posterior\nmean"
+    ticks = [(rail, words[stage]) for rail, stage in zip(rails, parts.stages, strict=True)]
     truth = links = None
     if has_truth:
-        values = fit.clusters["truth"].to_numpy(dtype=float)
-        truth = np.column_stack([values, np.full(count, rail_truth)])
-        links = np.stack([end, truth], axis=1)
-        ticks.append((rail_truth, (fit.data.truth_name or "truth").replace(" ", "\n")))
+        truth_values = fit.clusters["truth"].to_numpy(dtype=float)
+        truth = np.column_stack([truth_values, np.zeros(count)])
+        links = np.stack([states[-1], truth], axis=1)
+        ticks.append((0.0, (fit.data.truth_name or "truth").replace(" ", "\n")))
     ticks.sort()
     return RatesStory(
-        view=view,
-        header=header,
+        view=parts.view,
+        header=parts.header,
         look=look,
-        timeline=timeline,
-        states=_stack(*states),
-        bar_states=no_bars,
-        areas=areas,
-        state_colors=state_colors,
+        timeline=parts.timeline,
+        states=np.stack(states),
+        bar_states=np.full((len(states), count, 2, 2), np.nan),
+        areas=parts.areas,
+        state_colors=parts.state_colors,
         xlim=xlim,
-        ylim=(min(rails) - 0.35, rail_own + 0.35),
-        x_label=label,
+        ylim=(-0.35, rails[0] + 0.35),
+        x_label=parts.label,
         y_label="",
         xticks=None,
         yticks=(tuple(t for t, _ in ticks), tuple(w for _, w in ticks)),
         lines=tuple(lines),
-        legend=legend,
+        legend=parts.legend,
         trails=True,
         truth_points=truth,
-        truth_state=2,
+        truth_state=parts.truth_state,
         truth_links=links,
     )
 
 
 def _caterpillar(parts: _Parts) -> RatesStory:
-    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
-    own, partial, areas, legend, has_truth = (
-        parts.own,
-        parts.partial,
-        parts.areas,
-        parts.legend,
-        parts.has_truth,
-    )
-    state_colors, label = parts.state_colors, parts.label
+    fit, has_truth = parts.fit, parts.has_truth
     table = fit.clusters
+    values = parts.values()
+    own = values[0]
     count = len(own)
     # ranked by own value, the highest on top; ties by size (larger first)
     order = np.lexsort((-table["size"].to_numpy(), own))
     row = np.empty(count)
     row[order] = np.arange(1, count + 1)
-    start = np.column_stack([own, row])
-    end = np.column_stack([partial, row])
 
-    def segments(lo: str, hi: str) -> np.ndarray:
-        low = table[lo].to_numpy(dtype=float)
-        high = table[hi].to_numpy(dtype=float)
+    def segments(stage: str) -> np.ndarray:
+        low = table[f"{stage}_lo"].to_numpy(dtype=float)
+        high = table[f"{stage}_hi"].to_numpy(dtype=float)
         return np.stack([np.column_stack([low, row]), np.column_stack([high, row])], axis=1)
 
-    own_bars, partial_bars = segments("own_lo", "own_hi"), segments("partial_lo", "partial_hi")
-    states = [start, end] + ([end] if has_truth else [])
-    bars = [own_bars, partial_bars] + ([partial_bars] if has_truth else [])
+    states = [np.column_stack([value, row]) for value in values]
+    bars = [segments(stage) for stage in parts.stages]
+    states += states[-1:] * has_truth
+    bars += bars[-1:] * has_truth
     ylim = (0.3, count + 0.7)
     pooled = StillLine(np.array([[fit.pooled, ylim[0]], [fit.pooled, ylim[1]]]), "-", "pooled")
     labels = None
     if count <= MAX_LABELLED:
         labels = (tuple(float(r) for r in row[order]), tuple(str(table["cluster"].iloc[i]) for i in order))
-    truth = None
-    if has_truth:
-        truth = np.column_stack([table["truth"].to_numpy(dtype=float), row])
+    truth = np.column_stack([table["truth"].to_numpy(dtype=float), row]) if has_truth else None
     return RatesStory(
-        view=view,
-        header=header,
-        look=look,
-        timeline=timeline,
-        states=_stack(*states),
+        view=parts.view,
+        header=parts.header,
+        look=parts.look,
+        timeline=parts.timeline,
+        states=np.stack(states),
         bar_states=np.stack(bars),
-        areas=areas,
-        state_colors=state_colors,
+        areas=parts.areas,
+        state_colors=parts.state_colors,
         xlim=_value_limits(fit, with_intervals=True),
         ylim=ylim,
-        x_label=label,
+        x_label=parts.label,
         y_label=f"{fit.data.group_name} (ranked by own value)" if labels is None else "",
         xticks=None,
         yticks=labels if labels is not None else ((), ()),
         lines=(pooled,),
-        legend=legend,
+        legend=parts.legend,
         trails=False,
         truth_points=truth,
-        truth_state=2,
+        truth_state=parts.truth_state,
     )
 
 
@@ -389,23 +391,16 @@ def _size_ticks(low: float, high: float) -> tuple[tuple[float, ...], tuple[str, 
 
 
 def _funnel(parts: _Parts) -> RatesStory:
-    fit, view, header, look, timeline = parts.fit, parts.view, parts.header, parts.look, parts.timeline
-    own, partial, areas, legend, has_truth = (
-        parts.own,
-        parts.partial,
-        parts.areas,
-        parts.legend,
-        parts.has_truth,
-    )
-    state_colors, label = parts.state_colors, parts.label
+    fit, look, has_truth, legend = parts.fit, parts.look, parts.has_truth, parts.legend
+    values = parts.values()
+    partial = values[-1]
     table = fit.clusters
     size = table["size"].to_numpy(dtype=float)
     x = np.log10(size)
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - 0.05 * span), float(x.max() + 0.05 * span))
-    start = np.column_stack([x, own])
-    end = np.column_stack([x, partial])
-    states = [start, end] + ([end] if has_truth else [])
+    states = [np.column_stack([x, value]) for value in values]
+    states += states[-1:] * has_truth
     along = np.linspace(*xlim, FUNNEL_SAMPLES)
     lines = [StillLine(np.array([[xlim[0], fit.overall], [xlim[1], fit.overall]]), "-", "pooled")]
     for coverage, style, role in ((0.95, "--", "limit95"), (0.998, ":", "limit998")):
@@ -414,8 +409,8 @@ def _funnel(parts: _Parts) -> RatesStory:
             StillLine(np.column_stack([along, low]), style, role),
             StillLine(np.column_stack([along, high]), style, role),
         ]
-    values = np.concatenate([own, partial] + ([table["truth"].to_numpy(dtype=float)] if has_truth else []))
-    low, high = padded(float(np.nanmin(values)), float(np.nanmax(values)))
+    shown = np.concatenate(values + ([table["truth"].to_numpy(dtype=float)] if has_truth else []))
+    low, high = padded(float(np.nanmin(shown)), float(np.nanmax(shown)))
     ylim = (max(low, -0.025 * (high - max(low, 0.0))) if fit.kind != "meta" else low, high)
     truth = partial_line = None
     if has_truth:
@@ -427,25 +422,25 @@ def _funnel(parts: _Parts) -> RatesStory:
     if has_truth:
         entries.insert(4, LegendEntry("Partial pooling (mean by size)", look.theme.partial_pool, line="-"))
     return RatesStory(
-        view=view,
-        header=header,
+        view=parts.view,
+        header=parts.header,
         look=look,
-        timeline=timeline,
-        states=_stack(*states),
-        bar_states=np.full((len(states), len(own), 2, 2), np.nan),
-        areas=areas,
-        state_colors=state_colors,
+        timeline=parts.timeline,
+        states=np.stack(states),
+        bar_states=np.full((len(states), len(partial), 2, 2), np.nan),
+        areas=parts.areas,
+        state_colors=parts.state_colors,
         xlim=xlim,
         ylim=ylim,
         x_label=f"{size_words} (log scale)",
-        y_label=label,
+        y_label=parts.label,
         xticks=_size_ticks(*xlim),
         yticks=None,
         lines=tuple(lines),
         legend=tuple(entries),
         trails=False,
         truth_points=truth,
-        truth_state=2,
+        truth_state=parts.truth_state,
         truth_line=True,
         partial_line=partial_line,
     )
