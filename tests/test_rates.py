@@ -306,3 +306,17 @@ def test_fit_command_sends_rates_models_to_run() -> None:
 def test_explain_sends_rates_scenarios_to_run() -> None:
     result = runner.invoke(app, ["explain", "surgical"])
     assert result.exit_code == 2 and "shrinkvis run" in result.output
+
+
+def test_a_predictor_beside_the_intercept_is_fitted_from_the_rows(tmp_path: Path) -> None:
+    ref = json.loads((GLMM / "hospitals_binomial_size_agq1.json").read_text())
+    table = pd.DataFrame(ref["data"])[["hospital", "deaths", "cases", "log_cases"]]
+    table.to_csv(tmp_path / "h.csv", index=False)
+    loaded = scenarios.for_data(
+        tmp_path / "h.csv", formula="cbind(deaths, cases - deaths) ~ 1 + log_cases + (1 | hospital)"
+    )
+    fit = fit_rates(rate_data(loaded), loaded)
+    expected = [ref["fixed_effects"]["(Intercept)"], ref["fixed_effects"]["log_cases"]]
+    np.testing.assert_allclose(list(fit.estimates.fixed_effects.values()), expected, rtol=1e-6)
+    assert list(fit.estimates.fixed_effects) == ["Intercept", "log_cases"]
+    assert formula(fit) == "cbind(deaths, cases - deaths) ~ 1 + log_cases + (1 | hospital)"
