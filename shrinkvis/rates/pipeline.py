@@ -74,6 +74,9 @@ def _caption(fit: RatesFit, scenario: Scenario) -> str:
             f"Smallest quarter (≤ {small['size_range'][1]:.0f} {fit.data.size_name}): true {small['mean_truth']:.2f}{unit}, "
             f"own {small['mean_own']:.2f}{unit}, shrunk {small['mean_partial']:.2f}{unit}."
         )
+    score = fit.rmse()
+    if score is not None and check is not None:
+        parts.append(f"RMSE against the truth: own {score['own']:.2f}, shrunk {score['partial']:.2f}.")
     return " ".join(parts)
 
 

@@ -178,7 +178,10 @@ def _truth_entry(fit: RatesFit, look: Look, binned: bool = False) -> LegendEntry
         return None
     name = fit.data.truth_name or "truth"
     digits = 3 if fit.per == 1 else 2
-    text = f"{name}{' (mean by size)' if binned else ''}; RMSE: own {score['own']:.{digits}f}, shrunk {score['partial']:.{digits}f}"
+    if binned:  # the funnel's legend is long already: its RMSEs go into the caption
+        text = f"{name} (mean by size)"
+    else:
+        text = f"{name}; RMSE: own {score['own']:.{digits}f}, shrunk {score['partial']:.{digits}f}"
     return LegendEntry(
         text,
         look.theme.fixed_effect,
@@ -420,7 +423,7 @@ def _funnel(parts: _Parts) -> RatesStory:
     entries[2] = LegendEntry(f"Overall rate {_fmt(fit.overall, fit)}", look.theme.fixed_effect, line="-")
     entries.insert(3, LegendEntry("95 % and 99.8 % control limits", look.theme.contour, line="--"))
     if has_truth:
-        entries.insert(4, LegendEntry("Partial pooling (mean by size)", look.theme.partial_pool, line="-"))
+        entries.insert(4, LegendEntry("partial pooling (mean by size)", look.theme.partial_pool, line="-"))
     return RatesStory(
         view=parts.view,
         header=parts.header,
