@@ -456,6 +456,14 @@ def numbers(card: Card) -> str:
     summary = card.summary
     if not summary:
         return ""
+    if "family" in summary:  # a rates or known-SE fit (issue 27): its own numbers
+        from .rates.spec import gallery_rows
+
+        items = "".join(
+            f"<div><dt>{escape(label)}</dt><dd>{escape(value)}</dd></div>"
+            for label, value in gallery_rows(summary)
+        )
+        return f'<dl class="numbers">{items}</dl>'
     fixed = summary.get("fixed_effects") or {}
     errors = summary.get("std_errors") or {}
     fixed_text = "; ".join(

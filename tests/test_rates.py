@@ -320,3 +320,18 @@ def test_a_predictor_beside_the_intercept_is_fitted_from_the_rows(tmp_path: Path
     np.testing.assert_allclose(list(fit.estimates.fixed_effects.values()), expected, rtol=1e-6)
     assert list(fit.estimates.fixed_effects) == ["Intercept", "log_cases"]
     assert formula(fit) == "cbind(deaths, cases - deaths) ~ 1 + log_cases + (1 | hospital)"
+
+
+def test_gallery_cards_say_what_rates_fits_show(tmp_path: Path) -> None:
+    for name in ("baseball", "surgical"):
+        result = runner.invoke(
+            app, ["run", name, "--out", str(tmp_path), "--format", "png", "--set", "animation.frames=4"]
+        )
+        assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["gallery", str(tmp_path)]).exit_code == 0
+    page = (tmp_path / "index.html").read_text()
+    baseball = page[page.index('id="scenario-baseball"') : page.index('id="scenario-surgical"')]
+    surgical = page[page.index('id="scenario-surgical"') :]
+    assert "RMSE own 0.06469 → shrunk 0.03557" in baseball and "cbind(hits, at_bats - hits)" in baseball
+    assert "no truth known for these data" in surgical and "your own data" not in surgical
+    assert "Mortality (deaths per 100 operations, %)" in surgical

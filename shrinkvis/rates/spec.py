@@ -107,3 +107,50 @@ def check_rates_scenario(scenario: Scenario) -> None:
         )
     if isinstance(data, DataFileSpec) and data.se is not None and data.x is not None:
         raise ValueError("known standard errors: the model is y | se(se) ~ 1 + (1 | group); drop data.x")
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:.{digits}g}"
+
+
+def gallery_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The gallery card's numbers for a rates or known-SE fit, as (label, plain text) pairs, from its
+    summary.json."""
+    scale = summary.get("scale") or {}
+    rows = [
+        ("Data", f"{summary.get('n_groups', '—')} clusters, {summary.get('n_obs', '—')} rows"),
+        ("Model", f"{summary.get('formula', '—')} — {summary.get('fit', '')}"),
+        ("Pooled value", f"{_number(summary.get('pooled_value'))} ({scale.get('label', '')})"),
+    ]
+    if summary.get("family") == "meta":
+        rows.append(
+            (
+                "Between-study variance τ²",
+                f"{_number(summary.get('tau2'))} (SE {_number(summary.get('se_tau2'))})",
+            )
+        )
+    else:
+        rows.append(("SD of the random intercepts", f"{_number(summary.get('sd_intercept'))} (link scale)"))
+    bayes = summary.get("bayes")
+    if isinstance(bayes, Mapping):
+        priors = bayes.get("priors") or {}
+        quantiles = bayes.get("sd_quantiles") or [None, None, None]
+        rows.append(
+            (
+                "Bayes: SD of the intercepts",
+                f"posterior mean {_number(bayes.get('sd_mean'))}, 95 % {_number(quantiles[0], 3)} to "
+                f"{_number(quantiles[2], 3)}; priors Intercept ~ {priors.get('Intercept', '—')}, "
+                f"sd ~ {priors.get('sd', '—')}",
+            )
+        )
+    truth = summary.get("truth")
+    if isinstance(truth, Mapping):
+        rows.append(
+            (
+                "Error against the truth",
+                f"RMSE own {_number(truth.get('own'))} → shrunk {_number(truth.get('partial'))}",
+            )
+        )
+    else:
+        rows.append(("Error against the truth", "no truth known for these data"))
+    return rows
