@@ -11,7 +11,9 @@ from shrinkvis.fit.glmm import cluster_counts, fit_glmm
 
 table = pd.read_csv(sys.argv[1])
 started = time.perf_counter()
-counts = cluster_counts("binomial", table.deaths.to_numpy(), table.cases.to_numpy(), np.arange(len(table)), len(table))
+counts = cluster_counts(
+    "binomial", table.deaths.to_numpy(), table.cases.to_numpy(), np.arange(len(table)), len(table)
+)
 fit = fit_glmm("binomial", counts)
 seconds = time.perf_counter() - started
 print(
