@@ -169,6 +169,11 @@ def _legend(
         name = fit.data.size_name or "size"
         label = f"{name}: " + ", ".join(f"{value:,.0f}" for value in values)
         entries.append(LegendEntry(label, theme.muted_text, marker="o", areas=tuple(map(float, picked))))
+    elif np.ptp(size) > 0:  # known SEs: the dots grow with precision, so the key names SEs, large to small
+        values = sorted({float(size.min()), float(np.median(size)), float(size.max())})
+        picked = np.interp(values, np.sort(size), np.sort(areas))
+        label = "SE: " + ", ".join(f"{1 / np.sqrt(value):.3g}" for value in values)
+        entries.append(LegendEntry(label, theme.muted_text, marker="o", areas=tuple(map(float, picked))))
     return entries
 
 
