@@ -103,6 +103,8 @@ def _run_in_worker(scenario: Scenario, out_root: str, label: str) -> Outcome:
 def _rows(scenario: Scenario) -> int:
     """Rows to fit: a rough cost, so the largest scenarios start first and the batch ends sooner."""
     data = scenario.data
+    if hasattr(data, "n_hospitals"):  # simulated hospitals (issue 27): one row each
+        return data.n_hospitals
     if not hasattr(data, "n_cluster"):  # a table of the user's: its size on disk stands in for rows
         path = Path(data.file)
         return path.stat().st_size // 20 if path.is_file() else 0

@@ -180,6 +180,28 @@ FormulaOption = Annotated[
         help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'.",
     ),
 ]
+# binomial, Poisson and known-SE models (issue 27; shrinkvis.rates)
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family", help="gaussian (default), binomial or poisson (same as --set model.family=...)."
+    ),
+]
+TrialsOption = Annotated[
+    str | None, typer.Option("--trials", help="With --data and --family binomial: column of the trials.")
+]
+ExposureOption = Annotated[
+    str | None,
+    typer.Option(
+        "--exposure", help="With --data and --family poisson: column of the exposure, offset(log(exposure))."
+    ),
+]
+EstimateOption = Annotated[
+    str | None, typer.Option("--estimate", help="With --data and --se: column of the published estimates.")
+]
+SeOption = Annotated[
+    str | None, typer.Option("--se", help="With --data: column of known standard errors (a meta-analysis).")
+]
 TitleOption = Annotated[
     str | None, typer.Option("--title", metavar="TEXT", help="With --data: title (default: the file name).")
 ]
@@ -337,6 +359,14 @@ def _scenario_or_data(
     from .errors import UserError
 
     given = [f"--{name}" for name, value in columns.items() if value is not None]
+    family = columns.get("family")
+    if data is None and family is not None and not [name for name in given if name != "--family"]:
+        # --family on a scenario is a shorthand for --set model.family=...
+        from .scenario import Override
+
+        overrides = [*overrides, Override(f"model.family={family}", f"--family {family}")]
+        given = []
+        columns = {name: value for name, value in columns.items() if name != "family"}
     if data is None:
         if scenario is None:
             raise UserError(
@@ -390,6 +420,11 @@ def run(
     preset: PresetOption = None,
     theme: ThemeOption = None,
     engine: EngineOption = None,
+    family: FamilyOption = None,
+    trials: TrialsOption = None,
+    exposure: ExposureOption = None,
+    estimate: EstimateOption = None,
+    se: SeOption = None,
 ) -> None:
     """Render one scenario, or your own data: GIF, MP4, PNG stills, SVG, estimates.csv, summary.json and
     report.md.
@@ -397,7 +432,15 @@ def run(
     Example: shrinkvis run baseline --view stages --preset slide --set data.sd_int=1
 
     Example: shrinkvis run --data examples/sleepstudy.csv --formula "Reaction ~ Days + (Days | Subject)"
+
+    Example: shrinkvis run --data examples/surgical.csv --formula "cbind(deaths, operations - deaths) ~ 1 + (1 | hospital)"
     """
+    from .errors import UserError
+
+    if estimate is not None and y is not None:
+        raise UserError("--estimate and --y both name the outcome; give one")
+    y = estimate if estimate is not None else y
+    rate_options = {"family": family, "trials": trials, "exposure": exposure, "se": se}
     # the scenario and the options are checked first (pydantic and YAML only): bad input is reported
     # before a process is forked or anything heavy is loaded
     loaded = _scenario_or_data(
@@ -410,6 +453,7 @@ def run(
         random=random,
         formula=formula,
         title=title,
+        **rate_options,
     )
     with _drawing_process() as drawing:  # it loads matplotlib while this process loads pandas and fits
         from . import pipeline, progress
@@ -553,10 +597,17 @@ def fit_command(
     import time
 
     from . import progress, report
+    from .errors import UserError
     from .outputs import write_csv
     from .pipeline import fit_model, read_data, reading_stage
+    from .rates.formula import parse as parse_rates
     from .scenario import DataFileSpec, Override, for_data
 
+    if formula is not None and parse_rates(formula) is not None:
+        raise UserError(
+            "shrinkvis fit takes linear mixed models; for cbind(), offset() and se() models use shrinkvis run "
+            "(its report.md and summary.json hold the fit)"
+        )
     started = time.perf_counter()
     scenario = for_data(
         data,

@@ -38,6 +38,12 @@ VIEW_MOTION = {
 }
 VIEW_START = {"shrinkage": "each cluster at its own least-squares estimate (no pooling)"}
 VIEW_END = {"shrinkage": "each cluster at its mixed-model estimate (partial pooling)"}
+# the rates views (issue 27) under "rates:<view>": a summary.json with a `family` is a rates scenario
+from .rates.spec import RATE_VIEW_END, RATE_VIEW_MOTION, RATE_VIEW_START  # noqa: E402
+
+VIEW_MOTION.update(RATE_VIEW_MOTION)
+VIEW_START.update(RATE_VIEW_START)
+VIEW_END.update(RATE_VIEW_END)
 
 
 @dataclass(frozen=True)
@@ -407,7 +413,8 @@ def size_attributes(card: Card) -> str:
 def view_media(card: Card, view: View, primary: bool) -> str:
     """The animation (MP4 as a looping video, else the GIF) and a strip of the GIF and the stills."""
     title = escape(card.title, quote=True)
-    motion = escape(VIEW_MOTION.get(view.name, f"the {view.name} view"), quote=True)
+    key = f"rates:{view.name}" if "family" in card.summary else view.name
+    motion = escape(VIEW_MOTION.get(key, f"the {view.name} view"), quote=True)
     sizes = size_attributes(card) if primary else ""
     parts = []
     if view.mp4:
@@ -422,20 +429,20 @@ def view_media(card: Card, view: View, primary: bool) -> str:
             f'alt="{title}: {motion}"></a>'
         )
     elif view.final:
-        end = escape(VIEW_END.get(view.name, f"the {view.name} view"), quote=True)
+        end = escape(VIEW_END.get(key, f"the {view.name} view"), quote=True)
         parts.append(
             f'<a href="{href(card.folder, view.final)}"><img src="{href(card.folder, view.final)}"{sizes} '
             f'alt="{title}: {end}"></a>'
         )
     stills = []
     if view.start:
-        start = VIEW_START.get(view.name, f"first frame of the {view.name} view")
+        start = VIEW_START.get(key, f"first frame of the {view.name} view")
         stills.append((view.start, f"{card.title}, first frame: {start}", "Start"))
     if view.final and (view.mp4 or view.gif):
-        end = VIEW_END.get(view.name, f"last frame of the {view.name} view")
+        end = VIEW_END.get(key, f"last frame of the {view.name} view")
         stills.append((view.final, f"{card.title}, last frame: {end}", "End"))
     if view.gif and view.mp4:
-        stills.append((view.gif, f"{card.title}: {VIEW_MOTION.get(view.name, view.name)} (GIF)", "GIF"))
+        stills.append((view.gif, f"{card.title}: {VIEW_MOTION.get(key, view.name)} (GIF)", "GIF"))
     for name in view.others:
         stills.append((name, f"{card.title}: {view.name} ({Path(name).suffix.lstrip('.').upper()})", name))
     strip = "".join(
@@ -453,6 +460,14 @@ def numbers(card: Card) -> str:
     summary = card.summary
     if not summary:
         return ""
+    if "family" in summary:  # a rates or known-SE fit (issue 27): its own numbers
+        from .rates.spec import gallery_rows
+
+        items = "".join(
+            f"<div><dt>{escape(label)}</dt><dd>{escape(value)}</dd></div>"
+            for label, value in gallery_rows(summary)
+        )
+        return f'<dl class="numbers">{items}</dl>'
     fixed = summary.get("fixed_effects") or {}
     errors = summary.get("std_errors") or {}
     fixed_text = "; ".join(

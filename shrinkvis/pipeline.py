@@ -228,6 +228,13 @@ def _run_into(
     drawing: DrawingProcess | None,
     stage: Stage,
 ) -> RunResult:
+    from .rates.spec import is_rates
+
+    if is_rates(scenario):  # binomial, Poisson, known SEs: their own path (shrinkvis.rates)
+        from .rates.pipeline import run_rates
+
+        fit, files, rate_timings = run_rates(scenario, out_dir, formats, stage)
+        return RunResult(scenario, fit.estimates, out_dir, files, rate_timings)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stage(reading_stage(scenario.data.file) if isinstance(scenario.data, DataFileSpec) else "simulating")
@@ -311,5 +318,12 @@ def _draw_beside(
 
 def explain(scenario: Scenario) -> reports.Report:
     """The report of a scenario without rendering anything: data → fit → numbers."""
+    from .rates.spec import is_rates
+
+    if is_rates(scenario):
+        raise ScenarioError(
+            f"{scenario.name}: explain shows linear mixed models; for binomial, Poisson and known-SE models "
+            "use `shrinkvis run` (its report.md holds the numbers)"
+        )
     data = source_data(scenario)
     return reports.build(fit_data(data, scenario), data, scenario.display_title)

@@ -169,29 +169,87 @@ class DataFileSpec(_Spec):
     y: str = Field(description="Column of the outcome (numbers).")
     group: str = Field(description="Column of the cluster labels (text or numbers).")
     x: str | None = Field(None, description="Column of the predictor (numbers); none: y ~ 1 + (1 | group).")
+    # rates and published estimates (issue 27; shrinkvis.rates)
+    trials: str | None = Field(
+        None,
+        description="family: binomial: column of the trials (y successes out of trials); none: y is 0/1.",
+    )
+    exposure: str | None = Field(
+        None, description="family: poisson: column of the exposure, entering as offset(log(exposure))."
+    )
+    se: str | None = Field(
+        None, description="Column of known standard errors of y: a random-effects meta-analysis."
+    )
+    truth: str | None = Field(
+        None,
+        description="Column of a known true value per group (e.g. the rest of the season), shown at the end.",
+    )
+    per: float = Field(
+        100,
+        gt=0,
+        le=1e9,
+        description="Rates are shown per this many trials or units of exposure (100: %, 1: a proportion).",
+    )
+    label: str | None = Field(None, max_length=120, description="Axis label of the rate or estimate.")
 
     @model_validator(mode="after")
     def _columns_differ(self) -> DataFileSpec:
-        roles = {"y": self.y, "group": self.group, "x": self.x}
+        roles = {"y": self.y, "group": self.group, "x": self.x, "trials": self.trials}
+        roles.update({"exposure": self.exposure, "se": self.se, "truth": self.truth})
         given = [column for column in roles.values() if column is not None]
         if len(set(given)) < len(given):
             shown = ", ".join(f"{role} = {column!r}" for role, column in roles.items() if column is not None)
-            raise ValueError(f"y, group and x must be different columns ({shown})")
+            named = [
+                role
+                for role, column in roles.items()
+                if column is not None and role not in ("y", "group", "x")
+            ]
+            which = ", ".join(["y", "group", "x", *named][:-1]) + " and " + (named or ["x"])[-1]
+            raise ValueError(f"{which} must be different columns ({shown})")
         return self
 
 
+class HospitalsSpec(_Spec):
+    """Simulated hospitals (`simulate: hospitals`): very different sizes and a true size–mortality relation,
+    so that shrinkage toward one overall rate flatters the small ones (George et al. 2016)."""
+
+    simulate: Literal["hospitals"] = Field(description="The kind of simulation.")
+    n_hospitals: int = Field(300, ge=3, le=MAX_ROWS, description="Number of hospitals.")
+    median_cases: float = Field(120, gt=0, le=1e6, description="Median number of cases per hospital.")
+    size_spread: float = Field(1.0, ge=0, le=5, description="SD of log(cases) across hospitals.")
+    min_cases: int = Field(5, ge=1, description="Fewest cases of a hospital.")
+    mortality: float = Field(0.05, gt=0, lt=1, description="Mortality of a hospital of typical size.")
+    size_effect: float = Field(
+        -0.35, ge=-5, le=5, description="Change of the true log-odds of death per log-unit of cases."
+    )
+    sd_hospital: float = Field(0.15, ge=0, le=5, description="SD of the hospitals' own log-odds beyond size.")
+    seed: int = Field(2016, ge=0, description="Seed of the random number generator.")
+
+
 def _data_kind(value: Any) -> str:
-    """A `data:` section that names a `file` reads a table; any other simulates."""
+    """A `data:` section that names a `file` reads a table; `simulate: hospitals` simulates hospitals;
+    any other simulates rows."""
     if isinstance(value, Mapping):
+        if value.get("simulate") == "hospitals":
+            return "hospitals"
         return "read" if "file" in value else "simulate"
+    if isinstance(value, HospitalsSpec):
+        return "hospitals"
     return "read" if isinstance(value, DataFileSpec) else "simulate"
 
 
 #: the tags pydantic puts into an error's location after `data`; not keys a user writes
-DATA_KINDS: dict[str, type[BaseModel]] = {"simulate": DataSpec, "read": DataFileSpec}
+DATA_KINDS: dict[str, type[BaseModel]] = {
+    "simulate": DataSpec,
+    "read": DataFileSpec,
+    "hospitals": HospitalsSpec,
+}
 
 DataSource = Annotated[
-    Annotated[DataSpec, Tag("simulate")] | Annotated[DataFileSpec, Tag("read")], Discriminator(_data_kind)
+    Annotated[DataSpec, Tag("simulate")]
+    | Annotated[DataFileSpec, Tag("read")]
+    | Annotated[HospitalsSpec, Tag("hospitals")],
+    Discriminator(_data_kind),
 ]
 
 
@@ -225,6 +283,18 @@ class ModelSpec(_Spec):
         "slope", description="`slope`: y ~ x + (x | cluster); `intercept`: y ~ x + (1 | cluster)."
     )
     method: Literal["REML", "ML"] = Field("REML", description="Restricted or full maximum likelihood.")
+    family: Literal["gaussian", "binomial", "poisson"] = Field(
+        "gaussian",
+        description="gaussian: the linear mixed model; binomial: successes out of trials (or 0/1); poisson: "
+        "counts, with data.exposure as offset(log(exposure)). binomial and poisson are fitted by ML with "
+        "a random intercept (lme4's glmer).",
+    )
+    nagq: int = Field(
+        1,
+        ge=1,
+        le=25,
+        description="binomial/poisson: Gauss–Hermite nodes per cluster (glmer's nAGQ; 1: Laplace).",
+    )
     engine: Literal["exact", "statsmodels", "bayes"] = Field(
         "exact",
         description="`exact`: profiled REML/ML from per-cluster sums (matches lme4); `statsmodels`: MixedLM; "
@@ -361,6 +431,16 @@ class Scenario(_Spec):
 
     @model_validator(mode="before")
     @classmethod
+    def _rates_mean_random_intercept(cls, raw: Any) -> Any:
+        # binomial/Poisson, known SEs and the hospitals simulation have a random intercept only (issue 27)
+        if isinstance(raw, Mapping):
+            from .rates.spec import random_intercept_default
+
+            return random_intercept_default(raw)
+        return raw
+
+    @model_validator(mode="before")
+    @classmethod
     def _no_predictor_means_random_intercept(cls, raw: Any) -> Any:
         # a table without x can only have a random intercept: make that the default instead of an error
         if (
@@ -372,6 +452,13 @@ class Scenario(_Spec):
             if model is None or (isinstance(model, Mapping) and "random" not in model):
                 return {**raw, "model": {**(model or {}), "random": "intercept"}}
         return raw
+
+    @model_validator(mode="after")
+    def _rates_fit(self) -> Scenario:
+        from .rates.spec import check_rates_scenario
+
+        check_rates_scenario(self)
+        return self
 
     @model_validator(mode="after")
     def _slope_needs_predictor(self) -> Scenario:
@@ -528,6 +615,10 @@ def for_data(
     formula: str | None = None,
     title: str | None = None,
     overrides: Iterable[str | Override] = (),
+    family: str | None = None,
+    trials: str | None = None,
+    exposure: str | None = None,
+    se: str | None = None,
 ) -> Scenario:
     """A scenario for a table given on the command line: the columns by name, or an lme4 formula.
 
@@ -535,12 +626,24 @@ def for_data(
     `title` is given.
     """
     from . import formula as formulas
+    from .rates.formula import parse as parse_rates
 
+    rates = parse_rates(formula) if formula is not None else None  # cbind(), offset() or se(): issue 27
     if formula is not None:
         if y is not None or group is not None or x is not None or random is not None:
             raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
-        parsed = formulas.parse(formula)
-        y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
+        if rates is not None:
+            if trials or exposure or se:
+                raise ScenarioError(
+                    "the formula names the trials, exposure or SE column: drop --trials/--exposure/--se"
+                )
+            y, group, x, random = rates.y, rates.group, rates.x, "intercept"
+            trials, exposure, se = rates.trials, rates.exposure, rates.se
+            if family is None and rates.family != "gaussian":
+                family = rates.family
+        else:
+            parsed = formulas.parse(formula)
+            y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
     if y is None or group is None:
         raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
     if x is None and random == "slope":
@@ -562,6 +665,12 @@ def for_data(
         "data": {"file": str(path), "y": y, "group": group, "x": x},
         "model": {} if random is None else {"random": random},
     }
+    rate_columns = {"trials": trials, "exposure": exposure, "se": se}
+    raw["data"].update({key: value for key, value in rate_columns.items() if value is not None})
+    if family is not None:
+        raw["model"]["family"] = family
+        if family != "gaussian":
+            raw["model"].setdefault("method", "ML")
     if title is not None:
         raw["title"] = title
     blame = {("title",): f"--title {title}"} if title is not None else {}

@@ -25,10 +25,12 @@ EXPECTED_CHANGES = {
     # the guide's last case: a random slope the data cannot support, fitted by REML and by Bayes
     "singular_slope": {"n_cluster": 30, "obs_per_cluster": 4, "sd_slope": 0.0, "seed": 6},
 }
+# rates and published estimates (real data and the hospitals simulation): tests/test_rates.py
+RATES_SCENARIOS = ("baseball", "eight_schools", "hospitals", "surgical")
 
 
 def test_builtin_scenarios_are_the_classic_six_small_differ_and_the_singular_slope():
-    assert scenario.builtin_names() == sorted(EXPECTED_CHANGES)
+    assert scenario.builtin_names() == sorted([*EXPECTED_CHANGES, *RATES_SCENARIOS])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_CHANGES))
@@ -43,7 +45,7 @@ def test_builtin_scenario_changes_only_what_it_says(name):
 
 def test_top_level_scenarios_folder_is_the_shipped_one():
     top = Path(__file__).parents[1] / "scenarios"
-    assert sorted(p.stem for p in top.glob("*.yaml")) == sorted(EXPECTED_CHANGES)
+    assert sorted(p.stem for p in top.glob("*.yaml")) == sorted([*EXPECTED_CHANGES, *RATES_SCENARIOS])
 
 
 def test_defaults():
@@ -152,9 +154,14 @@ def test_invalid_animation_values(override, fragment):
 
 def test_a_description_says_what_is_simulated_after_an_override():
     assert scenario.load("baseline").description.startswith("100 clusters of 10 rows with")
-    assert scenario.load("baseline", ["data.n_cluster=20"]).description.startswith("20 clusters of 10 rows with")
+    assert scenario.load("baseline", ["data.n_cluster=20"]).description.startswith(
+        "20 clusters of 10 rows with"
+    )
     assert scenario.load("unbalanced", ["data.balanced=0.7"]).description.startswith("70% of the rows kept")
     # unknown names, formats that do not fit and doubled braces stay as they are
-    assert scenario.fill_in("{nope} {seed:zz} {{x}} {sd_int:.2f}", scenario.DataSpec()) == "{nope} {seed:zz} {{x}} 0.50"
+    assert (
+        scenario.fill_in("{nope} {seed:zz} {{x}} {sd_int:.2f}", scenario.DataSpec())
+        == "{nope} {seed:zz} {{x}} 0.50"
+    )
     for name in scenario.builtin_names():
         assert "{" not in scenario.load(name).description, name

@@ -25,4 +25,10 @@ def renderer(story: Storyboard) -> BlitRenderer:
         from .funnel import FunnelRenderer
 
         return FunnelRenderer(story)
+    from ..story.rates import RatesStory
+
+    if isinstance(story, RatesStory):  # rates and published estimates (issue 27)
+        from .rates import RatesRenderer
+
+        return RatesRenderer(story)
     raise TypeError(f"no renderer for {type(story).__name__}")
