@@ -184,23 +184,36 @@ FormulaOption = Annotated[
 FamilyOption = Annotated[
     str | None,
     typer.Option(
-        "--family", help="gaussian (default), binomial or poisson (same as --set model.family=...)."
+        "--family",
+        metavar="gaussian|binomial|poisson",
+        help="gaussian (default), binomial or poisson (same as --set model.family=...).",
     ),
 ]
 TrialsOption = Annotated[
-    str | None, typer.Option("--trials", help="With --data and --family binomial: column of the trials.")
+    str | None,
+    typer.Option(
+        "--trials", metavar="COLUMN", help="With --data and --family binomial: column of the trials."
+    ),
 ]
 ExposureOption = Annotated[
     str | None,
     typer.Option(
-        "--exposure", help="With --data and --family poisson: column of the exposure, offset(log(exposure))."
+        "--exposure",
+        metavar="COLUMN",
+        help="With --data and --family poisson: column of the exposure, offset(log(exposure)).",
     ),
 ]
 EstimateOption = Annotated[
-    str | None, typer.Option("--estimate", help="With --data and --se: column of the published estimates.")
+    str | None,
+    typer.Option(
+        "--estimate", metavar="COLUMN", help="With --data and --se: column of the published estimates."
+    ),
 ]
 SeOption = Annotated[
-    str | None, typer.Option("--se", help="With --data: column of known standard errors (a meta-analysis).")
+    str | None,
+    typer.Option(
+        "--se", metavar="COLUMN", help="With --data: column of known standard errors (a meta-analysis)."
+    ),
 ]
 TitleOption = Annotated[
     str | None, typer.Option("--title", metavar="TEXT", help="With --data: title (default: the file name).")
