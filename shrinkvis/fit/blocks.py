@@ -200,13 +200,18 @@ def working(blocks: Blocks) -> Working:
     if intercept is None:
         f_y[0] += y_centre / blocks.scales[m - 1]
         y_centre = 0.0
-    CF_x = C @ F_x
-    CF_z = C @ F_z
+    J = C.shape[0]
+    flat = C.reshape(J, m * m)
     Cf_y = C @ f_y
+
+    def inner(F: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """Fᵀ C_j G for every cluster, as one matrix product: (FᵀCG)_ab = Σ_kl F_ka G_lb C_kl."""
+        return (flat @ np.kron(F, G)).reshape(J, F.shape[1], G.shape[1])
+
     return Working(
-        xtx=np.einsum("ka,jkb->jab", F_x, CF_x),
-        ztx=np.einsum("ka,jkb->jab", F_z, CF_x),
-        ztz=np.einsum("ka,jkb->jab", F_z, CF_z),
+        xtx=inner(F_x, F_x),
+        ztx=inner(F_z, F_x),
+        ztz=inner(F_z, F_z),
         xty=Cf_y @ F_x,
         zty=Cf_y @ F_z,
         yty=Cf_y @ f_y,
