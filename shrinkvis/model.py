@@ -85,6 +85,8 @@ def parse_model(text: str) -> ModelFormula:
             f"formula {stripped!r}: the response {response!r} must be one column name (transform it in the data)"
         )
     fixed_pieces, bars, groups = _split_bars(right, stripped)
+    if any("|" in _top_level(piece) for piece in fixed_pieces):
+        raise UserError(f"formula {stripped!r}: a random-effects term needs parentheses, as in (x | group)")
     if not bars:
         raise UserError(
             f"formula {stripped!r} has no random-effects term; add one such as (1 | group) ({_SUPPORTED})"
@@ -95,8 +97,6 @@ def parse_model(text: str) -> ModelFormula:
             "shrinkvis fits models with one grouping factor"
         )
     fixed = " + ".join(piece for piece in fixed_pieces if piece) or "1"
-    if "|" in fixed:
-        raise UserError(f"formula {stripped!r}: a random-effects term needs parentheses, as in (x | group)")
     return ModelFormula(
         text=stripped, response=_unquote(response), fixed=fixed, bars=tuple(bars), group=_unquote(groups[0])
     )
@@ -264,7 +264,7 @@ def _check_columns(formula: ModelFormula, frame: pd.DataFrame) -> None:
     available = [str(column) for column in frame.columns]
     for name in formula.columns:
         if name not in frame.columns:
-            close = difflib.get_close_matches(name, available, n=1)
+            close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else f"; the data have {', '.join(available)}"
             raise DataError(f"formula {formula.text!r} names column {name!r}, which is not in the data{hint}")
 

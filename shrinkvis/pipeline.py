@@ -21,6 +21,7 @@ from .drawing import DrawingProcess, Job
 from .encode import write_png
 from .errors import ScenarioError
 from .fit import Estimates, fit
+from .fit.model_fit import ModelFit
 from .fit.truth import with_truth
 from .outputs import (
     atomic_path,
@@ -91,6 +92,30 @@ def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
 
         return fit_sums(data.sums, model, x_name=data.x_name or "x")  # type: ignore[attr-defined]
     return fit(data.frame, model, x_name=data.x_name or "x", group_name=data.group_name)
+
+
+def fit_formula(file: str | Path, formula: str, method: str = "REML", engine: str = "exact") -> ModelFit:
+    """`shrinkvis fit --formula` for a model beyond the two-effect ones: read the table, apply the formula,
+    fit the three ways of pooling (fit/model_fit.py)."""
+    from .data import read_table
+    from .fit.model_fit import fit_design
+    from .model import design, parse_model
+
+    parsed = parse_model(formula)  # a formula error before the file is read
+    if engine != "exact":
+        raise ScenarioError(
+            f"--engine {engine} fits the two-effect formulas (y ~ x + (x | g) and its special cases); "
+            f"{formula!r} is fitted by the exact engine (--engine exact)"
+        )
+    if method not in ("REML", "ML"):
+        raise ScenarioError(f"--method {method}: use REML or ML")
+    if summed_by_duckdb(file):
+        raise ScenarioError(
+            f"{file} is summed per cluster by DuckDB (a large table, a glob or a folder), which shrinkvis does "
+            f"for the two-effect formulas only so far; {formula!r} needs a table that fits in memory"
+        )
+    table = read_table(file, text_columns=(parsed.group,))
+    return fit_design(design(parsed, table), method)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:

@@ -1,0 +1,158 @@
+"""No, complete and partial pooling for any model of the class (model.py → blocks.py → lmm.py).
+
+- partial pooling: the exact fit (lmm.py); per cluster each random effect's coefficient is its fixed
+  effect (0 where the term is not in the fixed part) plus the cluster's conditional mode, with its
+  conditional SE (lme4's `coef` and `ranef(condVar = TRUE)`);
+- no pooling: each cluster's own least-squares fit of every column of X and Z, so its coefficient for a
+  random effect is adjusted for the other fixed effects (NaN where the cluster cannot identify them:
+  fewer rows than columns, or columns collinear within the cluster);
+- complete pooling: one least-squares fit of the fixed part (R's `lm(y ~ fixed part)`).
+
+All from the per-cluster blocks, in working coordinates and mapped back as the exact fit is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..model import INTERCEPT, Design
+from .blocks import Blocks, _columns_map, blocks_of
+from .lmm import LmmFit, fit_lmm
+
+__all__ = ["ModelFit", "column_stem", "fit_design"]
+
+#: a cluster's own fit is identifiable when the smallest eigenvalue of its (scaled) cross-product matrix
+#: exceeds this fraction of the largest
+OWN_FIT_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """The three ways of pooling for one model; `clusters` is estimates.csv's table."""
+
+    design_formula: str
+    group: str
+    mixed: LmmFit
+    clusters: pd.DataFrame
+    complete_pooling: dict[str, dict[str, float]]
+    dropped_rows: int
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if not self.mixed.converged:
+            out.append(
+                f"the exact fit did not converge (largest gradient of the criterion in θ: "
+                f"{self.mixed.gradient_norm:.2g}): do not trust the partial-pooling estimates"
+            )
+        if self.mixed.is_singular:
+            zero = [name for name, sd in self.mixed.sd_re.items() if sd <= 1e-4 * self.mixed.sigma]
+            what = f"the SD of {', '.join(zero)} is 0" if zero else "random effects are perfectly correlated"
+            out.append(
+                f"singular fit: {what}, more structure than the data support; the conditional SEs of those "
+                "effects collapse toward zero. Fix: drop those random effects or add rows per cluster."
+            )
+        return out
+
+
+def column_stem(name: str) -> str:
+    """A random effect's name in estimates.csv's columns: `intercept` for (Intercept), else lme4's name."""
+    return "intercept" if name == INTERCEPT else name
+
+
+def fit_design(design: Design, method: str = "REML") -> ModelFit:
+    blocks = blocks_of(design)
+    mixed = fit_lmm(blocks, method)
+    own, own_se = _no_pool(blocks)
+    fixed = dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True))
+    table: dict[str, object] = {"cluster": blocks.labels, "n": blocks.n}
+    for index, name in enumerate(mixed.random_names):
+        stem = column_stem(name)
+        table[f"no_pool_{stem}"] = own[name]
+        table[f"partial_{stem}"] = fixed.get(name, 0.0) + mixed.blup[:, index]
+        table[f"partial_{stem}_se"] = np.sqrt(mixed.blup_cov[:, index, index])
+        table[f"no_pool_{stem}_se"] = own_se[name]
+    return ModelFit(
+        design_formula=design.formula.text,
+        group=design.formula.group,
+        mixed=mixed,
+        clusters=pd.DataFrame(table),
+        complete_pooling=_complete_pool(blocks),
+        dropped_rows=design.dropped_rows,
+    )
+
+
+def _union(blocks: Blocks) -> tuple[tuple[int, ...], list[str]]:
+    """The w columns of X and Z together, each once, with their names."""
+    members: dict[int, str] = {}
+    for w, name in zip(blocks.fixed_columns, blocks.fixed_names, strict=True):
+        members.setdefault(w, name)
+    for w, name in zip(blocks.random_columns, blocks.random_names, strict=True):
+        members.setdefault(w, name)
+    return tuple(members), list(members.values())
+
+
+def _least_squares(
+    blocks: Blocks, members: tuple[int, ...], cross: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares of y on the columns `members` for each (J, m, m) cross-product in `cross`, in the
+    coordinates as given: coefficients (J, k), their covariance without σ² (J, k, k), the residual sum
+    of squares (J,) and whether each fit is identifiable (J,)."""
+    m = cross.shape[1]
+    F, A, constant, value = _columns_map(blocks, members, centre=True)
+    f_y = np.zeros(m)
+    f_y[m - 1] = 1.0
+    y_scale, y_centre = float(blocks.scales[m - 1]), float(blocks.centres[m - 1])
+    if constant is None:
+        f_y[0] += y_centre / y_scale
+    xtx = np.einsum("ka,jkl,lb->jab", F, cross, F)
+    xty = np.einsum("ka,jkl,l->ja", F, cross, f_y)
+    yty = np.einsum("k,jkl,l->j", f_y, cross, f_y)
+    diagonal = np.einsum("jaa->ja", xtx)
+    scale = np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
+    values = np.linalg.eigvalsh(xtx / (scale[:, :, None] * scale[:, None, :]))
+    ok = (np.all(diagonal > 0, axis=1)) & (values[:, 0] > OWN_FIT_RTOL * values[:, -1])
+    inverse = np.full(xtx.shape, np.nan)
+    if ok.any():
+        inverse[ok] = np.linalg.inv(xtx[ok])
+    gamma = np.einsum("jab,jb->ja", inverse, xty)
+    rss = np.maximum(yty - np.einsum("ja,ja->j", gamma, xty), 0.0)
+    coefficients = y_scale * gamma @ A.T
+    if constant is not None:
+        coefficients[:, constant] += y_centre / value
+    covariance = y_scale**2 * np.einsum("ab,jbc,dc->jad", A, inverse, A)
+    return coefficients, covariance, rss * y_scale**2, ok
+
+
+def _no_pool(blocks: Blocks) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each cluster's own fit of X and Z's columns; SEs from the residual variance pooled over the
+    clusters with a fit (as for the two-effect models)."""
+    members, names = _union(blocks)
+    coefficients, covariance, rss, ok = _least_squares(blocks, members, blocks.cross)
+    n = blocks.n
+    usable = ok & (n > len(members))
+    dof = float(np.sum(n[usable] - len(members)))
+    variance = float(np.sum(rss[usable]) / dof) if dof > 0 else math.nan
+    estimates, errors = {}, {}
+    for index, name in enumerate(names):
+        estimates[name] = np.where(ok, coefficients[:, index], np.nan)
+        errors[name] = np.where(usable, np.sqrt(np.abs(variance * covariance[:, index, index])), np.nan)
+    return estimates, errors
+
+
+def _complete_pool(blocks: Blocks) -> dict[str, dict[str, float]]:
+    """One least-squares fit of the fixed part to all rows."""
+    total = blocks.cross.sum(axis=0)[None]
+    coefficients, covariance, rss, ok = _least_squares(blocks, blocks.fixed_columns, total)
+    p = len(blocks.fixed_columns)
+    dof = blocks.n_obs - p
+    variance = float(rss[0] / dof) if dof > 0 else math.nan
+    errors = np.sqrt(np.abs(variance * np.diag(covariance[0])))
+    return {
+        "estimates": dict(zip(blocks.fixed_names, map(float, coefficients[0]), strict=True)),
+        "std_errors": dict(zip(blocks.fixed_names, map(float, errors), strict=True)),
+    }
