@@ -116,18 +116,20 @@ def test_rows_with_a_missing_value_are_left_out_as_lme4_does(rows: pd.DataFrame)
     assert design("y ~ x1 + (1 | cluster)", frame).dropped_rows == 0
 
 
-def test_no_pooling_is_each_clusters_own_fit_of_the_whole_model(rows: pd.DataFrame) -> None:
-    model = fit_design(design("y ~ x1 + x2 + (1 + x1 | cluster)", rows))
+def test_no_pooling_is_each_clusters_own_fit_adjusted_for_the_other_fixed_effects(rows: pd.DataFrame) -> None:
+    model = fit_design(design("y ~ x1 + x2 + log(n) + (1 + x1 | cluster)", rows))
     label = model.clusters.cluster[0]
     own = rows[rows.cluster == label]
-    X = np.column_stack([np.ones(len(own)), own.x1, own.x2])
-    coefficients = np.linalg.lstsq(X, own.y, rcond=None)[0]
+    beta = dict(zip(model.mixed.fixed_names, model.mixed.fixed_effects, strict=True))
+    adjusted = own.y - beta["x2"] * own.x2 - beta["log(n)"] * np.log(own.n)
+    X = np.column_stack([np.ones(len(own)), own.x1])
+    coefficients = np.linalg.lstsq(X, adjusted, rcond=None)[0]
     first = model.clusters.iloc[0]
     assert first.no_pool_intercept == pytest.approx(coefficients[0], rel=1e-9)
     assert first.no_pool_x1 == pytest.approx(coefficients[1], rel=1e-9)
     assert first.partial_x1 == pytest.approx(model.mixed.fixed_effects[1] + model.mixed.blup[0, 1], rel=1e-12)
-    # complete pooling is lm(y ~ x1 + x2)
-    X = np.column_stack([np.ones(len(rows)), rows.x1, rows.x2])
+    # complete pooling is lm(y ~ x1 + x2 + log(n))
+    X = np.column_stack([np.ones(len(rows)), rows.x1, rows.x2, np.log(rows.n)])
     lm = np.linalg.lstsq(X, rows.y, rcond=None)[0]
     np.testing.assert_allclose(list(model.complete_pooling["estimates"].values()), lm, rtol=1e-9)
 
@@ -169,3 +171,27 @@ def test_fit_refuses_in_one_line() -> None:
         "shrinkvis: error: formula 'y ~ x1 + (1 | cluster) + (1 | treat)' has 2 grouping factors "
         "(cluster, treat); shrinkvis fits models with one grouping factor"
     ]
+
+
+@pytest.mark.parametrize("case", ["baseline_s1", "unbalanced_s6", "intercept_only_s7"])
+def test_pooling_matches_the_two_effect_references(case: str) -> None:
+    """On y ~ x + (x | g) no other fixed effect is adjusted for: the own fits are R's per-cluster lm."""
+    folder = Path(__file__).parent / "data" / "lme4"
+    ref = json.loads((folder / f"{case}.json").read_text())
+    frame = pd.read_csv(folder / f"{case}.csv", dtype={ref["columns"]["group"]: str})
+    model = fit_design(design(ref["formula"], frame))
+    by_label = model.clusters.set_index("cluster")
+    for cluster in ref["clusters"]:
+        row = by_label.loc[str(cluster["cluster"])]
+        for stem, key in (("intercept", "no_pool_intercept"), ("x", "no_pool_slope")):
+            if f"no_pool_{stem}" not in row or key not in cluster:
+                continue
+            expected = cluster[key]
+            if expected is None:
+                assert np.isnan(row[f"no_pool_{stem}"])
+            else:
+                assert row[f"no_pool_{stem}"] == pytest.approx(expected, rel=1e-8, abs=1e-10)
+    assert model.complete_pooling["estimates"] == pytest.approx(
+        dict(zip(model.mixed.fixed_names, ref["complete_pooling"]["estimates"].values(), strict=True)),
+        rel=1e-9,
+    )

@@ -3,9 +3,12 @@
 - partial pooling: the exact fit (lmm.py); per cluster each random effect's coefficient is its fixed
   effect (0 where the term is not in the fixed part) plus the cluster's conditional mode, with its
   conditional SE (lme4's `coef` and `ranef(condVar = TRUE)`);
-- no pooling: each cluster's own least-squares fit of every column of X and Z, so its coefficient for a
-  random effect is adjusted for the other fixed effects (NaN where the cluster cannot identify them:
-  fewer rows than columns, or columns collinear within the cluster);
+- no pooling: each cluster's own least-squares fit of its random effects' columns (Z) to y less the other
+  fixed effects at the mixed model's estimates (y − X_o β̂_o, X_o the columns of X not in Z): the
+  cluster's own estimate adjusted for the other fixed effects. A per-cluster fit of the whole fixed part
+  would leave every cluster unidentified as soon as the model has a cluster-level predictor (log(n), a
+  county's uranium), which is exactly where the comparison matters. NaN where the cluster cannot identify
+  its own Z (fewer rows than columns, or columns collinear within the cluster);
 - complete pooling: one least-squares fit of the fixed part (R's `lm(y ~ fixed part)`).
 
 All from the per-cluster blocks, in working coordinates and mapped back as the exact fit is.
@@ -67,7 +70,7 @@ def column_stem(name: str) -> str:
 def fit_design(design: Design, method: str = "REML") -> ModelFit:
     blocks = blocks_of(design)
     mixed = fit_lmm(blocks, method)
-    own, own_se = _no_pool(blocks)
+    own, own_se = _no_pool(blocks, mixed)
     fixed = dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True))
     table: dict[str, object] = {"cluster": blocks.labels, "n": blocks.n}
     for index, name in enumerate(mixed.random_names):
@@ -86,27 +89,21 @@ def fit_design(design: Design, method: str = "REML") -> ModelFit:
     )
 
 
-def _union(blocks: Blocks) -> tuple[tuple[int, ...], list[str]]:
-    """The w columns of X and Z together, each once, with their names."""
-    members: dict[int, str] = {}
-    for w, name in zip(blocks.fixed_columns, blocks.fixed_names, strict=True):
-        members.setdefault(w, name)
-    for w, name in zip(blocks.random_columns, blocks.random_names, strict=True):
-        members.setdefault(w, name)
-    return tuple(members), list(members.values())
-
-
 def _least_squares(
-    blocks: Blocks, members: tuple[int, ...], cross: np.ndarray
+    blocks: Blocks, members: tuple[int, ...], cross: np.ndarray, subtract: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Least squares of y on the columns `members` for each (J, m, m) cross-product in `cross`, in the
-    coordinates as given: coefficients (J, k), their covariance without σ² (J, k, k), the residual sum
-    of squares (J,) and whether each fit is identifiable (J,)."""
+    """Least squares of y − W·subtract on the columns `members` for each (J, m, m) cross-product in
+    `cross`, in the coordinates as given: coefficients (J, k), their covariance without σ² (J, k, k), the
+    residual sum of squares (J,) and whether each fit is identifiable (J,). `subtract` (m,) holds the
+    coefficients, in y's units, of the W columns to take off y first."""
     m = cross.shape[1]
     F, A, constant, value = _columns_map(blocks, members, centre=True)
+    y_scale, y_centre = float(blocks.scales[m - 1]), float(blocks.centres[m - 1])
     f_y = np.zeros(m)
     f_y[m - 1] = 1.0
-    y_scale, y_centre = float(blocks.scales[m - 1]), float(blocks.centres[m - 1])
+    if subtract is not None:
+        f_y[1 : m - 1] -= subtract[1 : m - 1] / y_scale
+        y_centre -= float(subtract[0])
     if constant is None:
         f_y[0] += y_centre / y_scale
     xtx = np.einsum("ka,jkl,lb->jab", F, cross, F)
@@ -128,17 +125,25 @@ def _least_squares(
     return coefficients, covariance, rss * y_scale**2, ok
 
 
-def _no_pool(blocks: Blocks) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each cluster's own fit of X and Z's columns; SEs from the residual variance pooled over the
-    clusters with a fit (as for the two-effect models)."""
-    members, names = _union(blocks)
-    coefficients, covariance, rss, ok = _least_squares(blocks, members, blocks.cross)
+def _no_pool(blocks: Blocks, mixed: LmmFit) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each cluster's own fit of Z to y less the other fixed effects (module docstring); SEs from the
+    residual variance pooled over the clusters with a fit (as for the two-effect models)."""
+    members = blocks.random_columns
+    m = blocks.cross.shape[1]
+    subtract = np.zeros(m)
+    for w, beta in zip(blocks.fixed_columns, mixed.fixed_effects, strict=True):
+        if w in members:
+            continue
+        # β·u = β·(s w + c) in the W columns; a constant column's w is its value over s
+        subtract[w] += beta * blocks.scales[w] if w else beta
+        subtract[0] += beta * blocks.centres[w]
+    coefficients, covariance, rss, ok = _least_squares(blocks, members, blocks.cross, subtract)
     n = blocks.n
     usable = ok & (n > len(members))
     dof = float(np.sum(n[usable] - len(members)))
     variance = float(np.sum(rss[usable]) / dof) if dof > 0 else math.nan
     estimates, errors = {}, {}
-    for index, name in enumerate(names):
+    for index, name in enumerate(blocks.random_names):
         estimates[name] = np.where(ok, coefficients[:, index], np.nan)
         errors[name] = np.where(usable, np.sqrt(np.abs(variance * covariance[:, index, index])), np.nan)
     return estimates, errors
