@@ -280,7 +280,7 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
 
 def _matrix(text: str, rows: pd.DataFrame, whole: str) -> tuple[np.ndarray, list[str]]:
     """The model matrix of a formula without bars, and its columns' lme4 names."""
-    plain = _plain_sum(text)
+    plain = plain_sum(text)
     if plain is not None and all(pd.api.types.is_numeric_dtype(rows[name]) for name in plain[1]):
         intercept, names = plain
         columns = ([np.ones(len(rows))] if intercept else []) + [_numeric(rows[name], name) for name in names]
@@ -290,7 +290,7 @@ def _matrix(text: str, rows: pd.DataFrame, whole: str) -> tuple[np.ndarray, list
     return _formulaic_matrix(text, rows, whole)
 
 
-def _plain_sum(text: str) -> tuple[bool, list[str]] | None:
+def plain_sum(text: str) -> tuple[bool, list[str]] | None:
     """(intercept, column names) of a plain sum such as `1 + x1 + x2`, `0 + x` or `x - 1`; None otherwise."""
     intercept = True
     names = []

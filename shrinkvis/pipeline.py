@@ -94,9 +94,16 @@ def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
     return fit(data.frame, model, x_name=data.x_name or "x", group_name=data.group_name)
 
 
-def fit_formula(file: str | Path, formula: str, method: str = "REML", engine: str = "exact") -> ModelFit:
-    """`shrinkvis fit --formula` for a model beyond the two-effect ones: read the table, apply the formula,
-    fit the three ways of pooling (fit/model_fit.py)."""
+def fit_formula(
+    file: str | Path,
+    formula: str,
+    method: str = "REML",
+    engine: str = "exact",
+    on_progress: Callable[[float], None] | None = None,
+) -> ModelFit:
+    """`shrinkvis fit --formula` for a model beyond the two-effect ones: read the table and apply the
+    formula (a large table: DuckDB sums its per-cluster blocks), fit the three ways of pooling
+    (fit/model_fit.py)."""
     from .data import read_table
     from .fit.model_fit import fit_design
     from .model import design, parse_model
@@ -110,10 +117,12 @@ def fit_formula(file: str | Path, formula: str, method: str = "REML", engine: st
     if method not in ("REML", "ML"):
         raise ScenarioError(f"--method {method}: use REML or ML")
     if summed_by_duckdb(file):
-        raise ScenarioError(
-            f"{file} is summed per cluster by DuckDB (a large table, a glob or a folder), which shrinkvis does "
-            f"for the two-effect formulas only so far; {formula!r} needs a table that fits in memory"
-        )
+        from .aggregate.on_duckdb import file_blocks
+        from .fit.blocks import sums_plan
+        from .fit.model_fit import fit_blocks
+
+        blocks, dropped = file_blocks(file, sums_plan(parsed), on_progress=on_progress)
+        return fit_blocks(blocks, parsed, method, dropped)
     table = read_table(file, text_columns=(parsed.group,))
     return fit_design(design(parsed, table), method)
 

@@ -195,3 +195,41 @@ def test_pooling_matches_the_two_effect_references(case: str) -> None:
         dict(zip(model.mixed.fixed_names, ref["complete_pooling"]["estimates"].values(), strict=True)),
         rel=1e-9,
     )
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "y ~ x1 + x2 + x3 + (1 + x1 | cluster)",
+        "y ~ 0 + x1 + (x1 || cluster)",
+        "y ~ x1 + (1 | cluster) + (0 + x2 | cluster)",
+    ],
+)
+def test_duckdb_sums_the_same_blocks(formula: str, rows: pd.DataFrame, tmp_path: Path) -> None:
+    from shrinkvis.aggregate.on_duckdb import file_blocks
+    from shrinkvis.fit.blocks import sums_plan
+    from shrinkvis.fit.model_fit import fit_blocks
+    from shrinkvis.model import parse_model
+
+    path = tmp_path / "rows.parquet"
+    # far from zero (with an intercept, where the model does not change with it): sums from a centre
+    frame = rows.assign(x1=rows.x1 + (1e6 if "0 +" not in formula else 0.0))
+    frame.loc[5, "x2"] = np.nan  # left out, as in memory
+    frame.to_parquet(path)
+    parsed = parse_model(formula)
+    blocks, dropped = file_blocks(path, sums_plan(parsed))
+    summed = fit_blocks(blocks, parsed, "REML", dropped)
+    in_memory = fit_design(design(parsed, frame.dropna(subset=["x2"]) if "x2" in formula else frame))
+    assert dropped == (1 if "x2" in formula else 0)
+    assert summed.mixed.criterion == pytest.approx(in_memory.mixed.criterion, abs=1e-8)
+    np.testing.assert_allclose(summed.mixed.fixed_effects, in_memory.mixed.fixed_effects, rtol=1e-8)
+    np.testing.assert_allclose(summed.mixed.blup, in_memory.mixed.blup, rtol=1e-6, atol=1e-9)
+    pd.testing.assert_frame_equal(summed.clusters, in_memory.clusters, rtol=1e-6)
+
+
+def test_a_summed_table_takes_columns_as_they_are() -> None:
+    from shrinkvis.fit.blocks import sums_plan
+    from shrinkvis.model import parse_model
+
+    with pytest.raises(UserError, match="'x1 \\+ log\\(n\\)' is more than a sum of columns"):
+        sums_plan(parse_model("y ~ x1 + log(n) + (1 | g)"))

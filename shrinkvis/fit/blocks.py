@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import Design
+from ..errors import UserError
+from ..model import INTERCEPT, Design, ModelFormula, plain_sum
 
-__all__ = ["Blocks", "Working", "blocks_of", "working"]
+__all__ = ["Blocks", "SumsPlan", "Working", "blocks_from_sums", "blocks_of", "sums_plan", "working"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,113 @@ def _power_of_two(spread: float) -> float:
     if not math.isfinite(spread) or spread <= 0:
         return 1.0
     return 2.0 ** round(math.log2(spread))
+
+
+@dataclass(frozen=True)
+class SumsPlan:
+    """What an aggregation engine (DuckDB, Spark) sums for a model whose terms are numeric columns: the
+    columns u_1 … u_k (each once; y is summed last), which of them each column of X and Z is (0: the
+    constant), and Z's block sizes. The engine returns per cluster n, Σ(v − c) and Σ(v − c)(v' − c')
+    for v in u_1 … u_k, y (`blocks_from_sums`)."""
+
+    response: str
+    group: str
+    columns: tuple[str, ...]
+    fixed_names: tuple[str, ...]
+    random_names: tuple[str, ...]
+    fixed_columns: tuple[int, ...]
+    random_columns: tuple[int, ...]
+    blocks: tuple[int, ...]
+
+    @property
+    def summed(self) -> tuple[str, ...]:
+        """The columns whose sums the engine computes, in W's order after the constant: u_1 … u_k, y."""
+        return (*self.columns, self.response)
+
+
+def sums_plan(formula: ModelFormula) -> SumsPlan:
+    """The plan for a formula whose fixed part and bars are sums of columns; anything else (factors,
+    functions, interactions) needs the rows in memory, where formulaic encodes them."""
+    parts = [formula.fixed, *(bar.terms for bar in formula.bars)]
+    plain = [plain_sum(text) for text in parts]
+    for text, read in zip(parts, plain, strict=True):
+        if read is None:
+            raise UserError(
+                f"formula {formula.text!r}: {text!r} is more than a sum of columns; a table summed per cluster "
+                "(DuckDB, Spark) takes numeric columns as they are (y ~ x1 + x2 + (1 + x1 | g)): compute the "
+                "term as a column first, or use a table that fits in memory"
+            )
+    columns: list[str] = []
+
+    def index(name: str) -> int:
+        if name not in columns:
+            columns.append(name)
+        return columns.index(name) + 1
+
+    def names(read: tuple[bool, list[str]]) -> tuple[list[str], list[int]]:
+        intercept, terms = read
+        return ([INTERCEPT] if intercept else []) + terms, ([0] if intercept else []) + [
+            index(t) for t in terms
+        ]
+
+    fixed_names, fixed_columns = names(plain[0])  # type: ignore[arg-type]
+    random_names: list[str] = []
+    random_columns: list[int] = []
+    blocks: list[int] = []
+    for bar, read in zip(formula.bars, plain[1:], strict=True):
+        bar_names, bar_columns = names(read)  # type: ignore[arg-type]
+        if not bar_names:
+            raise UserError(f"formula {formula.text!r}: ({bar.terms} | {formula.group}) leaves no column")
+        random_names += bar_names
+        random_columns += bar_columns
+        blocks += [1] * len(bar_names) if bar.independent else [len(bar_names)]
+    if formula.response in columns or formula.group in columns:
+        raise UserError(f"formula {formula.text!r}: the response and the group cannot also be predictors")
+    return SumsPlan(
+        response=formula.response,
+        group=formula.group,
+        columns=tuple(columns),
+        fixed_names=tuple(fixed_names),
+        random_names=tuple(random_names),
+        fixed_columns=tuple(fixed_columns),
+        random_columns=tuple(random_columns),
+        blocks=tuple(blocks),
+    )
+
+
+def blocks_from_sums(
+    plan: SumsPlan,
+    labels: np.ndarray,
+    n: np.ndarray,
+    linear: np.ndarray,
+    products: np.ndarray,
+    centres: np.ndarray,
+    spreads: np.ndarray,
+    constant: np.ndarray,
+) -> Blocks:
+    """Blocks from an engine's sums measured from `centres` (one per summed column: u_1 … u_k, y):
+    `linear` (J, k + 1) holds Σ(v − c), `products` (J, k + 1, k + 1) Σ(v − c)(v' − c'); `spreads` are typical
+    sizes of the columns (their SD over the first rows; the units are the powers of two nearest them) and
+    `constant` says which columns hold one value in every row."""
+    scales = np.array([_power_of_two(float(spread)) for spread in spreads])
+    m = len(scales) + 1
+    cross = np.empty((len(n), m, m))
+    cross[:, 0, 0] = n
+    cross[:, 0, 1:] = cross[:, 1:, 0] = linear / scales
+    cross[:, 1:, 1:] = products / np.outer(scales, scales)
+    return Blocks(
+        cross=cross,
+        columns=plan.columns,
+        centres=np.concatenate([[0.0], centres]),
+        scales=np.concatenate([[1.0], scales]),
+        constant=np.concatenate([[True], constant]),
+        fixed_names=plan.fixed_names,
+        random_names=plan.random_names,
+        fixed_columns=plan.fixed_columns,
+        random_columns=plan.random_columns,
+        blocks=plan.blocks,
+        labels=labels,
+    )
 
 
 def blocks_of(design: Design) -> Blocks:

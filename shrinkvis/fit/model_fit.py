@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..model import INTERCEPT, Design
+from ..model import INTERCEPT, Design, ModelFormula
 from .blocks import Blocks, _columns_map, blocks_of
 from .lmm import LmmFit, fit_lmm
 
-__all__ = ["ModelFit", "column_stem", "fit_design"]
+__all__ = ["ModelFit", "column_stem", "fit_blocks", "fit_design"]
 
 #: a cluster's own fit is identifiable when the smallest eigenvalue of its (scaled) cross-product matrix
 #: exceeds this fraction of the largest
@@ -68,7 +68,14 @@ def column_stem(name: str) -> str:
 
 
 def fit_design(design: Design, method: str = "REML") -> ModelFit:
-    blocks = blocks_of(design)
+    """The three ways of pooling for a model applied to rows in memory."""
+    return fit_blocks(blocks_of(design), design.formula, method, design.dropped_rows)
+
+
+def fit_blocks(
+    blocks: Blocks, formula: ModelFormula, method: str = "REML", dropped_rows: int = 0
+) -> ModelFit:
+    """The three ways of pooling from per-cluster blocks, however they were summed."""
     mixed = fit_lmm(blocks, method)
     own, own_se = _no_pool(blocks, mixed)
     fixed = dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True))
@@ -80,12 +87,12 @@ def fit_design(design: Design, method: str = "REML") -> ModelFit:
         table[f"partial_{stem}_se"] = np.sqrt(mixed.blup_cov[:, index, index])
         table[f"no_pool_{stem}_se"] = own_se[name]
     return ModelFit(
-        design_formula=design.formula.text,
-        group=design.formula.group,
+        design_formula=formula.text,
+        group=formula.group,
         mixed=mixed,
         clusters=pd.DataFrame(table),
         complete_pooling=_complete_pool(blocks),
-        dropped_rows=design.dropped_rows,
+        dropped_rows=dropped_rows,
     )
 
 
