@@ -250,7 +250,7 @@ def design(formula: ModelFormula | str, frame: pd.DataFrame) -> Design:
         formula=formula,
         y=y,
         X=X,
-        Z=np.column_stack(columns),
+        Z=np.asfortranarray(np.hstack(columns)) if len(columns) > 1 else columns[0],
         fixed_names=tuple(fixed_names),
         random_names=tuple(names),
         blocks=tuple(blocks),
@@ -286,8 +286,16 @@ def _matrix(text: str, rows: pd.DataFrame, whole: str) -> tuple[np.ndarray, list
         columns = ([np.ones(len(rows))] if intercept else []) + [_numeric(rows[name], name) for name in names]
         if not columns:
             raise UserError(f"formula {whole!r}: {text!r} leaves no column (0 + nothing)")
-        return np.column_stack(columns), ([INTERCEPT] if intercept else []) + names
+        return _by_columns(columns), ([INTERCEPT] if intercept else []) + names
     return _formulaic_matrix(text, rows, whole)
+
+
+def _by_columns(columns: list[np.ndarray]) -> np.ndarray:
+    """The columns side by side, each contiguous in memory (Fortran order): the sums take them one by one."""
+    out = np.empty((len(columns[0]), len(columns)), order="F")
+    for index, column in enumerate(columns):
+        out[:, index] = column
+    return out
 
 
 def plain_sum(text: str) -> tuple[bool, list[str]] | None:

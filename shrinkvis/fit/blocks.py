@@ -201,13 +201,15 @@ def blocks_of(design: Design) -> Blocks:
         centres.append(0.0 if is_constant else mean)
         scales.append(_power_of_two(abs(mean) if is_constant else spread))
         constant.append(is_constant)
-    W = np.column_stack([(data - c) / s for data, c, s in zip(raw, centres, scales, strict=True)])
-    m = W.shape[1]
+    W = [raw[0]] + [(data - c) / s for data, c, s in zip(raw[1:], centres[1:], scales[1:], strict=True)]
+    m = len(W)
     n_groups = len(design.labels)
     cross = np.empty((n_groups, m, m))
-    for a in range(m):
+    cross[:, 0, 0] = np.bincount(design.codes, minlength=n_groups)
+    for a in range(1, m):
+        cross[:, 0, a] = cross[:, a, 0] = np.bincount(design.codes, weights=W[a], minlength=n_groups)
         for b in range(a, m):
-            weights = None if a == b == 0 else W[:, a] * W[:, b]
+            weights = W[a] * W[b]
             cross[:, a, b] = cross[:, b, a] = np.bincount(design.codes, weights=weights, minlength=n_groups)
     return Blocks(
         cross=cross,

@@ -113,9 +113,11 @@ def _least_squares(
         y_centre -= float(subtract[0])
     if constant is None:
         f_y[0] += y_centre / y_scale
-    xtx = np.einsum("ka,jkl,lb->jab", F, cross, F)
-    xty = np.einsum("ka,jkl,l->ja", F, cross, f_y)
-    yty = np.einsum("k,jkl,l->j", f_y, cross, f_y)
+    J, k = len(cross), F.shape[1]
+    flat = cross.reshape(J, m * m)
+    xtx = (flat @ np.kron(F, F)).reshape(J, k, k)  # FᵀC_jF for every cluster, one matrix product
+    xty = (flat @ np.kron(F, f_y[:, None])).reshape(J, k)
+    yty = flat @ np.kron(f_y, f_y)
     diagonal = np.einsum("jaa->ja", xtx)
     scale = np.sqrt(np.where(diagonal > 0, diagonal, 1.0))
     values = np.linalg.eigvalsh(xtx / (scale[:, :, None] * scale[:, None, :]))
@@ -128,7 +130,7 @@ def _least_squares(
     coefficients = y_scale * gamma @ A.T
     if constant is not None:
         coefficients[:, constant] += y_centre / value
-    covariance = y_scale**2 * np.einsum("ab,jbc,dc->jad", A, inverse, A)
+    covariance = y_scale**2 * (A @ inverse @ A.T)
     return coefficients, covariance, rss * y_scale**2, ok
 
 
