@@ -9,7 +9,8 @@ The bars are read here; the fixed part and the inside of each bar are model form
 sums of numeric columns (`1 + x1 + x2`, `0 + x`) are built directly; anything else (factors, `a:b`,
 `a*b`, `log(n)`, `I(x^2)`, `poly(x, 2)`) is handed to formulaic, imported only then (about 0.5 s on
 top of pandas). Coefficients are named as lme4 names them: `(Intercept)`, `treatB`, `x1:treatB`,
-`I(x2^2)`.
+`I(x2^2)`. A formula may use `n` without the data having that column: it is then each cluster's number of
+rows (`y ~ x + log(n) + (x | cluster)`, the remedy the small_differ report gives).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .errors import DataError, UserError
 __all__ = ["Bar", "Design", "ModelFormula", "design", "parse_model"]
 
 INTERCEPT = "(Intercept)"
+#: a column a formula may name without the data having it: each cluster's number of rows, as in the
+#: remedy the small_differ report gives, y ~ x + log(n) + (x | cluster)
+CLUSTER_SIZE = "n"
 
 # a column name: plain (letters, digits, _ and .) or in backticks, as R writes names with spaces
 _NAME = r"(?:`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)"
@@ -225,12 +229,17 @@ def design(formula: ModelFormula | str, frame: pd.DataFrame) -> Design:
     out, as lme4's default `na.omit` does; `dropped_rows` counts them)."""
     if isinstance(formula, str):
         formula = parse_model(formula)
-    _check_columns(formula, frame)
-    used = formula.columns
+    size = CLUSTER_SIZE in formula.columns and CLUSTER_SIZE not in frame.columns
+    used = [name for name in formula.columns if not (size and name == CLUSTER_SIZE)]
+    _check_columns(formula, frame, used)
     complete = frame[used].notna().all(axis=1).to_numpy()
     rows = frame.loc[complete, used] if not complete.all() else frame[used]
     if len(rows) == 0:
         raise DataError(f"no row has a value in every column of {formula.text!r}")
+    if size:  # the cluster's number of rows (with a value in every column the model uses)
+        rows = rows.assign(
+            **{CLUSTER_SIZE: rows.groupby(formula.group, sort=False)[formula.group].transform("size")}
+        )
     y = _numeric(rows[formula.response], formula.response)
     X, fixed_names = _matrix(formula.fixed, rows, formula.text)
     columns, names, blocks = [], [], []
@@ -260,9 +269,9 @@ def design(formula: ModelFormula | str, frame: pd.DataFrame) -> Design:
     )
 
 
-def _check_columns(formula: ModelFormula, frame: pd.DataFrame) -> None:
+def _check_columns(formula: ModelFormula, frame: pd.DataFrame, used: list[str]) -> None:
     available = [str(column) for column in frame.columns]
-    for name in formula.columns:
+    for name in used:
         if name not in frame.columns:
             close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else f"; the data have {', '.join(available)}"

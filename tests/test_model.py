@@ -233,3 +233,28 @@ def test_a_summed_table_takes_columns_as_they_are() -> None:
 
     with pytest.raises(UserError, match="'x1 \\+ log\\(n\\)' is more than a sum of columns"):
         sums_plan(parse_model("y ~ x1 + log(n) + (1 | g)"))
+
+
+def test_n_is_the_cluster_size_where_the_data_have_no_column_n(rows: pd.DataFrame) -> None:
+    made = design("y ~ x1 + log(n) + (x1 | cluster)", rows.drop(columns="n"))
+    sizes = rows.groupby("cluster")["cluster"].transform("size").to_numpy()
+    np.testing.assert_allclose(made.X[:, 2], np.log(sizes))
+    np.testing.assert_array_equal(made.X, design("y ~ x1 + log(n) + (x1 | cluster)", rows).X)
+
+
+def test_the_small_differ_remedy_fits(tmp_path: Path) -> None:
+    """The formula the small_differ report recommends, on that scenario's rows (which have no n)."""
+    from shrinkvis.pipeline import simulate_scenario
+    from shrinkvis.scenario import load
+
+    path = tmp_path / "small_differ.csv"
+    simulate_scenario(load("small_differ")).to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["fit", "--data", str(path), "--formula", "y ~ x + log(n) + (x | cluster)", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.output)
+    assert list(numbers["fixed_effects"]) == ["(Intercept)", "x", "log(n)"]
+    # the simulation moves a cluster's intercept by size_effect · sd_int per log-unit of size: −7 × 0.1
+    assert numbers["fixed_effects"]["log(n)"] == pytest.approx(-0.7, abs=3 * numbers["std_errors"]["log(n)"])
+    assert numbers["converged"]
