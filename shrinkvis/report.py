@@ -15,8 +15,8 @@ import pandas as pd
 
 from .data import ModelData
 from .fit import Estimates
+from .fit.scores import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
-from .fit.truth import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .outputs import json_ready
 
 if TYPE_CHECKING:

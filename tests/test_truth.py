@@ -17,7 +17,8 @@ from shrinkvis import gallery, pipeline, report, story
 from shrinkvis.cli import app
 from shrinkvis.errors import ScenarioError
 from shrinkvis.fit import fit
-from shrinkvis.fit.truth import CLEAR_LOSS, size_groups, with_truth
+from shrinkvis.fit.scores import CLEAR_LOSS
+from shrinkvis.fit.truth import size_groups, with_truth
 from shrinkvis.scenario import DataSpec, ModelSpec, builtin_names, load
 from shrinkvis.simulate import cluster_effects, simulation
 

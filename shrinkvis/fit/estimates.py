@@ -25,7 +25,7 @@ CLUSTER_COLUMNS = (
 )
 
 if TYPE_CHECKING:
-    from .truth import TruthScore
+    from .scores import TruthScore
 
 TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns when the truth is known
 
