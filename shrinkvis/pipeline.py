@@ -81,8 +81,52 @@ def reading_stage(file: str) -> str:
 
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
     """The fit; scored against the truth when the data were simulated."""
-    estimates = fit_model(data, scenario.model)
+    model = scenario.model
+    if model.formula is not None:
+        from .formula import is_two_effect, parse
+
+        if not is_two_effect(model.formula):
+            return fit_formula_data(data, scenario)
+        model = model.model_copy(update={"random": parse(model.formula).random})
+    estimates = fit_model(data, model)
     return estimates if data.truth is None else with_truth(estimates, data.truth)
+
+
+def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
+    """A scenario's `model.formula` beyond the two-effect ones, fitted to its rows (fit/model_fit.py) and
+    shown by two of its random effects (`animation.plane`); a simulation scores them against the truth
+    when they are the intercept and the slope of x it knows."""
+    from .fit.model_fit import as_estimates, fit_design, plane_effects
+    from .model import INTERCEPT, design
+
+    model, formula = scenario.model, scenario.model.formula
+    assert formula is not None
+    if model.engine != "exact":
+        raise ScenarioError(
+            f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact engine only "
+            "(model.engine: exact)"
+        )
+    if data.frame is None or isinstance(scenario.data, DataFileSpec):
+        raise ScenarioError(
+            f"model.formula {formula!r} is animated for simulated data (columns y, x, cluster); for a table "
+            "of your own, `shrinkvis fit --data FILE --formula` fits it, and animations take "
+            "y ~ x + (x | g) and its special cases for now"
+        )
+    fitted = fit_design(design(formula, data.frame), model.method)
+    estimates = as_estimates(fitted, scenario.animation.plane)
+    shown = plane_effects(fitted, scenario.animation.plane)
+    known = {INTERCEPT: "true_intercept", "x": "true_slope"}
+    if data.truth is None or tuple(shown) != tuple(known)[: len(shown)]:
+        return estimates
+    truth = data.truth.copy()
+    if fitted.intercept_shift is not None and fitted.cluster_level:
+        # the picture's intercepts leave out what log(n) and other cluster-level terms add (as_estimates):
+        # the truth is put on the same scale, which leaves every estimate's distance to it unchanged
+        shift = pd.Series(fitted.intercept_shift, index=fitted.clusters["cluster"].to_numpy())
+        truth["true_intercept"] = (
+            truth["true_intercept"].to_numpy() - shift.reindex(truth["cluster"]).to_numpy()
+        )
+    return with_truth(estimates, truth)
 
 
 def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
@@ -160,6 +204,8 @@ def storyboard(
     elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
         term = "x" if estimates.random == "slope" else "1"
         model = f"Model: y ~ x + ({term} | cluster)"
+        if scenario.model.formula is not None:
+            model = formula_caption(estimates, scenario.model.formula)
         caption = f"{scenario.description} {model}" if scenario.description else model
         scenario = scenario.model_copy(update={"description": caption})
     estimates, drawn = drawn_clusters(estimates, scenario)
@@ -167,7 +213,17 @@ def storyboard(
         caption = f"{scenario.description.rstrip('.')}; {drawn}" if scenario.description else drawn
         scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
-    if from_file and isinstance(story, storyboards.PlaneStory):
+    if scenario.model.formula is not None and isinstance(story, storyboards.PlaneStory):
+        shown = list(estimates.fixed_effects)[:2]
+        story = dataclasses.replace(story, x_label=_axis(shown[0]), y_label=_axis(shown[1]))
+    elif scenario.model.formula is not None and isinstance(story, storyboards.FunnelStory):
+        labels = [_axis(name) for name in list(estimates.fixed_effects)[:2]]
+        panels = tuple(
+            dataclasses.replace(panel, label=label)
+            for panel, label in zip(story.panels, labels, strict=False)
+        )
+        story = dataclasses.replace(story, panels=panels)
+    elif from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
             story,
             x_label=f"Intercept (per {data.group_name})",
@@ -184,6 +240,20 @@ def storyboard(
         )
         story = dataclasses.replace(story, panels=panels)
     return story
+
+
+def _axis(name: str) -> str:
+    return "Intercept (per cluster)" if name == "(Intercept)" else f"Slope of {name} (per cluster)"
+
+
+def formula_caption(estimates: Estimates, formula: str) -> str:
+    """The model on a frame, and how its own estimates are made when it has other fixed effects."""
+    shown = list(estimates.fixed_effects)[: 2 if estimates.random == "slope" else 1]
+    others = [name for name in list(estimates.fixed_effects)[len(shown) :] if name != "(Intercept)"]
+    caption = f"Model: {formula}"
+    if others:
+        caption += f"; own estimates adjusted for {', '.join(others)} at the model's estimates"
+    return caption
 
 
 def drawn_clusters(estimates: Estimates, scenario: Scenario) -> tuple[Estimates, str | None]:

@@ -84,7 +84,7 @@ def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = Tr
     criterion_name = "REML criterion at convergence" if estimates.method == "REML" else "deviance"
     lines = [
         f"Linear mixed model fit by {method} ['{estimates.engine}' engine]",
-        f"Formula: {formula(data, estimates.random)}",
+        f"Formula: {estimates.formula or formula(data, estimates.random)}",
         f"   Data: {data.source}",
         "",
         f"{criterion_name}: {estimates.criterion:.4f}",
@@ -132,7 +132,7 @@ class Report:
 
     @property
     def formula(self) -> str:
-        return formula(self.data, self.estimates.random)
+        return self.estimates.formula or formula(self.data, self.estimates.random)
 
     @property
     def x_name(self) -> str | None:

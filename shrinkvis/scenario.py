@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ScenarioError
+from .errors import ScenarioError, UserError
 
 Format = Literal["gif", "mp4", "png", "svg"]
 ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png", "svg")
@@ -193,6 +193,24 @@ class ModelSpec(_Spec):
         "`bayes`: full Bayesian inference at brms's default priors (REML beside it for comparison).",
     )
     bayes: BayesSpec = Field(BayesSpec(), description="Priors and sampler of `engine: bayes`.")
+    formula: str | None = Field(
+        None,
+        description="Any lme4 formula with one grouping factor, e.g. `y ~ x + log(n) + (x | cluster)` (n: "
+        "each cluster's rows); fitted by the exact engine, the picture shows two of its random effects "
+        "(animation.plane). Unset: the model `random` names.",
+    )
+
+    @field_validator("formula")
+    @classmethod
+    def _formula_reads(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .model import parse_model
+
+            try:
+                parse_model(value)
+            except UserError as exc:
+                raise ValueError(str(exc).removeprefix(f"formula {value.strip()!r}").lstrip(": ")) from None
+        return value
 
 
 class Limits(_Spec):
@@ -256,6 +274,13 @@ class AnimationSpec(_Spec):
         "its error segment shortening from no pooling to partial pooling and both RMSEs.",
     )
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
+    plane: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=2,
+        description="With model.formula: the random effects shown, by lme4's names, e.g. [(Intercept), x] "
+        "(default: the intercept and the first slope).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..model import INTERCEPT, Design, ModelFormula
 from .blocks import Blocks, _columns_map, blocks_of
+from .estimates import CLUSTER_COLUMNS, Estimates
 from .lmm import LmmFit, fit_lmm
 
-__all__ = ["ModelFit", "column_stem", "fit_blocks", "fit_design"]
+__all__ = ["ModelFit", "as_estimates", "column_stem", "fit_blocks", "fit_design", "plane_effects"]
 
 #: a cluster's own fit is identifiable when the smallest eigenvalue of its (scaled) cross-product matrix
 #: exceeds this fraction of the largest
@@ -43,6 +45,11 @@ class ModelFit:
     clusters: pd.DataFrame
     complete_pooling: dict[str, dict[str, float]]
     dropped_rows: int
+    #: per cluster, what the cluster-level fixed effects (columns constant within every cluster, such as
+    #: log(n)) add to its intercept at the mixed model's estimates, and those columns' names
+    intercept_shift: np.ndarray | None = None
+    cluster_level: tuple[str, ...] = ()
+    own_residual_sd: float = math.nan
 
     @property
     def warnings(self) -> list[str]:
@@ -77,7 +84,8 @@ def fit_blocks(
 ) -> ModelFit:
     """The three ways of pooling from per-cluster blocks, however they were summed."""
     mixed = fit_lmm(blocks, method)
-    own, own_se = _no_pool(blocks, mixed)
+    own, own_se, own_sd = _no_pool(blocks, mixed)
+    shift, cluster_level = _cluster_level(blocks, mixed)
     fixed = dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True))
     table: dict[str, object] = {"cluster": blocks.labels, "n": blocks.n}
     for index, name in enumerate(mixed.random_names):
@@ -93,6 +101,9 @@ def fit_blocks(
         clusters=pd.DataFrame(table),
         complete_pooling=_complete_pool(blocks),
         dropped_rows=dropped_rows,
+        intercept_shift=shift,
+        cluster_level=cluster_level,
+        own_residual_sd=own_sd,
     )
 
 
@@ -134,7 +145,7 @@ def _least_squares(
     return coefficients, covariance, rss * y_scale**2, ok
 
 
-def _no_pool(blocks: Blocks, mixed: LmmFit) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _no_pool(blocks: Blocks, mixed: LmmFit) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
     """Each cluster's own fit of Z to y less the other fixed effects (module docstring); SEs from the
     residual variance pooled over the clusters with a fit (as for the two-effect models)."""
     members = blocks.random_columns
@@ -155,7 +166,31 @@ def _no_pool(blocks: Blocks, mixed: LmmFit) -> tuple[dict[str, np.ndarray], dict
     for index, name in enumerate(blocks.random_names):
         estimates[name] = np.where(ok, coefficients[:, index], np.nan)
         errors[name] = np.where(usable, np.sqrt(np.abs(variance * covariance[:, index, index])), np.nan)
-    return estimates, errors
+    return estimates, errors, math.sqrt(variance) if variance >= 0 else math.nan
+
+
+#: a column is constant within a cluster when its within-cluster sum of squares is below this share of its
+#: sum of squares about the overall centre
+WITHIN_RTOL = 1e-10
+
+
+def _cluster_level(blocks: Blocks, mixed: LmmFit) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Σ β̂_o x_oj per cluster over the fixed columns o that are constant within every cluster (and are not
+    random effects), and their names."""
+    n = blocks.n.astype(float)
+    several = n > 1
+    safe_n = np.where(n > 0, n, 1.0)
+    shift = np.zeros(len(n))
+    names = []
+    for w, name, beta in zip(blocks.fixed_columns, mixed.fixed_names, mixed.fixed_effects, strict=True):
+        if w == 0 or w in blocks.random_columns or blocks.constant[w]:
+            continue
+        linear, square = blocks.cross[:, 0, w], blocks.cross[:, w, w]
+        within = square - linear * linear / safe_n
+        if np.all(within[several] <= WITHIN_RTOL * np.maximum(square[several], 1e-300)):
+            shift += beta * (blocks.centres[w] + blocks.scales[w] * linear / safe_n)
+            names.append(name)
+    return shift, tuple(names)
 
 
 def _complete_pool(blocks: Blocks) -> dict[str, dict[str, float]]:
@@ -170,3 +205,105 @@ def _complete_pool(blocks: Blocks) -> dict[str, dict[str, float]]:
         "estimates": dict(zip(blocks.fixed_names, map(float, coefficients[0]), strict=True)),
         "std_errors": dict(zip(blocks.fixed_names, map(float, errors), strict=True)),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pictures: two random effects (or one) of any model in the shape the views draw
+
+
+def plane_effects(model: ModelFit, plane: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The random effects a picture shows: `plane` (checked against the model), or the intercept and the
+    first slope (the first two random effects; the one, in a model with one)."""
+    names = model.mixed.random_names
+    if plane is None:
+        ordered = sorted(names, key=lambda name: name != INTERCEPT)  # the intercept first, if there is one
+        return tuple(ordered[:2])
+    unknown = [name for name in plane if name not in names]
+    if unknown or len(set(plane)) != len(plane):
+        raise DataError(
+            f"animation.plane = {list(plane)}: choose one or two different random effects of "
+            f"{model.design_formula!r}, from {', '.join(names)}"
+        )
+    return tuple(plane)
+
+
+def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estimates:
+    """The fit in the shape the views draw: the chosen random effects as (intercept, slope) columns, the
+    fixed effects with those two first. Every estimate is on one scale, the other fixed effects taken off
+    at the mixed model's estimates: the own estimate is `no_pool_<effect>` (module docstring) and the
+    partial-pooling one is β̂ + b̂ⱼ, so the picture shows each cluster's departure from what the rest of
+    the model predicts for it."""
+    mixed = model.mixed
+    shown = plane_effects(model, plane)
+    stems = [column_stem(name) for name in shown]
+    table = model.clusters
+    fixed = dict(zip(mixed.fixed_names, map(float, mixed.fixed_effects), strict=True))
+    errors = dict(zip(mixed.fixed_names, map(float, mixed.std_errors), strict=True))
+    order = list(shown) + [name for name in mixed.fixed_names if name not in shown]
+    nan = np.full(len(table), np.nan)
+
+    def column(kind: str, index: int, suffix: str = "") -> np.ndarray:
+        return table[f"{kind}_{stems[index]}{suffix}"].to_numpy(dtype=float) if index < len(stems) else nan
+
+    # a picture of one random effect: every cluster shares the next fixed effect, known without error
+    shared = np.full(len(table), fixed[order[1]] if len(order) > 1 else np.nan)
+
+    clusters = pd.DataFrame(
+        {
+            "cluster": table["cluster"],
+            "n": table["n"],
+            "no_pool_intercept": column("no_pool", 0),
+            "no_pool_slope": column("no_pool", 1),
+            "partial_intercept": column("partial", 0),
+            "partial_slope": column("partial", 1) if len(shown) > 1 else shared,
+            "partial_intercept_se": column("partial", 0, "_se"),
+            "partial_slope_se": column("partial", 1, "_se"),
+            "no_pool_intercept_se": column("no_pool", 0, "_se"),
+            "no_pool_slope_se": column("no_pool", 1, "_se"),
+        },
+        columns=list(CLUSTER_COLUMNS),
+    )
+    # a random-intercept picture explains the shrinkage from the cluster's own estimate (report.py): the
+    # own estimate is its mean of y less the other fixed effects
+    clusters["mean_y"] = column("no_pool", 0)
+    clusters["mean_x"] = 0.0
+    index = [mixed.random_names.index(name) for name in shown]
+    has_own = np.isfinite(clusters["no_pool_intercept"].to_numpy())
+    own_columns = ["no_pool_intercept", "no_pool_slope"][: len(shown)]
+    # the clusters' own fits estimate only their random effects; the other fixed effects have none (NaN)
+    pairs = list(zip(shown, own_columns, strict=True))
+    own_means = {name: _mean(clusters[c].to_numpy()[has_own]) for name, c in pairs}
+    own_errors = {name: _mean(clusters[c + "_se"].to_numpy()[has_own]) for name, c in pairs}
+    no_pooling = {
+        "estimates": {name: own_means.get(name, math.nan) for name in order},
+        "std_errors": {name: own_errors.get(name, math.nan) for name in order},
+        "residual_sd": model.own_residual_sd,
+        "clusters": int(has_own.sum()),
+    }
+    complete = model.complete_pooling
+    return Estimates(
+        clusters=clusters,
+        fixed_effects={name: fixed.get(name, 0.0) for name in order},
+        std_errors={name: errors.get(name, 0.0) for name in order},
+        cov_re=mixed.cov_re[np.ix_(index, index)],
+        residual_sd=mixed.sigma,
+        complete_pooling={  # a random effect outside the fixed part has fixed effect 0 in every fit
+            "estimates": {name: complete["estimates"].get(name, 0.0) for name in order},
+            "std_errors": {name: complete["std_errors"].get(name, 0.0) for name in order},
+        },
+        random="slope" if len(shown) > 1 else "intercept",
+        method=mixed.method,
+        engine="exact",
+        criterion=mixed.criterion,
+        converged=mixed.converged,
+        is_singular=mixed.is_singular,
+        n_obs=mixed.n_obs,
+        gradient_norm=mixed.gradient_norm,
+        warnings=tuple(model.warnings),
+        no_pooling=no_pooling,
+        formula=model.design_formula,
+    )
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else math.nan

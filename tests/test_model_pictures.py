@@ -1,0 +1,82 @@
+"""Pictures of any model (model.formula in a scenario): two of its random effects in the shape the views
+draw, own estimates adjusted for the other fixed effects, and the small_differ remedy's bias gone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shrinkvis import pipeline
+from shrinkvis.errors import ScenarioError, UserError
+from shrinkvis.scenario import load
+
+
+def _fit(name: str, *overrides: str):
+    scenario = load(name, overrides)
+    return scenario, pipeline.fit_data(pipeline.source_data(scenario), scenario)
+
+
+def _small(estimates, coefficient: str = "intercept"):
+    return next(group for group in estimates.truth.by_size if group.label == "small")
+
+
+def test_the_remedy_removes_the_small_clusters_bias() -> None:
+    _, before = _fit("small_differ")
+    scenario, after = _fit("small_differ_remedy")
+    # small_differ: partial pooling drags the small clusters' intercepts away from their truth
+    assert before.truth.losing_groups("intercept") == [_small(before)]
+    # with log(n) in the model it no longer does, and every cluster is closer on the whole
+    assert after.truth.losing_groups("intercept") == []
+    small = _small(after)
+    assert (
+        small.rmse["partial_pooling"]["intercept"] < 0.5 * _small(before).rmse["partial_pooling"]["intercept"]
+    )
+    assert after.formula == "y ~ x + log(n) + (x | cluster)"
+    assert list(after.fixed_effects) == ["(Intercept)", "x", "log(n)"]
+    story = pipeline.storyboard(after, scenario, pipeline.source_data(scenario))
+    assert "own estimates adjusted for log(n) at the model's estimates" in story.header.caption
+    assert story.x_label == "Intercept (per cluster)"
+    assert story.y_label == "Slope of x (per cluster)"
+
+
+def test_the_picture_is_on_one_scale_with_the_other_fixed_effects_taken_off() -> None:
+    _, estimates = _fit("small_differ_remedy")
+    table = estimates.clusters
+    fixed = estimates.fixed_effects
+    # partial pooling: the fixed effects plus each cluster's conditional mode (lme4's coef), no log(n) term
+    assert np.median(table["partial_intercept"]) == pytest.approx(fixed["(Intercept)"], abs=0.05)
+    # the own intercept is the cluster's own fit of y − β̂·log(n) on x
+    data = pipeline.source_data(load("small_differ_remedy")).frame
+    first = data[data.cluster == table.cluster[0]]
+    adjusted = first.y - fixed["log(n)"] * np.log(len(first))
+    own = np.polyfit(first.x, adjusted, 1)
+    assert table.no_pool_intercept[0] == pytest.approx(own[1], rel=1e-9)
+    assert table.no_pool_slope[0] == pytest.approx(own[0], rel=1e-9)
+
+
+def test_the_plane_shows_the_random_effects_chosen() -> None:
+    scenario, estimates = _fit(
+        "baseline",
+        "model.formula=y ~ x + (x || cluster)",
+        "animation.plane=[x, (Intercept)]",
+        "data.n_cluster=30",
+    )
+    assert list(estimates.fixed_effects) == ["x", "(Intercept)"]
+    assert estimates.truth is None  # the truth knows (intercept, slope), not this order
+    story = pipeline.storyboard(estimates, scenario, pipeline.source_data(scenario))
+    assert (story.x_label, story.y_label) == ("Slope of x (per cluster)", "Intercept (per cluster)")
+    assert estimates.cov_re[0, 1] == 0.0  # independent random effects
+    _, one = _fit("baseline", "model.formula=y ~ x + (1 | cluster)", "data.n_cluster=30")
+    assert one.random == "intercept"  # a two-effect formula keeps the two-effect path
+
+
+def test_a_plane_the_model_does_not_have_is_named() -> None:
+    with pytest.raises(
+        UserError, match=r"animation.plane = \['z'\]: choose one or two different random effects"
+    ):
+        _fit("baseline", "model.formula=y ~ x + (x || cluster)", "animation.plane=[z]", "data.n_cluster=30")
+
+
+def test_a_formula_that_cannot_be_read_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match="model.formula.*has 2 grouping factors"):
+        load("baseline", ["model.formula=y ~ x + (1 | cluster) + (1 | school)"])
