@@ -523,6 +523,15 @@ def for_data(
     if formula is not None:
         if y is not None or group is not None or x is not None or random is not None:
             raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
+        if not formulas.is_two_effect(formula):
+            from .model import parse_model
+
+            parse_model(formula)  # a formula that cannot be read says what is wrong with it
+            raise ScenarioError(
+                f"--formula {formula.strip()!r}: `shrinkvis fit --data FILE --formula` fits this model; the "
+                f"animation of a table takes {formulas.SUPPORTED} so far (any formula: model.formula in a "
+                "scenario of simulated data)"
+            )
         parsed = formulas.parse(formula)
         y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
     if y is None or group is None:

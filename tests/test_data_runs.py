@@ -255,7 +255,8 @@ def test_explain_a_built_in_scenario():
         (
             "y,g\n1,a\n2,b\n3,c\n",
             ["--formula", "y ~ x + z + (1 | g)"],
-            "is not supported; shrinkvis fits y ~ 1 + (1 | g)",
+            "`shrinkvis fit --data FILE --formula` fits this model; the animation of a table takes "
+            "y ~ 1 + (1 | g)",
         ),
         (
             "y,g\n1,a\n2,b\n3,c\n",
