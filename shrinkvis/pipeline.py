@@ -153,14 +153,19 @@ def fit_formula(
     from .model import design, parse_model
 
     parsed = parse_model(formula)  # a formula error before the file is read
-    if engine != "exact":
+    if engine not in ("exact", "statsmodels"):
         raise ScenarioError(
             f"--engine {engine} fits the two-effect formulas (y ~ x + (x | g) and its special cases); "
-            f"{formula!r} is fitted by the exact engine (--engine exact)"
+            f"{formula!r} is fitted by --engine exact or --engine statsmodels"
         )
     if method not in ("REML", "ML"):
         raise ScenarioError(f"--method {method}: use REML or ML")
     if summed_by_duckdb(file):
+        if engine != "exact":
+            raise ScenarioError(
+                f"--engine {engine}: {file} is summed per cluster by DuckDB (a large table, a glob or a folder), "
+                "and statsmodels MixedLM needs the rows; the exact engine fits the sums (--engine exact)"
+            )
         from .aggregate.on_duckdb import file_blocks
         from .fit.blocks import sums_plan
         from .fit.model_fit import fit_blocks
@@ -168,7 +173,7 @@ def fit_formula(
         blocks, dropped = file_blocks(file, sums_plan(parsed), on_progress=on_progress)
         return fit_blocks(blocks, parsed, method, dropped)
     table = read_table(file, text_columns=(parsed.group,))
-    return fit_design(design(parsed, table), method)
+    return fit_design(design(parsed, table), method, engine)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:

@@ -774,7 +774,7 @@ def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
             "n_groups": len(mixed.labels),
             "formula": model.design_formula,
             "method": mixed.method,
-            "engine": "exact",
+            "engine": model.engine,
             "fixed_effects": dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True)),
             "std_errors": dict(zip(mixed.fixed_names, mixed.std_errors, strict=True)),
             "vcov": mixed.fixed_cov,
@@ -786,6 +786,7 @@ def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
             "is_singular": mixed.is_singular,
             "converged": mixed.converged,
             "gradient_norm": mixed.gradient_norm,
+            "optimum_gap": model.optimum_gap,
             "complete_pooling": model.complete_pooling,
             "warnings": model.warnings,
             "dropped_rows": model.dropped_rows,
@@ -805,7 +806,10 @@ def model_summary(model: ModelFit, source: str) -> str:
     """`summary(lmer(...))` laid out as lme4 prints it, for any model of the class."""
     mixed = model.mixed
     method = "REML" if mixed.method == "REML" else "maximum likelihood"
-    lines = [f"Linear mixed model fit by {method} ['exact' engine]", f"Formula: {model.design_formula}"]
+    lines = [
+        f"Linear mixed model fit by {method} ['{model.engine}' engine]",
+        f"Formula: {model.design_formula}",
+    ]
     lines += [f"   Data: {source}", ""]
     if mixed.method == "REML":
         lines.append(f"REML criterion at convergence: {mixed.criterion:.4f}")

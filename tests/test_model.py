@@ -258,3 +258,16 @@ def test_the_small_differ_remedy_fits(tmp_path: Path) -> None:
     # the simulation moves a cluster's intercept by size_effect · sd_int per log-unit of size: −7 × 0.1
     assert numbers["fixed_effects"]["log(n)"] == pytest.approx(-0.7, abs=3 * numbers["std_errors"]["log(n)"])
     assert numbers["converged"]
+
+
+def test_fit_names_its_engine_and_refuses_the_bayesian_one_for_now() -> None:
+    arguments = ["fit", "--data", str(CLASS / "class.csv"), "--formula", "y ~ x1 + (x1 || cluster)"]
+    result = runner.invoke(app, [*arguments, "--engine", "statsmodels", "--json"])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.output)
+    assert numbers["engine"] == "statsmodels"
+    assert numbers["optimum_gap"] <= 1e-3
+    assert numbers["random_effects"]["cor"] == {}  # `||`: no correlation estimated
+    result = runner.invoke(app, [*arguments, "--engine", "bayes"])
+    assert result.exit_code == 2
+    assert "is fitted by --engine exact or --engine statsmodels" in result.output

@@ -33,7 +33,7 @@ from ..errors import DataError, FitError
 from .blocks import Blocks, Working, working
 from .profiled import GRADIENT_RTOL, NEWTON_MAX_ITER, SINGULAR_TOL, _newton, _sum_log
 
-__all__ = ["LmmFit", "LmmProblem", "fit_lmm"]
+__all__ = ["LmmFit", "LmmProblem", "fit_lmm", "fit_lmm_at"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -383,6 +383,18 @@ def _secant_descent(problem: LmmProblem, start: np.ndarray, max_iter: int = 40) 
             Bs = B @ s
             B = B - np.outer(Bs, Bs) / float(s @ Bs) + np.outer(y, y) / sy
     return theta
+
+
+def fit_lmm_at(blocks: Blocks, method: str, theta_working: np.ndarray) -> tuple[LmmFit, float]:
+    """The profiled solution at a given θ in working coordinates (another engine's), without optimising,
+    and how far its criterion lies above the exact optimum: lme4's estimates if θ were the optimum."""
+    w = working(blocks)
+    _check(w, blocks)
+    problem = LmmProblem(w, method)
+    theta = problem.canonical(np.asarray(theta_working, dtype=np.float64))
+    at_theta = _assemble(problem, blocks, theta, False, _gradient_norm(problem, theta))
+    optimum = fit_lmm(blocks, method)
+    return at_theta, max(at_theta.criterion - optimum.criterion, 0.0)
 
 
 def _quasi_newton(problem: LmmProblem, start: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -16,6 +16,7 @@ All from the per-cluster blocks, in working coordinates and mapped back as the e
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -50,11 +51,18 @@ class ModelFit:
     intercept_shift: np.ndarray | None = None
     cluster_level: tuple[str, ...] = ()
     own_residual_sd: float = math.nan
+    engine: str = "exact"
+    optimum_gap: float | None = None  # statsmodels: criterion at its θ above the exact optimum
 
     @property
     def warnings(self) -> list[str]:
         out = []
-        if not self.mixed.converged:
+        if not self.mixed.converged and self.engine == "statsmodels":
+            out.append(
+                f"the statsmodels fit did not converge: MixedLM stopped {self.optimum_gap or 0.0:.3g} above the "
+                "optimum of the criterion; do not trust the partial-pooling estimates (--engine exact reaches it)"
+            )
+        elif not self.mixed.converged:
             out.append(
                 f"the exact fit did not converge (largest gradient of the criterion in θ: "
                 f"{self.mixed.gradient_norm:.2g}): do not trust the partial-pooling estimates"
@@ -74,16 +82,30 @@ def column_stem(name: str) -> str:
     return "intercept" if name == INTERCEPT else name
 
 
-def fit_design(design: Design, method: str = "REML") -> ModelFit:
-    """The three ways of pooling for a model applied to rows in memory."""
-    return fit_blocks(blocks_of(design), design.formula, method, design.dropped_rows)
+def fit_design(design: Design, method: str = "REML", engine: str = "exact") -> ModelFit:
+    """The three ways of pooling for a model applied to rows in memory; partial pooling by the exact
+    engine or by statsmodels MixedLM (judged by the exact engine, model_mixedlm.py)."""
+    blocks = blocks_of(design)
+    if engine == "statsmodels":
+        from .model_mixedlm import fit_mixedlm_design
+
+        mixed, gap, _ = fit_mixedlm_design(design, method)
+        fitted = fit_blocks(blocks, design.formula, method, design.dropped_rows, mixed=mixed)
+        return dataclasses.replace(fitted, engine="statsmodels", optimum_gap=gap)
+    return fit_blocks(blocks, design.formula, method, design.dropped_rows)
 
 
 def fit_blocks(
-    blocks: Blocks, formula: ModelFormula, method: str = "REML", dropped_rows: int = 0
+    blocks: Blocks,
+    formula: ModelFormula,
+    method: str = "REML",
+    dropped_rows: int = 0,
+    *,
+    mixed: LmmFit | None = None,
 ) -> ModelFit:
-    """The three ways of pooling from per-cluster blocks, however they were summed."""
-    mixed = fit_lmm(blocks, method)
+    """The three ways of pooling from per-cluster blocks, however they were summed (partial pooling by
+    the exact engine unless another engine's `mixed` is given)."""
+    mixed = mixed if mixed is not None else fit_lmm(blocks, method)
     own, own_se, own_sd = _no_pool(blocks, mixed)
     shift, cluster_level = _cluster_level(blocks, mixed)
     fixed = dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True))
