@@ -52,12 +52,17 @@ def _fit(case: str):
     return model, fit_lmm(blocks_of(model), "REML" if ref["REML"] else "ML"), ref
 
 
+#: where lme4 warned ("nearly unidentifiable: large eigenvalue ratio", x3 lies in [100, 110]) and stopped
+#: short of the optimum: shrinkvis must reach a criterion at least as good, and agree more loosely
+LME4_WARNED = {"three_slopes_REML", "three_slopes_ML"}
+
+
 def test_every_reference_is_there() -> None:
-    assert len(CASES) == 54
+    assert len(CASES) == 60
     for case in CASES:
         _, ref = _reference(case)
         assert ref["lme4_version"] == "1.1.31"
-        assert ref["messages"] == [], case
+        assert (ref["messages"] != []) == (case in LME4_WARNED), case
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -67,26 +72,31 @@ def test_lme4s_optimum(case: str) -> None:
     assert list(model.random_names) == ref["re_terms"]
     assert fit.converged
     assert fit.is_singular == ref["is_singular"]
-    # the criterion to far better than lme4 prints it; θ is flat there, so the rest to 1e-5 of its scale
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-8)
-    assert fit.criterion == pytest.approx(ref["criterion"], abs=2e-8)
+    rel = 1e-3 if case in LME4_WARNED else 1e-5
+    if case in LME4_WARNED:
+        assert fit.loglik >= ref["loglik"] - 1e-9  # at least lme4's
+        assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    else:
+        # the criterion to far better than lme4 prints it; θ is flat there, so the rest to 1e-5 of its scale
+        assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-8)
+        assert fit.criterion == pytest.approx(ref["criterion"], abs=2e-8)
     se = np.sqrt(np.diag(ref["vcov"]))
     expected = np.array([ref["fixef"][name] for name in ref["fixef_names"]])
-    np.testing.assert_allclose(fit.fixed_effects, expected, rtol=0, atol=1e-5 * se.max())
-    np.testing.assert_allclose(fit.fixed_cov, ref["vcov"], rtol=1e-5, atol=1e-5 * se.max() ** 2)
-    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-6)
+    np.testing.assert_allclose(fit.fixed_effects, expected, rtol=0, atol=rel * se.max())
+    np.testing.assert_allclose(fit.fixed_cov, ref["vcov"], rtol=rel, atol=rel * se.max() ** 2)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=rel / 10)
     sd = np.array([ref["sd"][name] for name in ref["re_terms"]])
     scale = max(float(sd.max()), ref["sigma"])
-    np.testing.assert_allclose(list(fit.sd_re.values()), sd, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(list(fit.sd_re.values()), sd, rtol=0, atol=rel * scale)
     cor = ref["cor"] if isinstance(ref["cor"], dict) else {}
     assert set(fit.cor_re) == set(cor)
     for key, value in cor.items():
-        assert fit.cor_re[key] == pytest.approx(value, abs=1e-4), key
+        assert fit.cor_re[key] == pytest.approx(value, abs=10 * rel), key
     ranef = np.array(ref["ranef"], dtype=float).reshape(len(ref["clusters"]), -1)
     assert [_label(label) for label in fit.labels] == [_label(label) for label in ref["clusters"]]
-    np.testing.assert_allclose(fit.blup, ranef, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(fit.blup, ranef, rtol=0, atol=rel * scale)
     cond_var = np.array(ref["cond_var"], dtype=float).reshape(fit.blup_cov.shape)
-    np.testing.assert_allclose(fit.blup_cov, cond_var, rtol=0, atol=1e-5 * scale**2)
+    np.testing.assert_allclose(fit.blup_cov, cond_var, rtol=0, atol=rel * scale**2)
 
 
 @pytest.mark.parametrize("method", ["REML", "ML"])

@@ -124,7 +124,10 @@ cases <- list(
   factor = "y ~ x1 + treat + (1 + x1 | cluster)",
   log_n = "y ~ x1 + log(n) + (x1 | cluster)",
   two_slopes = "y ~ x1 + x2 + (1 + x1 + x2 | cluster)",
-  interaction = "y ~ x1 * treat + I(x2^2) + (1 | cluster)"
+  interaction = "y ~ x1 * treat + I(x2^2) + (1 | cluster)",
+  factor_slopes = "y ~ x1 + (0 + treat | cluster)",
+  poly = "y ~ poly(x1, 2) + (1 | cluster)",
+  three_slopes = "y ~ x1 + x2 + (x1 + x2 + x3 | cluster)"
 )
 for (name in names(cases)) {
   for (reml in c(TRUE, FALSE)) {
