@@ -96,8 +96,9 @@ def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
     """A scenario's `model.formula` beyond the two-effect ones, fitted to its rows (fit/model_fit.py) and
     shown by two of its random effects (`animation.plane`); a simulation scores them against the truth
     when they are the intercept and the slope of x it knows."""
+    from .design import design
     from .fit.model_fit import as_estimates, fit_design, plane_effects
-    from .model import INTERCEPT, design
+    from .model import INTERCEPT
 
     model, formula = scenario.model, scenario.model.formula
     assert formula is not None
@@ -149,8 +150,9 @@ def fit_formula(
     formula (a large table: DuckDB sums its per-cluster blocks), fit the three ways of pooling
     (fit/model_fit.py)."""
     from .data import read_table
+    from .design import design
     from .fit.model_fit import fit_design
-    from .model import design, parse_model
+    from .model import parse_model
 
     parsed = parse_model(formula)  # a formula error before the file is read
     if engine not in ("exact", "statsmodels"):

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shrinkvis.design import design
 from shrinkvis.fit.blocks import blocks_of, working
 from shrinkvis.fit.lmm import LmmProblem, fit_lmm
-from shrinkvis.model import design
 
 DATA = Path(__file__).parent / "data"
 CLASS_DIR = DATA / "lme4_class"

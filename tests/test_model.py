@@ -12,11 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from shrinkvis.cli import app
+from shrinkvis.design import design
 from shrinkvis.errors import DataError, UserError
 from shrinkvis.fit.blocks import blocks_of
 from shrinkvis.fit.lmm import fit_lmm
 from shrinkvis.fit.model_fit import fit_design
-from shrinkvis.model import Bar, design, parse_model
+from shrinkvis.model import Bar, parse_model
 
 CLASS = Path(__file__).parent / "data" / "lme4_class"
 runner = CliRunner()

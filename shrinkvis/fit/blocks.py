@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..design import Design
 from ..errors import UserError
-from ..model import INTERCEPT, Design, ModelFormula, plain_sum
+from ..model import INTERCEPT, ModelFormula, plain_sum
 
 __all__ = ["Blocks", "SumsPlan", "Working", "blocks_from_sums", "blocks_of", "sums_plan", "working"]
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..design import Design
 from ..errors import DataError
-from ..model import INTERCEPT, Design, ModelFormula
+from ..model import INTERCEPT, ModelFormula
 from .blocks import Blocks, _columns_map, blocks_of
 from .estimates import CLUSTER_COLUMNS, Estimates
 from .lmm import LmmFit, fit_lmm

@@ -17,8 +17,8 @@ import warnings
 
 import numpy as np
 
+from ..design import Design
 from ..errors import FitError
-from ..model import Design
 from .blocks import Blocks, blocks_of, working
 from .estimates import OPTIMUM_GAP_TOLERANCE, relative_factor
 from .lmm import LmmFit, LmmProblem, fit_lmm_at
