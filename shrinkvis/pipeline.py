@@ -87,6 +87,12 @@ def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
 
         if not is_two_effect(model.formula):
             return fit_formula_data(data, scenario)
+    if scenario.animation.plane is not None:
+        raise ScenarioError(
+            "animation.plane chooses the random effects of a model.formula beyond y ~ x + (x | cluster); "
+            "this model shows its intercept and slope (set model.formula, or leave animation.plane out)"
+        )
+    if model.formula is not None:
         model = model.model_copy(update={"random": parse(model.formula).random})
     estimates = fit_model(data, model)
     return estimates if data.truth is None else with_truth(estimates, data.truth)
@@ -102,10 +108,10 @@ def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
 
     model, formula = scenario.model, scenario.model.formula
     assert formula is not None
-    if model.engine != "exact":
+    if model.engine not in ("exact", "statsmodels"):
         raise ScenarioError(
-            f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact engine only "
-            "(model.engine: exact)"
+            f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact or the statsmodels "
+            "engine (the Bayesian engine takes y ~ x + (x | cluster) and its special cases so far)"
         )
     if data.frame is None or isinstance(scenario.data, DataFileSpec):
         raise ScenarioError(
@@ -113,7 +119,7 @@ def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
             "of your own, `shrinkvis fit --data FILE --formula` fits it, and animations take "
             "y ~ x + (x | g) and its special cases for now"
         )
-    fitted = fit_design(design(formula, data.frame), model.method)
+    fitted = fit_design(design(formula, data.frame), model.method, model.engine)
     estimates = as_estimates(fitted, scenario.animation.plane)
     shown = plane_effects(fitted, scenario.animation.plane)
     known = {INTERCEPT: "true_intercept", "x": "true_slope"}

@@ -316,7 +316,7 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         },
         random="slope" if len(shown) > 1 else "intercept",
         method=mixed.method,
-        engine="exact",
+        engine=model.engine,
         criterion=mixed.criterion,
         converged=mixed.converged,
         is_singular=mixed.is_singular,
@@ -324,6 +324,7 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         gradient_norm=mixed.gradient_norm,
         warnings=tuple(model.warnings),
         no_pooling=no_pooling,
+        optimum_gap=model.optimum_gap,
         formula=model.design_formula,
     )
 
