@@ -113,13 +113,15 @@ def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
             f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact or the statsmodels "
             "engine (the Bayesian engine takes y ~ x + (x | cluster) and its special cases so far)"
         )
-    if data.frame is None or isinstance(scenario.data, DataFileSpec):
+    if scenario.animation.view == "lines":
         raise ScenarioError(
-            f"model.formula {formula!r} is animated for simulated data (columns y, x, cluster); for a table "
-            "of your own, `shrinkvis fit --data FILE --formula` fits it, and animations take "
-            "y ~ x + (x | g) and its special cases for now"
+            f"animation.view = lines draws y against x with each cluster's line, which leaves out the other "
+            f"terms of {formula!r}; choose shrinkage, stages, funnel or caterpillar"
         )
-    fitted = fit_design(design(formula, data.frame), model.method, model.engine)
+    if isinstance(scenario.data, DataFileSpec):
+        fitted = _fit_formula_file(scenario.data.file, formula, model.method, model.engine)
+    else:
+        fitted = fit_design(design(formula, data.frame), model.method, model.engine)
     estimates = as_estimates(fitted, scenario.animation.plane)
     shown = plane_effects(fitted, scenario.animation.plane)
     known = {INTERCEPT: "true_intercept", "x": "true_slope"}
@@ -184,6 +186,11 @@ def fit_formula(
     return fit_design(design(parsed, table), method, engine)
 
 
+def _fit_formula_file(file: str, formula: str, method: str, engine: str) -> ModelFit:
+    """A table's rows under any formula: its own columns, not the y, x and cluster of `ModelData`."""
+    return fit_formula(file, formula, method, engine)
+
+
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
     """A random-intercept model has no slopes for the intercept–slope views: unless a view was chosen,
     it is shown in the funnel view, or without a predictor in the caterpillar (a chosen view that cannot
@@ -212,7 +219,12 @@ def storyboard(
         )
     from_file = data is not None and isinstance(scenario.data, DataFileSpec)
     if from_file and not scenario.description:
-        caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
+        if estimates.formula is not None:
+            model = formula_caption(estimates, estimates.formula)
+            caption = f"{model} · {estimates.n_obs} rows in {estimates.n_groups} clusters"
+        else:
+            model = reports.formula(data, estimates.random)
+            caption = f"{model}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
     elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
         term = "x" if estimates.random == "slope" else "1"
@@ -226,11 +238,12 @@ def storyboard(
         caption = f"{scenario.description.rstrip('.')}; {drawn}" if scenario.description else drawn
         scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
-    if scenario.model.formula is not None and isinstance(story, storyboards.PlaneStory):
+    group = data.group_name if data is not None else "cluster"
+    if estimates.formula is not None and isinstance(story, storyboards.PlaneStory):
         shown = list(estimates.fixed_effects)[:2]
-        story = dataclasses.replace(story, x_label=_axis(shown[0]), y_label=_axis(shown[1]))
-    elif scenario.model.formula is not None and isinstance(story, storyboards.FunnelStory):
-        labels = [_axis(name) for name in list(estimates.fixed_effects)[:2]]
+        story = dataclasses.replace(story, x_label=_axis(shown[0], group), y_label=_axis(shown[1], group))
+    elif estimates.formula is not None and isinstance(story, storyboards.FunnelStory):
+        labels = [_axis(name, group) for name in list(estimates.fixed_effects)[:2]]
         panels = tuple(
             dataclasses.replace(panel, label=label)
             for panel, label in zip(story.panels, labels, strict=False)
@@ -255,8 +268,8 @@ def storyboard(
     return story
 
 
-def _axis(name: str) -> str:
-    return "Intercept (per cluster)" if name == "(Intercept)" else f"Slope of {name} (per cluster)"
+def _axis(name: str, group: str = "cluster") -> str:
+    return f"Intercept (per {group})" if name == "(Intercept)" else f"Slope of {name} (per {group})"
 
 
 def formula_caption(estimates: Estimates, formula: str) -> str:

@@ -520,20 +520,21 @@ def for_data(
     """
     from . import formula as formulas
 
+    general = formula is not None and not formulas.is_two_effect(formula)
     if formula is not None:
         if y is not None or group is not None or x is not None or random is not None:
             raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
-        if not formulas.is_two_effect(formula):
-            from .model import parse_model
+        if general:
+            from .model import INTERCEPT, parse_model, plain_sum
 
-            parse_model(formula)  # a formula that cannot be read says what is wrong with it
-            raise ScenarioError(
-                f"--formula {formula.strip()!r}: `shrinkvis fit --data FILE --formula` fits this model; the "
-                f"animation of a table takes {formulas.SUPPORTED} so far (any formula: model.formula in a "
-                "scenario of simulated data)"
-            )
-        parsed = formulas.parse(formula)
-        y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
+            read = parse_model(formula)
+            # the rows' x (the lines view, the report's words): the first random slope that is a column
+            inside = plain_sum(read.bars[0].terms)
+            slopes = [name for name in (inside[1] if inside else []) if name != INTERCEPT]
+            y, group, x, random = read.response, read.group, (slopes[0] if slopes else None), None
+        else:
+            parsed = formulas.parse(formula)
+            y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
     if y is None or group is None:
         raise ScenarioError("a data run needs --y COLUMN and --group COLUMN (or --formula 'y ~ x + (x | g)')")
     if x is None and random == "slope":
@@ -553,7 +554,8 @@ def for_data(
     raw: dict[str, Any] = {
         "name": name,
         "data": {"file": str(path), "y": y, "group": group, "x": x},
-        "model": {} if random is None else {"random": random},
+        "model": ({} if random is None else {"random": random})
+        | ({"formula": formula} if general else {}),
     }
     if title is not None:
         raw["title"] = title

@@ -99,3 +99,28 @@ def test_the_statsmodels_engine_draws_any_model_too_and_says_where_it_stops_shor
 def test_a_plane_without_a_formula_is_refused() -> None:
     with pytest.raises(ScenarioError, match="animation.plane chooses the random effects of a model.formula"):
         _fit("baseline", "animation.plane=[x]", "data.n_cluster=20")
+
+
+def test_a_table_of_your_own_is_drawn_under_any_formula(tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    table = Path(__file__).parent / "data" / "lme4_class" / "class.csv"
+    formula = "y ~ x1 + x2 + log(n) + (1 + x1 | cluster)"
+    arguments = ["--data", str(table), "--formula", formula]
+    result = CliRunner().invoke(app, ["run", *arguments, "--out", str(tmp_path), "--format", "png"])
+    assert result.exit_code == 0, result.output
+    from shrinkvis.scenario import for_data
+
+    scenario = for_data(table, formula=formula)  # the scenario the command line made
+    assert scenario.model.formula == formula and scenario.data.x == "x1"
+    estimates = pipeline.fit_data(pipeline.source_data(scenario), scenario)
+    story = pipeline.storyboard(estimates, scenario, pipeline.source_data(scenario))
+    assert story.x_label == "Intercept (per cluster)" and story.y_label == "Slope of x1 (per cluster)"
+    assert "own estimates adjusted for x2, log(n)" in story.header.caption
+    result = CliRunner().invoke(app, ["run", *arguments, "--view", "lines", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "animation.view = lines draws y against x" in result.output
