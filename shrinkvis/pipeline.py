@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,6 @@ from .drawing import DrawingProcess, Job
 from .encode import write_png
 from .errors import ScenarioError
 from .fit import Estimates, fit
-from .fit.model_fit import ModelFit
 from .fit.truth import with_truth
 from .outputs import (
     atomic_path,
@@ -36,6 +35,9 @@ from .progress import Stage, quiet
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate, simulation
+
+if TYPE_CHECKING:
+    from .fit.model_fit import ModelFit
 
 DRAWN_CLUSTERS = 2_000  # past this many clusters the animation draws a random sample of them
 # past this many the per-cluster table is written as estimates.parquet as well (estimates.csv stays)
