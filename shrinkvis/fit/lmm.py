@@ -443,7 +443,7 @@ def _lme4_theta(problem: LmmProblem, T: np.ndarray) -> np.ndarray:
     start = 0
     for size in problem.w.blocks:
         part = slice(start, start + size)
-        r = np.linalg.qr(B[part, part].T, mode="r")
+        r = np.asarray(np.linalg.qr(B[part, part].T, mode="r"))
         lower = r.T * np.where(np.diag(r) < 0, -1.0, 1.0)[None, :]
         L[part, part] = lower
         start += size
