@@ -55,7 +55,11 @@ def test_size_effect_zero_gives_the_rows_of_before(name, overrides):
 
 
 def test_every_built_in_scenario_but_the_new_ones_has_reference_rows():
-    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {"small_differ", "singular_slope"}
+    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {
+        "small_differ",
+        "singular_slope",
+        "small_differ_remedy",
+    }
 
 
 def test_the_truth_is_the_population_plus_the_drawn_effects():

@@ -72,8 +72,8 @@ class ModelFit:
             zero = [name for name, sd in self.mixed.sd_re.items() if sd <= 1e-4 * self.mixed.sigma]
             what = f"the SD of {', '.join(zero)} is 0" if zero else "random effects are perfectly correlated"
             out.append(
-                f"singular fit: {what}, more structure than the data support; the conditional SEs of those "
-                "effects collapse toward zero. Fix: drop those random effects or add rows per cluster."
+                f"singular fit: {what}, more than the data support; their conditional SEs collapse toward "
+                "zero. Fix: fewer random effects or more rows per cluster."
             )
         return out
 
