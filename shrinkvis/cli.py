@@ -611,8 +611,9 @@ def fit_command(
 
     from . import progress, report
     from .errors import UserError
+    from .formula import is_two_effect
     from .outputs import write_csv
-    from .pipeline import fit_model, read_data, reading_stage
+    from .pipeline import fit_formula, fit_model, read_data, reading_stage
     from .rates.formula import parse as parse_rates
     from .scenario import DataFileSpec, Override, for_data
 
@@ -622,6 +623,16 @@ def fit_command(
             "(its report.md and summary.json hold the fit)"
         )
     started = time.perf_counter()
+    if formula is not None and not is_two_effect(formula) and not (y or x or group or random):
+        model = fit_formula(data, formula, method, engine)
+        if estimates_file is not None:
+            write_csv(estimates_file, model.clusters)
+        for warning in model.warnings:
+            typer.echo(f"shrinkvis: warning: {warning}", err=True)
+        seconds = time.perf_counter() - started
+        summary = report.model_json(model, seconds) if json_output else None
+        typer.echo(json.dumps(summary) if summary is not None else report.model_summary(model, str(data)))
+        return
     scenario = for_data(
         data,
         y=y,
