@@ -437,6 +437,8 @@ def _code(text: str) -> str:
     ticks = _backticks(visible, 1)
     pad = " " if visible.startswith("`") or visible.endswith("`") else ""  # CommonMark drops one each side
     return f"{ticks}{pad}{visible}{pad}{ticks}"
+
+
 TRUTH_METHOD = (
     "RMSE: root mean squared error of the per-cluster estimates against the true effects, over the "
     "clusters with an own fit. Expected RMSE: the error the fit predicts for itself, the root mean of the "
