@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ShrinkvisError, unexpected
+from .errors import OutputError, ShrinkvisError, unexpected
 from .scenario import Scenario
 
 # each worker gets one core's worth of BLAS threads; without this, N workers × N threads oversubscribe
@@ -52,12 +52,15 @@ def run_one(scenario: Scenario, out_root: str, label: str) -> Outcome:
     failure: it is raised, also when a library swallowed it or turned it into another error.
     """
     from . import pipeline
-    from .outputs import interruptible, interrupts_raise, raise_if_interrupted
+    from .outputs import interruptible, interrupts_raise, raise_if_interrupted, with_advice
 
     try:
         # a worker stopped by a signal still removes its temporary files
         with interrupts_raise(), interruptible():
             result = pipeline.run(scenario, Path(out_root))
+    except OutputError as exc:
+        raise_if_interrupted()
+        return Outcome(label, error=str(with_advice(exc, "--out", "folder")))
     except ShrinkvisError as exc:
         raise_if_interrupted()
         return Outcome(label, error=str(exc))
@@ -135,6 +138,7 @@ def run_all(
         except ShrinkvisError as exc:
             finish(position, Outcome(name, error=str(exc)))
 
+    refuse_shared_folders(scenarios, names, out_root)
     if len(scenarios) > 1:
         scenarios = share_one_view(scenarios)
     jobs = min(jobs or default_jobs(), len(scenarios))
@@ -144,6 +148,27 @@ def run_all(
     else:
         _run_in_workers(scenarios, names, str(out_root), jobs, finish)
     return [outcomes[position] for position in range(len(names))]
+
+
+def refuse_shared_folders(scenarios: dict[int, Scenario], names: Sequence[str], out_root: Path | str) -> None:
+    """Two scenarios of a batch never share an output folder (`A/x.yaml` and `B/x.yaml`, or `name: "x!"`
+    beside `x.yaml`): one would overwrite the other's files. Refused before anything is rendered."""
+    from .errors import UserError
+    from .outputs import output_folder_name
+
+    first: dict[str, int] = {}
+    for position, scenario in scenarios.items():
+        folder = output_folder_name(scenario.name)
+        if folder in first:
+            other = names[first[folder]]
+            if other == names[position]:
+                raise UserError(f"{other}: given twice; a batch renders each scenario once")
+            raise UserError(
+                f"{other} and {names[position]} would both write into {Path(out_root) / folder}; "
+                "give one of them another name (its `name:` key) or render them in two batches with "
+                "different --out"
+            )
+        first[folder] = position
 
 
 def share_one_view(scenarios: dict[int, Scenario]) -> dict[int, Scenario]:

@@ -46,15 +46,62 @@ def _usage_errors_in_one_line() -> Iterator[None]:
             raise
         command = exc.ctx.command_path if exc.ctx is not None else "shrinkvis"
         message = exc.format_message().strip().rstrip(".")
+        instead = _set_instead(exc)
+        if instead:
+            message = f"No such option: {exc.option_name}; did you mean {instead}?"  # type: ignore[attr-defined]
         raise _fail(f"{message} (see {command} --help)", exc.exit_code) from None
+
+
+_arguments: list[str] = []  # the command line being parsed, for the value of an unknown option
+
+
+def _set_instead(exc: UsageError) -> str | None:
+    """`run baseline --frames 60` → `--set animation.frames=60`: a scenario key given as an option."""
+    option = getattr(exc, "option_name", None)
+    command = exc.ctx.command if exc.ctx is not None else None
+    if not option or command is None or "set" not in {param.name for param in command.params}:
+        return None
+    from .scenario import nearest_key, setting_keys
+
+    name, _, value = option.lstrip("-").partition("=")
+    key = nearest_key(name, setting_keys())
+    if key is None or _likeness(name, key.rsplit(".", 1)[-1]) <= max(
+        (_likeness(name, other.lstrip("-")) for other in getattr(exc, "possibilities", None) or ()), default=0
+    ):
+        return None  # nearer to a real option (`--formt`: --format) than to a key: click's hint stands
+    given = [arg.partition("=")[2] for arg in _arguments if arg.startswith(f"{option}=")]  # --frames=60
+    if not value and given:
+        value = given[0]
+    elif not value and option in _arguments:  # --frames 60
+        following = _arguments[_arguments.index(option) + 1 : _arguments.index(option) + 2]
+        value = following[0] if following and not following[0].startswith("-") else ""
+    return f"--set {key}={value or 'VALUE'}"
+
+
+def _likeness(word: str, other: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, word.lower().replace("-", "_"), other.replace("-", "_")).ratio()
 
 
 class _OneLineUsageErrors(TyperGroup):
     """Click reports a wrong option in three lines (usage, a hint, the error); shrinkvis promises one."""
 
+    def main(self, args: Any = None, *more: Any, **options: Any) -> Any:
+        _arguments[:] = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *more, **options)
+
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _usage_errors_in_one_line():
             return super().make_context(*args, **kwargs)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        command = super().get_command(ctx, name)
+        for param in getattr(command, "params", ()):
+            if param.param_type_name == "argument" and param.metavar:
+                # the help's argument column shows the metavar alone, not typer's `<list[str]>` beside it
+                param.display_type_rich = lambda ctx: ""
+        return command
 
     def invoke(self, ctx: Any) -> Any:  # a subcommand's options are parsed in here
         with _usage_errors_in_one_line():
@@ -69,55 +116,100 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command, as click's habit is
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-OutOption = Annotated[Path, typer.Option("--out", help="Root folder; files go to OUT/<scenario>/.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", metavar="DIR", help="Root folder; files go to OUT/<scenario>/.")
+]
 FormatOption = Annotated[
-    str | None, typer.Option("--format", help="Comma-separated subset of gif,mp4,png,svg (default: all).")
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="gif,mp4,png,svg",
+        help="Comma-separated subset of gif,mp4,png,svg (default: all).",
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a scenario key, e.g. --set data.sd_int=1 (repeatable)."),
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a scenario key, e.g. --set data.sd_int=1 (repeatable)."
+    ),
 ]
 
 
 # a table of your own instead of a scenario (run, explain)
 DataOption = Annotated[
-    Path | None, typer.Option("--data", help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.")
+    Path | None,
+    typer.Option(
+        "--data",
+        metavar="FILE",
+        help="CSV, TSV or Parquet: a file, a glob ('events/*.parquet') or a directory.",
+    ),
 ]
-YOption = Annotated[str | None, typer.Option("--y", help="With --data: column of the outcome.")]
+YOption = Annotated[
+    str | None, typer.Option("--y", metavar="COLUMN", help="With --data: column of the outcome.")
+]
 GroupOption = Annotated[
-    str | None, typer.Option("--group", help="With --data: column of the cluster labels (text or numbers).")
+    str | None,
+    typer.Option(
+        "--group", metavar="COLUMN", help="With --data: column of the cluster labels (text or numbers)."
+    ),
 ]
 XOption = Annotated[
     str | None,
-    typer.Option("--x", help="With --data: column of the predictor (omit for y ~ 1 + (1 | group))."),
+    typer.Option(
+        "--x", metavar="COLUMN", help="With --data: column of the predictor (omit for y ~ 1 + (1 | group))."
+    ),
 ]
 RandomOption = Annotated[
-    str | None, typer.Option("--random", help="With --data: slope, (x | group), or intercept, (1 | group).")
+    str | None,
+    typer.Option(
+        "--random",
+        metavar="slope|intercept",
+        help="With --data: slope, (x | group), or intercept, (1 | group).",
+    ),
 ]
 FormulaOption = Annotated[
     str | None,
     typer.Option(
-        "--formula", help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'."
+        "--formula",
+        metavar="FORMULA",
+        help="With --data, instead of the columns: e.g. 'Reaction ~ Days + (Days | Subject)'.",
     ),
 ]
 TitleOption = Annotated[
-    str | None, typer.Option("--title", help="With --data: title (default: the file name).")
+    str | None, typer.Option("--title", metavar="TEXT", help="With --data: title (default: the file name).")
 ]
 EngineOption = Annotated[
-    str | None, typer.Option("--engine", help="exact, statsmodels or bayes (same as --set model.engine=...).")
+    str | None,
+    typer.Option(
+        "--engine",
+        metavar="exact|statsmodels|bayes",
+        help="exact, statsmodels or bayes (same as --set model.engine=...).",
+    ),
 ]
 ViewOption = Annotated[
     str | None,
-    typer.Option("--view", help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files."),
+    typer.Option(
+        "--view",
+        metavar="VIEW",
+        help="shrinkage (default), stages, lines, funnel or caterpillar; names the output files.",
+    ),
 ]
 PresetOption = Annotated[
-    str | None, typer.Option("--preset", help="small 600×450 (default), slide 1280×720 or square 800×800.")
+    str | None,
+    typer.Option(
+        "--preset",
+        metavar="small|slide|square",
+        help="small 600×450 (default), slide 1280×720 or square 800×800.",
+    ),
 ]
-ThemeOption = Annotated[str | None, typer.Option("--theme", help="light (default) or dark.")]
+ThemeOption = Annotated[
+    str | None, typer.Option("--theme", metavar="light|dark", help="light (default) or dark.")
+]
 
 
 def _look_overrides(view: str | None, preset: str | None, theme: str | None) -> list[Any]:
@@ -141,11 +233,27 @@ def _fail(message: str, code: int) -> typer.Exit:
 _debug = False  # set by --debug: print tracebacks as well
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("shrinkvis")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            installed = "unknown (not installed)"
+        typer.echo(f"shrinkvis {installed}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool,
         typer.Option("--debug", envvar="SHRINKVIS_DEBUG", help="Print the traceback of an error as well."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     global _debug
@@ -263,7 +371,10 @@ def _drawing_process() -> Any:
 @user_errors
 def run(
     scenario: Annotated[
-        str | None, typer.Argument(help="A built-in scenario name or a path to a YAML file (or use --data).")
+        str | None,
+        typer.Argument(
+            metavar="SCENARIO", help="A built-in scenario name or a path to a YAML file (or use --data)."
+        ),
     ] = None,
     out: OutOption = Path("out"),
     format: FormatOption = None,
@@ -303,7 +414,7 @@ def run(
     with _drawing_process() as drawing:  # it loads matplotlib while this process loads pandas and fits
         from . import pipeline, progress
 
-        with progress.stages() as stage:
+        with progress.stages() as stage, _writing("--out", "folder"):
             result = pipeline.run(loaded, out, drawing=drawing, stage=stage)
     for warning in result.estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
@@ -324,7 +435,10 @@ def _exit_if_not_converged(estimates: Any) -> None:
 @user_errors
 def batch(
     scenarios: Annotated[
-        list[str] | None, typer.Argument(help="Scenario names or YAML paths (default: every built-in one).")
+        list[str] | None,
+        typer.Argument(
+            metavar="SCENARIO", help="Scenario names or YAML paths (default: every built-in one)."
+        ),
     ] = None,
     out: OutOption = Path("out"),
     format: FormatOption = None,
@@ -334,6 +448,7 @@ def batch(
         typer.Option(
             "--jobs",
             "-j",
+            metavar="N",
             min=1,
             help="Scenarios rendered at once, each in its own process (default: the number of cores).",
         ),
@@ -384,24 +499,48 @@ def _without_name(reason: str, name: str) -> str:
 @app.command("fit")
 @user_errors
 def fit_command(
-    data: Annotated[Path, typer.Option("--data", help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory.")],
-    y: Annotated[str | None, typer.Option("--y", help="Column of the outcome.")] = None,
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            help="CSV, TSV or Parquet, one row per observation: a file, a glob or a directory.",
+        ),
+    ],
+    y: Annotated[str | None, typer.Option("--y", metavar="COLUMN", help="Column of the outcome.")] = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Column of the cluster labels (text or numbers).")
+        str | None,
+        typer.Option("--group", metavar="COLUMN", help="Column of the cluster labels (text or numbers)."),
     ] = None,
     x: Annotated[
-        str | None, typer.Option("--x", help="Column of the predictor (omit for y ~ 1 + (1 | group)).")
+        str | None,
+        typer.Option("--x", metavar="COLUMN", help="Column of the predictor (omit for y ~ 1 + (1 | group))."),
     ] = None,
     random: Annotated[
         str | None,
-        typer.Option("--random", help="With --x: slope, (x | group) (default), or intercept, (1 | group)."),
+        typer.Option(
+            "--random",
+            metavar="slope|intercept",
+            help="With --x: slope, (x | group) (default), or intercept, (1 | group).",
+        ),
     ] = None,
     formula: FormulaOption = None,
-    method: Annotated[str, typer.Option("--method", help="REML or ML.")] = "REML",
-    engine: Annotated[str, typer.Option("--engine", help="exact (default), statsmodels or bayes.")] = "exact",
+    method: Annotated[str, typer.Option("--method", metavar="REML|ML", help="REML or ML.")] = "REML",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", metavar="exact|statsmodels|bayes", help="exact (default), statsmodels or bayes."
+        ),
+    ] = "exact",
     json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     estimates_file: Annotated[
-        Path | None, typer.Option("--estimates", help="Write the per-cluster table to this CSV.")
+        Path | None,
+        typer.Option(
+            "--estimates",
+            metavar="FILE.csv",
+            help="Write the per-cluster table to this CSV (a regular file or a new path; - for stdout, "
+            "the summary then goes to stderr).",
+        ),
     ] = None,
 ) -> None:
     """Fit a mixed model to your own data and print an lme4-like summary.
@@ -438,15 +577,35 @@ def fit_command(
         stage("fitting")
         estimates = fit_model(rows, scenario.model)
     seconds = time.perf_counter() - started
-    if estimates_file is not None:
-        write_csv(estimates_file, estimates.clusters[estimates.table_columns])
+    table = estimates.clusters[estimates.table_columns]
+    to_stdout = estimates_file is not None and str(estimates_file) == "-"
+    if estimates_file is not None and not to_stdout:
+        with _writing("--estimates", "path"):
+            write_csv(estimates_file, table)
     for warning in estimates.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
+    # `--estimates -`: the table is stdout's, and the summary (or the JSON) goes to stderr
     if json_output:
-        typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)))
+        typer.echo(json.dumps(report.fit_json(estimates, rows, seconds)), err=to_stdout)
     else:
-        typer.echo(report.lme4_summary(estimates, rows))
+        typer.echo(report.lme4_summary(estimates, rows), err=to_stdout)
+    if to_stdout:
+        from .outputs import CSV_STYLE
+
+        typer.echo(table.to_csv(**CSV_STYLE), nl=False)
     _exit_if_not_converged(estimates)
+
+
+@contextlib.contextmanager
+def _writing(flag: str, what: str) -> Iterator[None]:
+    """An output that cannot be written says which option puts it elsewhere."""
+    from .errors import OutputError
+    from .outputs import with_advice
+
+    try:
+        yield
+    except OutputError as exc:
+        raise with_advice(exc, flag, what) from None
 
 
 def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
@@ -464,7 +623,9 @@ def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
 @app.command()
 @user_errors
 def gallery(
-    outdir: Annotated[Path, typer.Argument(help="An output root holding one folder per scenario.")],
+    outdir: Annotated[
+        Path, typer.Argument(metavar="OUTDIR", help="An output root holding one folder per scenario.")
+    ],
 ) -> None:
     """Rebuild OUTDIR/index.html, one card per scenario, from the outputs already on disk.
 
@@ -479,7 +640,10 @@ def gallery(
 @user_errors
 def explain(
     scenario: Annotated[
-        str | None, typer.Argument(help="A built-in scenario name or a path to a YAML file (or use --data).")
+        str | None,
+        typer.Argument(
+            metavar="SCENARIO", help="A built-in scenario name or a path to a YAML file (or use --data)."
+        ),
     ] = None,
     set: SetOption = None,
     data: DataOption = None,
@@ -533,7 +697,7 @@ def list_scenarios() -> None:
 @app.command()
 @user_errors
 def validate(
-    path: Annotated[str, typer.Argument(help="A scenario YAML file (or a built-in name).")],
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A scenario YAML file (or a built-in name).")],
 ) -> None:
     """Check a scenario file; print it with every default filled in (a scenario file itself), and
     "PATH: valid" on stderr.

@@ -6,6 +6,7 @@ Everything that can go wrong while reading becomes one `DataError` line naming t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import warnings
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, did_you_mean
+from .outputs import temporary_folder
 from .scenario import MAX_ROWS, DataFileSpec, DataSpec
 
 MIN_GROUPS = 3
@@ -86,8 +88,7 @@ def model_frame(
     missing = [name for name in names if name not in table.columns]
     if missing:
         listed = ", ".join(map(str, table.columns))
-        near = [str(name) for name in table.columns if str(name).lower() == missing[0].lower()]
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        hint = did_you_mean(missing[0], [str(name) for name in table.columns])
         raise DataError(f"{source}: no column {missing[0]!r}{hint}; the file has: {listed}")
     selected = table[names]
     empty = selected.isna().any(axis=1)
@@ -193,7 +194,7 @@ def as_model_data(data: ModelData | pd.DataFrame) -> ModelData:
 
 def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a delimited text table with a header row (the delimiter is detected from the content), or
-    Parquet when pyarrow is installed.
+    Parquet (through DuckDB).
 
     `text_columns` are kept as the text in the file (group labels such as "007" or " A" stay as
     written; only an empty field or NA is missing there). Blanks around a column's name are dropped.
@@ -258,15 +259,30 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    """Parquet through DuckDB, a dependency already: a plain `pip install` reads it, with or without pyarrow,
+    and the rows are the same either way."""
+    import duckdb
+
+    con = duckdb.connect()
     try:
-        table = pd.read_parquet(path)
-    except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow (pip install 'shrinkvis[parquet]')") from None
-    except Exception as exc:  # pyarrow raises its own exception types for broken files
+        with contextlib.ExitStack() as stack:
+            plain = path
+            if any(char in str(path) for char in "*?[{"):
+                # DuckDB takes these as a glob: a legal name like `data[1].parquet` is read through a
+                # plainly named link to it
+                plain = stack.enter_context(temporary_folder("shrinkvis-parquet-")) / "table.parquet"
+                plain.symlink_to(path.resolve())
+            relation = con.read_parquet(str(plain))
+            (rows,) = relation.aggregate("count(*)").fetchall()[0]
+            if rows > MAX_ROWS:
+                raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
+            return relation.df()
+    except duckdb.Error as exc:
         raise DataError(f"{path}: not a readable Parquet file: {_first_line(exc)}") from None
-    if len(table) > MAX_ROWS:
-        raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
-    return table
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        con.close()
 
 
 def _checked_size(path: Path) -> int:

@@ -52,6 +52,18 @@ class OutputError(FailedError):
     """An output file could not be written (permissions, a full disk, --out naming a file)."""
 
 
+def did_you_mean(word: str, known: list[str]) -> str:
+    """' (did you mean 'score'?)' for a name that differs from a known one in case or a few letters."""
+    import difflib
+
+    by_case = [name for name in known if name.lower() == word.lower()]
+    if by_case:
+        return f" (did you mean {by_case[0]!r}?)"
+    lowered = {name.lower(): name for name in known}
+    near = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[near[0]]!r}?)" if near else ""
+
+
 class Interrupted(KeyboardInterrupt):
     """A termination signal (SIGTERM, SIGHUP) turned into an exception, so that cleanup code runs."""
 
@@ -70,4 +82,6 @@ class Interrupted(KeyboardInterrupt):
 def unexpected(exc: BaseException) -> str:
     """One line for an error nobody planned for: its type and the first line of its message."""
     first_line = next(iter(str(exc).strip().splitlines()), "")
-    return f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"
+    return (
+        f"unexpected {type(exc).__name__}: {first_line}" if first_line else f"unexpected {type(exc).__name__}"
+    )

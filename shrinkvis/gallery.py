@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -183,7 +184,10 @@ def fit_warnings(summary: dict[str, Any]) -> tuple[FitWarning, ...]:
         for text in messages:
             if keyword in text.lower():
                 messages.remove(text)
-                return text
+                # under the headline "Singular fit", "singular fit: …" would say it twice
+                said = re.match(r"\s*(singular fit|the fit did not converge)\s*[:;,]\s*", text, re.IGNORECASE)
+                text = text[said.end() :] if said else text
+                return text[:1].upper() + text[1:]
         return fallback
 
     found = []

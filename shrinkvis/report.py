@@ -380,7 +380,7 @@ def _cell(column: str, value: Any) -> str:
     return _num(float(value))
 
 
-def _note(report: Report, row: pd.Series) -> str:
+def _note(report: Report, row: dict[str, Any]) -> str:
     if row["n"] == 1 and report.x_name is not None:
         # a random-intercept model still measures its shrinkage, from the x-adjusted mean
         return "single row; no own " + ("estimate" if report.estimates.random == "slope" else "slope")
@@ -395,8 +395,10 @@ def shrinkage_rows(report: Report, limit: int | None = None) -> tuple[list[str],
     """Headings and text cells of the shrinkage table (with a note column), at most `limit` rows."""
     columns = _shrinkage_columns(report)
     table = listed_clusters(report)[0] if limit is None else report.shrinkage.head(limit)
+    # records keep each column's own type: iterrows would make simulated clusters 1, 2 into 1.0, 2.0
     rows = [
-        [_cell(name, row[name]) for name, _ in columns] + [_note(report, row)] for _, row in table.iterrows()
+        [_cell(name, row[name]) for name, _ in columns] + [_note(report, row)]
+        for row in table.to_dict(orient="records")
     ]
     return [heading for _, heading in columns] + ["note"], rows
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -62,6 +62,42 @@ MAX_FORMAT_WIDTH = 99  # `{seed:>99999999}` would be a 100 MB caption: widths an
 class _Spec(BaseModel):
     # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats but no valid setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _choices_in_any_case(cls, raw: Any) -> Any:
+        """`--format GIF`, `view: Stages`, `method: reml`: a choice is a word, whatever its case."""
+        if not isinstance(raw, dict):
+            return raw
+        folded = dict(raw)
+        for name, field in cls.model_fields.items():
+            allowed = choices(field.annotation)
+            if allowed and name in folded:
+                folded[name] = _in_canonical_case(
+                    folded[name], allowed, many=get_origin(field.annotation) is tuple
+                )
+        return folded
+
+
+def choices(annotation: Any) -> tuple[str, ...]:
+    """The words a `Literal` field allows (or each item of a tuple of them); () for any other field."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return tuple(arg for arg in args if isinstance(arg, str))
+    if origin is tuple and args:
+        return choices(args[0])
+    return ()
+
+
+def _in_canonical_case(value: Any, allowed: tuple[str, ...], many: bool) -> Any:
+    canonical = {word.lower(): word for word in allowed}
+    if many and isinstance(value, str):  # `--format GIF,png`
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, str):
+        return canonical.get(value.lower(), value)
+    if many and isinstance(value, list | tuple):
+        return [canonical.get(item.lower(), item) if isinstance(item, str) else item for item in value]
+    return value
 
 
 class DataSpec(_Spec):
@@ -169,7 +205,9 @@ class BayesSpec(_Spec):
         None, gt=0, description="Scale of that prior (default: max(2.5, mad(y)), as brms)."
     )
     sd_scale: float | None = Field(
-        None, gt=0, description="Scale of the half-Student-t prior on each random-effect SD (default as above)."
+        None,
+        gt=0,
+        description="Scale of the half-Student-t prior on each random-effect SD (default as above).",
     )
     sigma_scale: float | None = Field(
         None, gt=0, description="Scale of the half-Student-t prior on the residual SD (default as above)."
@@ -261,7 +299,10 @@ class AnimationSpec(_Spec):
     @classmethod
     def _preset_sizes_and_limits(cls, raw: Any) -> Any:
         if isinstance(raw, dict):
-            width, height = PRESET_SIZES.get(raw.get("preset", "small"), PRESET_SIZES["small"])
+            preset = raw.get("preset", "small")
+            width, height = PRESET_SIZES.get(
+                preset.lower() if isinstance(preset, str) else preset, PRESET_SIZES["small"]
+            )
             raw = {"width": width, "height": height, **raw}
             if raw.get("limits") and "zoom" not in raw:
                 raw["zoom"] = "fixed"  # limits written in the file mean: use them
@@ -723,7 +764,14 @@ def _unknown_keys(loc: list[str], names: list[str]) -> str:
     if len(names) > 1:
         return _one_line(f"unknown keys {', '.join(prefix + name for name in names)} {allowed}")
     near = difflib.get_close_matches(names[0], list(model.model_fields), n=1)
-    hint = f"; did you mean {prefix}{near[0]}?" if near else ""
+    deeper = None if near else nearest_key(names[0], setting_keys(model))  # `--set sd_int=1`: data.sd_int
+    hint = (
+        f"; did you mean {prefix}{near[0]}?"
+        if near
+        else f"; did you mean {prefix}{deeper}?"
+        if deeper
+        else ""
+    )
     return _one_line(f"unknown key {prefix}{names[0]}{hint} {allowed}")
 
 
@@ -762,6 +810,10 @@ def _describe_one(error: Any) -> str:
         message = "must not be empty"
     elif kind in _PLAIN_WORDS:
         message = _PLAIN_WORDS[kind]
+    elif kind == "literal_error" and isinstance(error.get("input"), str):
+        allowed = {word.lower(): word for word in _choices_at(loc)}
+        near = difflib.get_close_matches(error["input"].lower(), list(allowed), n=1, cutoff=0.5)
+        message += f"; did you mean {allowed[near[0]]!r}?" if near else ""
     if kind == "value_error" and isinstance(error.get("input"), dict):
         return f"{key or 'scenario'}: {message}"  # a check across several keys of one section
     return f"{key} = {_SHORT.repr(error.get('input'))}: {message}"
@@ -779,6 +831,40 @@ def _model_at(loc: list[str]) -> type[BaseModel]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
     return model
+
+
+def _choices_at(loc: list[str]) -> tuple[str, ...]:
+    """The words allowed at a key (`animation.view`) or an item of one (`animation.formats.0`)."""
+    if loc and loc[-1].isdigit():
+        loc = loc[:-1]
+    if not loc:
+        return ()
+    field = _model_at(loc[:-1]).model_fields.get(loc[-1])
+    return choices(field.annotation) if field else ()
+
+
+def setting_keys(model: type[BaseModel] = Scenario, prefix: str = "") -> list[str]:
+    """Every key a scenario can set, dotted (`data.sd_int`, `model.bayes.draws`), sections first-come:
+    the simulation's keys before a table's, so that a bare `seed` means `data.seed`."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        inner = [field.annotation] if name != "data" or model is not Scenario else list(DATA_KINDS.values())
+        sections = [kind for kind in inner if isinstance(kind, type) and issubclass(kind, BaseModel)]
+        for section in sections:
+            keys += [key for key in setting_keys(section, f"{prefix}{name}.") if key not in keys]
+        if not sections:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def nearest_key(word: str, keys: list[str]) -> str | None:
+    """The dotted key a bare or misspelt name (`sd_int`, `frame`, `sd-int`) most likely means."""
+    word = word.lower().replace("-", "_")
+    exact = [key for key in keys if key.rsplit(".", 1)[-1] == word]
+    if exact:
+        return exact[0]
+    near = difflib.get_close_matches(word, [key.rsplit(".", 1)[-1] for key in keys], n=1, cutoff=0.8)
+    return next(key for key in keys if key.rsplit(".", 1)[-1] == near[0]) if near else None
 
 
 def _is_data_kind(loc: list[str], index: int) -> bool:

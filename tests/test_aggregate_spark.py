@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import duckdb
@@ -13,9 +14,16 @@ from shrinkvis.fit.sums import fit_sums
 
 from .conftest import load_reference
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs Java (apt-get install openjdk-17-jre-headless)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("pyspark") is None,
+        reason="pyspark is not installed: the Spark test runs after pip install '.[spark]' (491 MB, "
+        "so the test extra leaves it out)",
+    ),
+    pytest.mark.skipif(
+        shutil.which("java") is None, reason="Spark needs Java (apt-get install openjdk-17-jre-headless)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

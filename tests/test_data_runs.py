@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -104,7 +106,13 @@ def test_reference_cases_run_from_their_files(case, how, tmp_path):
     result = _run(["--data", str(LME4_DIR / f"{case}.csv"), *model], tmp_path)
     folder = tmp_path / case  # out/<file stem>/
     # no slopes: the funnel view, or without a predictor the caterpillar
-    view = "caterpillar" if expected["columns"]["x"] is None else "shrinkage" if expected["sd_slope"] is not None else "funnel"
+    view = (
+        "caterpillar"
+        if expected["columns"]["x"] is None
+        else "shrinkage"
+        if expected["sd_slope"] is not None
+        else "funnel"
+    )
     assert {path.name for path in folder.iterdir()} == {
         f"{view}.png",
         f"{view}_start.png",
@@ -291,14 +299,61 @@ def test_run_needs_a_scenario_or_data_but_not_both(args, message):
     assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def _parquet(frame: pd.DataFrame, path) -> None:
+    """Written by DuckDB (a dependency), so that the test needs no pyarrow."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("rows", frame)
+    con.execute(f"COPY rows TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    con.close()
+
+
 def test_parquet_runs_like_csv(tmp_path):
-    pytest.importorskip("pyarrow")
     data, expected = load_reference("intercept_only_s7")
     path = tmp_path / "schools.parquet"
-    data.to_parquet(path)
+    _parquet(data, path)
     result = runner.invoke(app, ["explain", "--data", str(path), "--formula", "score ~ 1 + (1 | school)"])
     assert result.exit_code == 0, result.output
     assert f"Fixed effects (REML criterion {expected['reml_criterion']:.4f})" in result.output
+
+
+def test_parquet_needs_no_pyarrow(tmp_path):
+    """After a plain `pip install .` (no pyarrow), `fit --data x.parquet` reads the file through DuckDB,
+    labels kept as written."""
+    data, expected = load_reference("intercept_only_s7")
+    data = data.assign(school=[f"0{label}" for label in data["school"]])
+    path = tmp_path / "schools.parquet"
+    _parquet(data, path)
+    without_pyarrow = (
+        "import sys; sys.modules['pyarrow'] = None; sys.argv = ['shrinkvis', *sys.argv[1:]]; "
+        "from shrinkvis.cli import main; main()"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            without_pyarrow,
+            "fit",
+            "--data",
+            str(path),
+            "--y",
+            "score",
+            "--group",
+            "school",
+            "--json",
+            "--estimates",
+            str(tmp_path / "est.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    fitted = json.loads(done.stdout)
+    assert fitted["reml_criterion"] == pytest.approx(expected["reml_criterion"], abs=1e-4)
+    labels = pd.read_csv(tmp_path / "est.csv", dtype={"cluster": str})["cluster"]
+    assert set(labels) == set(data["school"]) and all(label.startswith("0") for label in labels)
 
 
 def test_a_column_in_other_case_is_suggested(tmp_path):
@@ -325,18 +380,25 @@ def test_a_model_without_predictor_is_shown_in_the_caterpillar_view():
     assert np.allclose(np.sort(story.estimates(story.n_frames - 1, 0)), np.sort(table["partial_intercept"]))
     # a view the user chose is kept, and one that cannot show the model says so
     chosen = scenarios.for_data(
-        LME4_DIR / "intercept_only_s7.csv", formula="score ~ 1 + (1 | school)", overrides=["animation.view=shrinkage"]
+        LME4_DIR / "intercept_only_s7.csv",
+        formula="score ~ 1 + (1 | school)",
+        overrides=["animation.view=shrinkage"],
     )
     assert pipeline.view_for(estimates, chosen).animation.view == "shrinkage"
 
 
 def test_the_funnel_names_the_data_columns(tmp_path):
     renamed = tmp_path / "sleep.csv"
-    table = pd.read_csv(LME4_DIR / "baseline_s1.csv").rename(columns={"y": "Reaction", "x": "Days", "cluster": "Subject"})
+    table = pd.read_csv(LME4_DIR / "baseline_s1.csv").rename(
+        columns={"y": "Reaction", "x": "Days", "cluster": "Subject"}
+    )
     table.to_csv(renamed, index=False)
     scenario = scenarios.for_data(
         renamed, formula="Reaction ~ Days + (Days | Subject)", overrides=["animation.view=funnel"]
     )
     data = pipeline.source_data(scenario)
     story = pipeline.storyboard(pipeline.fit_data(data, scenario), scenario, data)
-    assert [panel.label for panel in story.panels] == ["Intercept (per Subject)", "Slope of Days (per Subject)"]
+    assert [panel.label for panel in story.panels] == [
+        "Intercept (per Subject)",
+        "Slope of Days (per Subject)",
+    ]

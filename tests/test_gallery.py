@@ -143,9 +143,14 @@ def test_media_and_alt_text(out_root):
         assert {"autoplay", "muted", "loop", "playsinline", "controls"} <= set(video)
         assert (video["width"], video["height"]) == ("320", "240")
     assert sorted(image["src"] for image in images) == sorted(
-        f"{name}/{stem}" for name in ("alpha", "beta", "gamma")
+        f"{name}/{stem}"
+        for name in ("alpha", "beta", "gamma")
         for stem in (
-            "shrinkage.gif", "shrinkage.png", "shrinkage_start.png", "shrinkage.svg", "shrinkage_by_size.png"
+            "shrinkage.gif",
+            "shrinkage.png",
+            "shrinkage_start.png",
+            "shrinkage.svg",
+            "shrinkage_by_size.png",
         )
     )
     for image in images:
@@ -183,7 +188,9 @@ def test_the_fit_s_own_warning_text_is_shown(rendered, tmp_path):
     message = "singular fit: the model has more random-effect structure than the data support"
     _copy(rendered, tmp_path, "delta", title="Delta", is_singular=True, warnings=[message, "something else"])
     card = _card(Page(gallery.build(tmp_path)), "Delta")
-    assert card.count(message) == 1
+    # under its headline, without saying "singular fit" twice
+    assert card.count("Singular fit: The model has more random-effect structure than the data support") == 1
+    assert "singular fit:" not in card.lower().replace("⚠ singular fit:", "")
     assert "something else" in card
 
 
@@ -271,7 +278,9 @@ def test_batch_writes_the_gallery(tmp_path):
     page = Page((tmp_path / "index.html").read_text())
     assert [attrs["id"] for attrs in page.attributes("article")] == ["scenario-fewer_obs"]
     assert [image["src"] for image in page.attributes("img")] == [
-        "fewer_obs/shrinkage.png", "fewer_obs/shrinkage_start.png", "fewer_obs/shrinkage_by_size.png"
+        "fewer_obs/shrinkage.png",
+        "fewer_obs/shrinkage_start.png",
+        "fewer_obs/shrinkage_by_size.png",
     ]
 
 
@@ -302,3 +311,30 @@ def test_one_malformed_summary_costs_its_card_only(rendered, tmp_path, broken):
         assert "— clusters, — rows" in bad_card
     else:
         assert "Incomplete outputs: summary.json" in bad_card
+
+
+@pytest.mark.parametrize(
+    ("summary", "headline", "detail"),
+    [
+        (
+            {
+                "is_singular": True,
+                "warnings": ["singular fit: the slopes' SD is 0, more structure than the data support"],
+            },
+            "Singular fit",
+            "The slopes' SD is 0, more structure than the data support",
+        ),
+        (
+            {
+                "converged": False,
+                "warnings": ["the exact fit did not converge (largest gradient 0.1); try fewer"],
+            },
+            "Did not converge",
+            "The exact fit did not converge (largest gradient 0.1); try fewer",
+        ),
+    ],
+)
+def test_a_card_warning_does_not_say_its_headline_twice(summary, headline, detail):
+    (warning,) = gallery.fit_warnings(summary)
+    assert (warning.headline, warning.detail) == (headline, detail)
+    assert not warning.detail.lower().startswith(headline.lower())

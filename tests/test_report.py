@@ -210,3 +210,15 @@ def test_a_fit_that_did_not_converge_is_reported_in_plain_words():
     failed = dataclasses.replace(estimates, converged=False, warnings=(message,))
     text = reports.markdown(reports.build(failed, _model_data(frame), "Baseline"))
     assert "## Warnings\n\n- **No convergence.** The exact fit did not converge: do not trust" in text
+
+
+def test_integer_cluster_labels_are_printed_as_integers():
+    """Simulated clusters are 1, 2, …: report.md says "1", as estimates.csv does, never "1.0"."""
+    frame = simulate(DataSpec(n_cluster=5, obs_per_cluster=6, seed=3))
+    assert pd.api.types.is_integer_dtype(frame["cluster"])
+    report = reports.build(fit(frame, ModelSpec()), _model_data(frame), "Simulated")
+    headings, rows = reports.shrinkage_rows(report)
+    assert sorted(row[0] for row in rows) == ["1", "2", "3", "4", "5"]
+    assert all(row[headings.index("n")].isdigit() for row in rows)
+    text = reports.markdown(report)
+    assert "| 1 | " in text and "| 1.0 |" not in text

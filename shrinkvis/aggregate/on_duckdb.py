@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -105,16 +103,21 @@ def _connection(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb
         return
     import duckdb
 
-    spill = tempfile.mkdtemp(prefix="shrinkvis-duckdb-")
-    con = duckdb.connect(config={"temp_directory": spill})
-    # progress measured (for `query_progress`; DuckDB's default depends on the terminal) but not printed:
-    # DuckDB's own bar would go to stdout, where `fit --json` prints exactly one JSON object
-    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
-    try:
-        yield con
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+    from ..outputs import signals_deferred, temporary_folder
+
+    with temporary_folder("shrinkvis-duckdb-") as spill:
+        con = None
+        try:
+            with signals_deferred():  # no signal between connecting and the `finally` that closes
+                con = duckdb.connect(config={"temp_directory": str(spill)})
+            # progress measured (for `query_progress`; DuckDB's default depends on the terminal) but not
+            # printed: DuckDB's own bar would go to stdout, where `fit --json` prints exactly one JSON object
+            con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+            yield con
+        finally:
+            with signals_deferred():  # closed before its spill folder goes, even if a signal lands now
+                if con is not None:
+                    con.close()
 
 
 def _sums(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import cluster_order
-from ..errors import DataError
+from ..errors import DataError, did_you_mean
 from ..fit.sums import ClusterSums, centred_stats
 
 # one cluster costs about this much in the fit and the tables after it
@@ -56,8 +56,7 @@ def check_memory(n_clusters: int, name: str) -> None:
 def check_columns(have: list[str], want: list[str], name: str) -> None:
     for column in want:
         if column not in have:
-            near = [str(other) for other in have if str(other).lower() == column.lower()]
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = did_you_mean(column, [str(other) for other in have])
             raise DataError(f"{name}: no column {column!r}{hint}; the data have: {', '.join(map(str, have))}")
 
 

@@ -55,7 +55,9 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]
     the_timeline = timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, states)
     if reveals_truth(estimates, spec):
-        points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
+        points, progress = reveal_timeline(
+            spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing
+        )
         story = shrinkage(estimates, spec, the_header, the_look, points)
         return with_truth_reveal(story, estimates, spec, progress, the_look)
     if view == "shrinkage":
