@@ -381,16 +381,18 @@ MODE_MASS_FLOOR = 1e-4
 START_SHRINK = (1.0, 0.1, 0.01)
 
 
-def _modes(target: _Target, u0: list[float]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _modes(
+    target: _Target, u0: list[float], shrinks: tuple[float, ...] = START_SHRINK
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """The posterior's distinct local modes found from starts at ``u0`` with its SDs shrunk by each of
-    START_SHRINK (and no correlation): (mode, Laplace covariance, log Laplace mass) each, largest first.
+    ``shrinks`` (and no correlation): (mode, Laplace covariance, log Laplace mass) each, largest first.
 
     One start is not enough: where x is far from 0 and the data say little, the prior on the intercept at
     x = 0 and the likelihood pull apart, and the posterior can have two modes -- one near the REML fit
     (large SDs) and one near the prior (the slope's SD shrunk), and from REML's start only the first is
     found although the second holds most of the mass (docs/bayes.md)."""
     found: list[tuple[np.ndarray, np.ndarray, float]] = []
-    for shrink in START_SHRINK:
+    for shrink in shrinks:
         start = list(u0)
         for k in range(target.q):
             start[k] += math.log(shrink)
@@ -543,7 +545,15 @@ def _coordinates(
     correlation against +-1 along a curved ridge, at x = 0 it is nearly Gaussian (and the other way round
     where the data say much). So where the mean of x is more than one of its SDs from 0, both are tried
     and the one whose Laplace proposal (over all the modes found) gives the larger importance share is
-    sampled."""
+    sampled. Where the mode found from REML's estimates already gives a Laplace proposal with an
+    importance share of GOOD_SHARE, that is the posterior's shape (another mode with much mass would
+    have drawn large weights) and nothing else is tried."""
+    modes = _modes(target, u0, START_SHRINK[:1])
+    if modes:
+        proposal = _laplace_proposal(modes)
+        share = _importance_share(target, proposal, rng)
+        if share >= GOOD_SHARE:
+            return target, proposal, share
     candidates = [target]
     if target.q == 2 and abs(target.problem.centre_x) > 1.0:
         candidates.append(
