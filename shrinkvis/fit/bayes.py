@@ -545,15 +545,10 @@ def _coordinates(
     correlation against +-1 along a curved ridge, at x = 0 it is nearly Gaussian (and the other way round
     where the data say much). So where the mean of x is more than one of its SDs from 0, both are tried
     and the one whose Laplace proposal (over all the modes found) gives the larger importance share is
-    sampled. Where the mode found from REML's estimates already gives a Laplace proposal with an
-    importance share of GOOD_SHARE, that is the posterior's shape (another mode with much mass would
-    have drawn large weights) and nothing else is tried."""
-    modes = _modes(target, u0, START_SHRINK[:1])
-    if modes:
-        proposal = _laplace_proposal(modes)
-        share = _importance_share(target, proposal, rng)
-        if share >= GOOD_SHARE:
-            return target, proposal, share
+    sampled. Every start and both coordinates are always tried: a proposal that fits the one mode it
+    was built on scores a high importance share however much mass lies where it never reaches (on
+    tests/data/nuts/offset1000.csv, skipping them gave a posterior SD of the intercept 1.7x NUTS's with
+    every diagnostic clean)."""
     candidates = [target]
     if target.q == 2 and abs(target.problem.centre_x) > 1.0:
         candidates.append(
