@@ -12,9 +12,9 @@ written out independently of shrinkvis: the full joint of fixed effects, every c
 sampled by NUTS with a dense mass matrix. Nothing is integrated out analytically, unlike the engine.
 
 y is divided by a power of ten near its SD before sampling (priors likewise, draws scaled back): an exact
-change of units that spares NUTS hours of adaptation at y ~ 1e-4. offset100_nuts.json was made before
-that (on y as given, 63 s, 101 divergent transitions of 20,000); the other cases have unit 1 or were made
-after it (`sampled_on_y_divided_by`).
+change of units that spares NUTS hours of adaptation at y ~ 1e-4. offset100_nuts.json (63 s, 101
+divergent transitions of 20,000) and scale_1e6_nuts.json (10 s, none) were made before that, on y as
+given; the other cases have unit 1 or were made after it (`sampled_on_y_divided_by`).
 """
 
 from __future__ import annotations
