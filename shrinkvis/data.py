@@ -207,19 +207,7 @@ def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataF
     delimiter = detect_delimiter(path)
     kind = f"{DELIMITER_NAMES[delimiter]}-separated table"
     try:
-        header = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding="utf-8-sig",
-            engine="c",
-            header=None,
-            nrows=1,
-            dtype=str,
-            keep_default_na=False,
-        )
-        # blanks around a name are the writer's layout ("a, b"); blanks in a value are data (" A" ≠ "A")
-        names = [str(name).strip() or f"Unnamed: {position}" for position, name in enumerate(header.iloc[0])]
-        _check_header(path, names)
+        names = _header(path, delimiter)
         texts = [name for name in text_columns if name in names]
         with warnings.catch_warnings():
             # mixed types in a column are the next step's business, not a reason to warn
@@ -301,6 +289,38 @@ def detect_delimiter(path: Path) -> str:
         counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
         best = max(counts, key=lambda delimiter: counts[delimiter])
         return best if counts[best] > 0 else ","
+
+
+def header_names(path: Path) -> list[str]:
+    """The column names in a delimited file's header row, as `read_table` reads them; a repeated name is
+    an error. Every reader of text files takes its names from here, so all match columns alike."""
+    try:
+        return _header(path, detect_delimiter(path))
+    except (IndexError, pd.errors.EmptyDataError):
+        raise DataError(f"{path}: holds no table (no header row)") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
+    except (ValueError, OverflowError, MemoryError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot be read as a table: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _header(path: Path, delimiter: str) -> list[str]:
+    header = pd.read_csv(
+        path,
+        sep=delimiter,
+        encoding="utf-8-sig",
+        engine="c",
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+    )
+    # blanks around a name are the writer's layout ("a, b"); blanks in a value are data (" A" ≠ "A")
+    names = [str(name).strip() or f"Unnamed: {position}" for position, name in enumerate(header.iloc[0])]
+    _check_header(path, names)
+    return names
 
 
 def _check_header(path: Path, names: list[str]) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data import header_names
 from ..errors import DataError
 from ..fit.sums import ClusterSums
 from .tables import check_columns, ordered
@@ -71,10 +72,16 @@ def file_sums(
         if kind == "parquet":
             relation = _checked(lambda: con.read_parquet(pattern, union_by_name=True), source)
         else:
-            sniffed = _checked(lambda: con.read_csv(pattern, header=True), source)
-            check_columns(sniffed.columns, [y, group] + ([x] if x else []), source)
+            # columns are matched by name in every file (union_by_name): a file whose columns come in
+            # another order is read by its names, and a file without a model column is named
+            files = [pattern] if Path(pattern).is_file() else sorted(glob.glob(pattern, recursive=True))
+            for file in files:
+                check_columns(header_names(Path(file)), [y, group] + ([x] if x else []), file, "the file has")
             # group labels stay the text in the file ("007" is not 7), as the in-memory reader keeps them
-            relation = _checked(lambda: con.read_csv(pattern, header=True, dtype={group: "VARCHAR"}), source)
+            relation = _checked(
+                lambda: con.read_csv(pattern, header=True, union_by_name=True, dtype={group: "VARCHAR"}),
+                source,
+            )
         progress = (con, on_progress) if on_progress is not None else None
         return _sums(relation, y=y, group=group, x=x, name=source, progress=progress)
 

@@ -53,12 +53,12 @@ def check_memory(n_clusters: int, name: str) -> None:
         )
 
 
-def check_columns(have: list[str], want: list[str], name: str) -> None:
+def check_columns(have: list[str], want: list[str], name: str, holder: str = "the data have") -> None:
     for column in want:
         if column not in have:
             near = [str(other) for other in have if str(other).lower() == column.lower()]
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise DataError(f"{name}: no column {column!r}{hint}; the data have: {', '.join(map(str, have))}")
+            raise DataError(f"{name}: no column {column!r}{hint}; {holder}: {', '.join(map(str, have))}")
 
 
 @dataclass(frozen=True)
