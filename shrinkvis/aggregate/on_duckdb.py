@@ -10,7 +10,6 @@ counts the rows left out for a missing value. duckdb is imported here and only h
 from __future__ import annotations
 
 import contextlib
-import glob
 import shutil
 import tempfile
 import threading
@@ -18,10 +17,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data import header_names
+from ..data import detect_delimiter, header_names
 from ..errors import DataError
 from ..fit.sums import ClusterSums
-from .tables import check_columns, ordered
+from ..reading import (
+    MIN_GROUPS,
+    check_columns,
+    data_files,
+    engine_reason,
+    model_columns,
+    quoted,
+    sql_text,
+    too_few_groups,
+)
+from .rules import COMMA, FILE, ROW, ReadRows
+from .tables import ordered
 
 if TYPE_CHECKING:
     import duckdb
@@ -30,7 +40,6 @@ __all__ = ["duckdb_sums", "file_sums"]
 
 CENTRE_ROWS = 100_000  # rows whose mean is the centre: any typical value serves, and the first rows are cheap
 PROGRESS_SECONDS = 0.25
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "U")
 
 
 def duckdb_sums(
@@ -48,10 +57,19 @@ def duckdb_sums(
     Example: ``duckdb_sums("SELECT * FROM 'events/*.parquet' WHERE year = 2025", y="spend", x="visits",
     group="store")``.
     """
+    model_columns(y, group, x, name)
     if isinstance(source, str):
         with _connection(connection) as con:
-            return _sums(_checked(lambda: con.sql(source), name), y=y, group=group, x=x, name=name)
-    return _sums(source, y=y, group=group, x=x, name=name)
+            relation = _checked(lambda: con.sql(source), name)
+            return _sums(_typed_rows(relation, y, group, x, name), y=y, group=group, x=x, name=name)
+    return _sums(_typed_rows(source, y, group, x, name), y=y, group=group, x=x, name=name)
+
+
+def _typed_rows(
+    relation: duckdb.DuckDBPyRelation, y: str, group: str, x: str | None, name: str
+) -> duckdb.DuckDBPyRelation:
+    check_columns(relation.columns, model_columns(y, group, x, name), name, "the data have")
+    return ReadRows(relation, y, group, x, name, text=False).checked()
 
 
 def file_sums(
@@ -65,43 +83,91 @@ def file_sums(
 ) -> ClusterSums:
     """Per-cluster sums of a CSV or Parquet file, a glob of them (``events/*.parquet``) or a directory.
 
-    `on_progress` hears the share of the group-by done, in percent, a few times a second."""
-    pattern, kind = _files(Path(path))
+    Every file is read under the rules of `shrinkvis.reading` (columns by name in each file, the same
+    missing values, labels and numbers as the in-memory reader). `on_progress` hears the share of the
+    group-by done, in percent, a few times a second."""
     source = str(path)
+    columns = model_columns(y, group, x, source)
+    files, kind = data_files(path)
     with _connection(connection) as con:
         if kind == "parquet":
-            relation = _checked(lambda: con.read_parquet(pattern, union_by_name=True), source)
+            relation = _parquet_rows(con, files, columns, source)
         else:
-            # columns are matched by name in every file (union_by_name): a file whose columns come in
-            # another order is read by its names, and a file without a model column is named
-            files = [pattern] if Path(pattern).is_file() else sorted(glob.glob(pattern, recursive=True))
-            for file in files:
-                check_columns(header_names(Path(file)), [y, group] + ([x] if x else []), file, "the file has")
-            # group labels stay the text in the file ("007" is not 7), as the in-memory reader keeps them
-            relation = _checked(
-                lambda: con.read_csv(pattern, header=True, union_by_name=True, dtype={group: "VARCHAR"}),
-                source,
+            relation = _text_rows(con, files, columns, source)
+        if kind == "parquet":
+            rows_of = lambda file: relation.filter(f"{FILE} = {sql_text(file)}")  # noqa: E731
+        else:
+            rows_of = lambda file: _text_rows(con, [Path(file)], columns, source).query(  # noqa: E731
+                "r", f"SELECT *, row_number() OVER () - 1 AS {ROW} FROM r"
             )
+        rows = ReadRows(relation, y, group, x, source, text=kind == "csv", rows_of=rows_of)
         progress = (con, on_progress) if on_progress is not None else None
-        return _sums(relation, y=y, group=group, x=x, name=source, progress=progress)
+        return _sums(rows.checked(), y=y, group=group, x=x, name=source, progress=progress)
 
 
-def _files(path: Path) -> tuple[str, str]:
-    """The DuckDB file pattern for a path, glob or directory, and whether it is Parquet or CSV."""
-    text = str(path)
-    if path.is_dir():
-        for kind, suffixes in (("parquet", ("parquet", "pq")), ("csv", ("csv", "tsv", "txt"))):
-            for suffix in suffixes:
-                if next(path.rglob(f"*.{suffix}"), None) is not None:
-                    return str(path / "**" / f"*.{suffix}"), kind
-        raise DataError(f"{path}: a directory without .parquet or .csv files")
-    if any(char in text for char in "*?["):
-        if not glob.glob(text, recursive=True):
-            raise DataError(f"{path}: no file matches")
-    elif not path.is_file():
-        raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
-    kind = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
-    return text, kind
+def _text_rows(
+    con: duckdb.DuckDBPyConnection, files: list[Path], columns: list[str], source: str
+) -> duckdb.DuckDBPyRelation:
+    """The model columns of text files as text, matched by name in each file's header (read by the same
+    code as the in-memory reader's), plus each row's file. DuckDB only splits the fields: the names come
+    from our header, so its renaming ("Y" beside "y" becomes "Y_1") never decides a column."""
+    layouts: dict[tuple[str, tuple[int, ...]], list[Path]] = {}
+    for file in files:
+        if file.stat().st_size == 0:
+            raise DataError(f"{file}: the file is empty")
+        names = header_names(file)
+        check_columns(names, columns, str(file))
+        positions = tuple(names.index(column) for column in columns)
+        layouts.setdefault((detect_delimiter(file), positions), []).append(file)
+    parts = []
+    for (delimiter, positions), group_files in layouts.items():
+        listed_files = ", ".join(sql_text(str(file)) for file in group_files)
+        names = ", ".join(f"'c{index}'" for index in range(max(positions) + 1))
+        read = (
+            f"read_csv([{listed_files}], header = true, all_varchar = true, names = [{names}], "
+            f"delim = {sql_text(delimiter)}, quote = '\"', escape = '\"', null_padding = true, "
+            "filename = true, encoding = 'utf-8')"
+        )
+        picked = ", ".join(
+            f"c{position} AS {quoted(column)}" for position, column in zip(positions, columns, strict=True)
+        )
+        comma = "true" if delimiter == ";" else "false"
+        parts.append(f"SELECT {picked}, filename AS {FILE}, {comma} AS {COMMA} FROM {read}")
+    return _checked(lambda: con.sql(" UNION ALL ".join(parts)), source)
+
+
+def _parquet_rows(
+    con: duckdb.DuckDBPyConnection, files: list[Path], columns: list[str], source: str
+) -> duckdb.DuckDBPyRelation:
+    """The model columns of Parquet files, matched by name in each file's schema."""
+    for file in files:
+        check_columns(parquet_columns(con, file), columns, str(file))
+    listed_files = ", ".join(sql_text(str(file)) for file in files)
+    picked = ", ".join(quoted(column) for column in columns)
+    return _checked(
+        lambda: con.sql(
+            f"SELECT {picked}, filename AS {FILE}, file_row_number AS {ROW} FROM read_parquet([{listed_files}], "
+            "union_by_name = true, filename = true, file_row_number = true)"
+        ),
+        source,
+    )
+
+
+def parquet_columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[str]:
+    """The top-level column names of a Parquet file (its schema lists nested fields too)."""
+    rows = _checked(
+        lambda: con.sql(f"SELECT name, num_children FROM parquet_schema({sql_text(str(file))})").fetchall(),
+        str(file),
+    )
+    names: list[str] = []
+    pending = 0  # nested fields still to skip
+    for name, children in rows[1:]:  # the first row is the schema's root
+        if pending:
+            pending += (children or 0) - 1
+            continue
+        names.append(name)
+        pending = children or 0
+    return names
 
 
 @contextlib.contextmanager
@@ -133,14 +199,9 @@ def _sums(
     name: str,
     progress: tuple[duckdb.DuckDBPyConnection, Callable[[float], None]] | None = None,
 ) -> ClusterSums:
-    columns = [y, group] + ([x] if x else [])
-    check_columns(relation.columns, columns, name)
-    types = dict(zip(relation.columns, map(str, relation.types), strict=True))
-    for column in [y] + ([x] if x else []):
-        if not types[column].startswith(NUMERIC_TYPES):
-            raise DataError(f"{name}: column {column!r} must hold numbers; it is read as {types[column]}")
-    g, yq = _quote(group), _quote(y)
-    xq = _quote(x) if x else None
+    # the rows come checked by `rules.ReadRows`: y and x are DOUBLE, every missing value is NULL
+    g, yq = quoted(group), quoted(y)
+    xq = quoted(x) if x else None
     complete = f"{g} IS NOT NULL AND {yq} IS NOT NULL" + (f" AND {xq} IS NOT NULL" if xq else "")
     centre_sql = (
         f"SELECT avg({yq}::DOUBLE), {f'avg({xq}::DOUBLE)' if xq else '0.0'} "
@@ -148,7 +209,7 @@ def _sums(
     )
     centre_y, centre_x = _checked(lambda: relation.query("src", centre_sql).fetchall()[0], name)
     if centre_y is None:
-        raise DataError(f"{name}: no row has {', '.join(map(repr, columns))} all filled in")
+        raise too_few_groups(name, group, 0)
     dy = f"({yq}::DOUBLE - {float(centre_y)!r})"
     dx = f"({xq}::DOUBLE - {float(centre_x)!r})" if xq else None
     # rows with a missing value in a model column are counted per group, then left out of the sums
@@ -164,6 +225,8 @@ def _sums(
     table = _checked(lambda: _watched(lambda: relation.query("src", group_sql).df(), progress), name)
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
+    if len(table) < MIN_GROUPS:
+        raise too_few_groups(name, group, len(table))
     return ordered(table, float(centre_y), float(centre_x), dropped, x is not None, name)
 
 
@@ -197,10 +260,6 @@ def _watched(query: Callable[[], Any], progress: tuple[Any, Callable[[float], No
     return result["value"]
 
 
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
 def _checked(step: Any, name: str) -> Any:
     """Run a DuckDB step; its errors become one line naming the data."""
     import duckdb
@@ -213,5 +272,4 @@ def _checked(step: Any, name: str) -> Any:
             "sum them across machines (shrinkvis.aggregate.spark_sums)"
         ) from None
     except duckdb.Error as exc:
-        text = str(exc).strip().splitlines()
-        raise DataError(f"{name}: {text[0] if text else type(exc).__name__}") from None
+        raise DataError(f"{name}: {engine_reason(str(exc))}") from None
