@@ -116,7 +116,7 @@ def _labels(column: pd.Series, name: str, source: str) -> np.ndarray:
         )
         if odd is not None or kind in ("bytes", "complex"):
             shown = type(odd).__name__ if odd is not None else kind
-            raise not_labels(source, name, f"values of type {shown}")
+            raise not_labels(source, name, shown)
     return column.to_numpy()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -107,10 +108,9 @@ def shown(value: object) -> str:
     if isinstance(value, int | float):
         return repr(float(value)) if isinstance(value, float) else repr(value)
     text = str(value)
-    try:
-        return repr(float(text.strip()))
-    except ValueError:
-        return repr(text if len(text) <= 60 else text[:57] + "...")
+    if re.fullmatch(NUMBER_PATTERN, text.strip()) or text.strip().lower().lstrip("+-") in ("inf", "infinity"):
+        return repr(float(text.strip()))  # "1e400" is shown as the inf it reads as
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def where(row: int, value: object) -> str:
@@ -145,8 +145,18 @@ def no_rows(source: str) -> DataError:
 
 
 def not_labels(source: str, column: str, kind: str) -> DataError:
+    """`kind`: a Python type name (the in-memory reader's values) or a SQL type (DuckDB's column)."""
+    upper = kind.upper()
+    if upper.endswith("]") or upper.startswith(("LIST", "ARRAY", "NDARRAY", "TUPLE")):
+        words = "lists"
+    elif upper.startswith(("STRUCT", "DICT", "MAP")):
+        words = "records (structs or maps)"
+    elif upper.startswith(("BLOB", "BYTES", "BYTEARRAY")):
+        words = "bytes"
+    else:
+        words = f"values of type {kind}"
     return DataError(
-        f"{source}: column {column!r} must hold group labels (text, numbers, booleans or dates); it holds {kind}"
+        f"{source}: column {column!r} must hold group labels (text, numbers, booleans or dates); it holds {words}"
     )
 
 

@@ -92,21 +92,48 @@ def file_sums(
     with _connection(connection) as con:
         if kind == "parquet":
             relation = _parquet_rows(con, files, columns, source)
-        else:
-            relation = _text_rows(con, files, columns, source)
-        if kind == "parquet":
             rows_of = lambda file: relation.filter(f"{FILE} = {sql_text(file)}")  # noqa: E731
-        else:
-            rows_of = lambda file: _text_rows(con, [Path(file)], columns, source).query(  # noqa: E731
-                "r", f"SELECT *, row_number() OVER () - 1 AS {ROW} FROM r"
+            rows = ReadRows(relation, y, group, x, source, text=False, rows_of=rows_of)
+            return _sums(
+                rows.checked(), y=y, group=group, x=x, name=source, progress=_progress(con, on_progress)
             )
-        rows = ReadRows(relation, y, group, x, source, text=kind == "csv", rows_of=rows_of)
-        progress = (con, on_progress) if on_progress is not None else None
-        return _sums(rows.checked(), y=y, group=group, x=x, name=source, progress=progress)
+        try:
+            return _text_sums(con, files, columns, source, on_progress, parallel=True)
+        except DataError as error:
+            # DuckDB's parallel CSV scanner cannot pad short rows in a file with a line break inside quotes
+            if "parallel scanner" not in str(error):
+                raise
+            return _text_sums(con, files, columns, source, on_progress, parallel=False)
+
+
+def _progress(
+    con: duckdb.DuckDBPyConnection, on_progress: Callable[[float], None] | None
+) -> tuple[duckdb.DuckDBPyConnection, Callable[[float], None]] | None:
+    return (con, on_progress) if on_progress is not None else None
+
+
+def _text_sums(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    columns: list[str],
+    source: str,
+    on_progress: Callable[[float], None] | None,
+    *,
+    parallel: bool,
+) -> ClusterSums:
+    y, group, x = columns[0], columns[1], columns[2] if len(columns) > 2 else None
+    relation = _text_rows(con, files, columns, source, parallel=parallel)
+
+    def rows_of(file: str) -> duckdb.DuckDBPyRelation:
+        one = _text_rows(con, [Path(file)], columns, source, parallel=parallel)
+        return one.query("r", f"SELECT *, row_number() OVER () - 1 AS {ROW} FROM r")
+
+    rows = ReadRows(relation, y, group, x, source, text=True, rows_of=rows_of)
+    return _sums(rows.checked(), y=y, group=group, x=x, name=source, progress=_progress(con, on_progress))
 
 
 def _text_rows(
-    con: duckdb.DuckDBPyConnection, files: list[Path], columns: list[str], source: str
+    con: duckdb.DuckDBPyConnection, files: list[Path], columns: list[str], source: str, *, parallel: bool
 ) -> duckdb.DuckDBPyRelation:
     """The model columns of text files as text, matched by name in each file's header (read by the same
     code as the in-memory reader's), plus each row's file. DuckDB only splits the fields: the names come
@@ -126,7 +153,7 @@ def _text_rows(
         read = (
             f"read_csv([{listed_files}], header = true, all_varchar = true, names = [{names}], "
             f"delim = {sql_text(delimiter)}, quote = '\"', escape = '\"', null_padding = true, "
-            "filename = true, encoding = 'utf-8')"
+            f"filename = true, encoding = 'utf-8', parallel = {str(parallel).lower()})"
         )
         picked = ", ".join(
             f"c{position} AS {quoted(column)}" for position, column in zip(positions, columns, strict=True)

@@ -134,7 +134,7 @@ class ReadRows:
         if self.text:
             return text_missing_sql(q, LABEL_MISSING), q
         if not kind.startswith(LABEL_TYPES) or kind.endswith("[]"):
-            raise not_labels(self.source, column, f"values of type {kind}")
+            raise not_labels(self.source, column, kind)
         if kind.startswith(("FLOAT", "DOUBLE")):
             return f"({q} IS NULL OR isnan({q}))", q
         return f"({q} IS NULL)", q
