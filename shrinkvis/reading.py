@@ -161,16 +161,17 @@ def not_labels(source: str, column: str, kind: str) -> DataError:
 
 
 def engine_reason(text: str) -> str:
-    """An engine's error as one line that keeps its reason: the lines that say what is wrong, without
-    the offending line itself (a megabyte of data) or the engine's advice on its own options."""
+    """An engine's error as one line that keeps its reason: DuckDB writes paragraphs (where; the offending
+    line; why; possible fixes; its settings), of which the where and the why are kept."""
     kept: list[str] = []
-    for line in (line.strip() for line in text.strip().splitlines()):
-        if not line or line.startswith(("Original Line", "Possible fix", "Possible Solution", "* ", "LINE ")):
-            continue
-        if line.startswith("Possible"):
-            break
-        kept.append(line)
-    reason = "; ".join(kept) or "unknown error"
+    for number, paragraph in enumerate(text.strip().split("\n\n")):
+        lines = [line.strip() for line in paragraph.strip().splitlines() if line.strip()]
+        if not lines or lines[0].startswith("Possible") or "=" in lines[0].split(" ")[:2]:
+            break  # advice on the engine's options and its settings: not about the data
+        if number == 0:
+            lines = lines[:1]  # "CSV Error on Line: N", not the line itself (it may be a megabyte long)
+        kept += [line for line in lines if not line.startswith(("LINE ", "^", "Original Line"))]
+    reason = "; ".join(kept).removeprefix("Invalid Input Error: ") or "unknown error"
     return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
 
 

@@ -10,6 +10,7 @@ counts the rows left out for a missing value. duckdb is imported here and only h
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 import threading
@@ -299,4 +300,10 @@ def _checked(step: Any, name: str) -> Any:
             "sum them across machines (shrinkvis.aggregate.spark_sums)"
         ) from None
     except duckdb.Error as exc:
-        raise DataError(f"{name}: {engine_reason(str(exc))}") from None
+        text = str(exc)
+        # a CSV error names its file among DuckDB's settings: name it, not the glob
+        named = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+        where = named.group(1) if named else name
+        if "not utf-8 encoded" in text:
+            raise DataError(f"{where}: not UTF-8 text; save it as UTF-8 CSV") from None
+        raise DataError(f"{where}: {engine_reason(text)}") from None

@@ -21,6 +21,7 @@ from ..reading import (
     not_labels,
     out_of_units,
     quoted,
+    shown,
     text_missing_sql,
     text_number_sql,
     units_ok,
@@ -157,4 +158,4 @@ class ReadRows:
             self.source,
         )
         row, value = found[0]
-        return where(int(row), value) if numbered else f"a row holds {value!r}"
+        return where(int(row), value) if numbered else f"a row holds {shown(value)}"
