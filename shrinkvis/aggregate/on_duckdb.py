@@ -10,6 +10,7 @@ counts the rows left out for a missing value. duckdb is imported here and only h
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import tempfile
@@ -198,24 +199,53 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[str]:
     return names
 
 
+SPILL_PREFIX = "shrinkvis-duckdb-"
+
+
 @contextlib.contextmanager
 def _connection(connection: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The caller's connection, or a new in-memory one that spills to a temporary folder of its own."""
+    """The caller's connection, or a new in-memory one that spills to a temporary folder of its own.
+
+    The folder is made and removed with the terminating signals held back, so no signal finds it made
+    but not yet in the `try` (or closed but not yet removed); its name carries this process's id, and a
+    folder whose process is gone (killed with SIGKILL) is removed by the next run."""
     if connection is not None:
         yield connection
         return
     import duckdb
 
-    spill = tempfile.mkdtemp(prefix="shrinkvis-duckdb-")
-    con = duckdb.connect(config={"temp_directory": spill})
-    # progress measured (for `query_progress`; DuckDB's default depends on the terminal) but not printed:
-    # DuckDB's own bar would go to stdout, where `fit --json` prints exactly one JSON object
-    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+    from ..outputs import signals_blocked
+
+    spill, con = None, None
     try:
+        with signals_blocked():  # a signal held back here is raised as the block ends: inside the `try`
+            _remove_orphans()
+            spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
+            con = duckdb.connect(config={"temp_directory": spill})
+        # progress measured (for `query_progress`; DuckDB's default depends on the terminal) but not
+        # printed: DuckDB's own bar would go to stdout, where `fit --json` prints exactly one JSON object
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         yield con
     finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
+        with signals_blocked():
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
+            if spill is not None:
+                shutil.rmtree(spill, ignore_errors=True)
+
+
+def _remove_orphans() -> None:
+    """Spill folders left by shrinkvis processes that no longer run."""
+    from ..outputs import _alive
+
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            if not entry.name.startswith(SPILL_PREFIX):
+                continue
+            pid = entry.name[len(SPILL_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _sums(
