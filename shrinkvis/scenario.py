@@ -256,6 +256,11 @@ class AnimationSpec(_Spec):
         "its error segment shortening from no pooling to partial pooling and both RMSEs.",
     )
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
+    math_text: bool = Field(
+        False,
+        description="Draw text between $ signs in the title, description, column names and group labels as "
+        "matplotlib mathtext ($\\alpha_j$); by default every text is drawn as written (From $5 to $10).",
+    )
 
     @model_validator(mode="before")
     @classmethod
