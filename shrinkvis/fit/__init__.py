@@ -10,7 +10,7 @@ import pandas as pd
 from ..data import cluster_order
 from ..errors import DataError, FitError
 from ..scenario import ModelSpec
-from .checks import check_data, usable_fit
+from .checks import check_data, check_within, usable_fit
 from .estimates import (
     CLUSTER_COLUMNS,
     OPTIMUM_GAP_TOLERANCE,
@@ -78,6 +78,7 @@ def fit(
     # sums measured from the overall means (no digits lost to an offset); dividing them by the powers of
     # two is exact, so the engine's sums need no second pass over the rows
     stats = cluster_stats(y, x, codes, n_groups)
+    check_within(stats, model.random)
     scaled_stats = stats.scaled(scaling.y, scaling.x)
     mixed = _mixed_model(scaled, scaled_stats, model)
     posterior = (
