@@ -65,3 +65,28 @@ def test_a_fit_with_some_residual_variation_still_fits():
     rows.loc[3, "y"] += 1e-3  # one row off its line: a small residual SD, but a real one
     estimates = fit(rows, ModelSpec(random="slope"))
     assert 0 < estimates.residual_sd < 1e-2
+
+
+def test_bounds_are_one_line_naming_them():
+    """Inside the documented limits, 64 chains × 1,000,000 draws would have needed about 20 GB."""
+    from shrinkvis.errors import ScenarioError, UserError
+    from shrinkvis.fit.checks import check_bayes_budget
+    from shrinkvis.formula import parse
+    from shrinkvis.scenario import BayesSpec, load
+
+    rows = _rows("one_x_per_cluster").assign(x=np.arange(48) % 5)
+    with pytest.raises(
+        DataError, match=r"model.bayes: 64 chains × 1,000,000 draws = 64,000,000 draws; at most"
+    ):
+        fit(rows, ModelSpec(engine="bayes", bayes=BayesSpec(chains=64, draws=1_000_000)))
+    with pytest.raises(
+        DataError, match=r"4 chains × 500,000 draws × 1,000 clusters = 2,000,000,000 cluster-draws"
+    ):
+        check_bayes_budget(4, 500_000, 1_000)
+    with pytest.raises(UserError, match=r"formula: 8,010 characters; at most 1,000 are allowed"):
+        parse("y ~ x + (" + " " * 8000 + "x")
+    with pytest.raises(ScenarioError, match=r"20,000 levels; at most 10 are drawn"):
+        load(
+            "baseline",
+            overrides=["animation.contour_levels=[" + ",".join(f"0.{k:05d}1" for k in range(20_000)) + "]"],
+        )

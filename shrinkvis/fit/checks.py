@@ -49,6 +49,28 @@ def check_sizes(n_obs: int, n_groups: int, random: str) -> None:
         )
 
 
+# The Bayesian engine keeps every draw of its few parameters (about 360 bytes a draw, measured) and its
+# time grows with draws × clusters (about 1 µs a cluster-draw at 2,000 clusters): bounds that keep it
+# under 1 GB and about 20 minutes (docs/outputs.md, "Limits")
+MAX_BAYES_DRAWS = 2_000_000  # chains × draws
+MAX_BAYES_CLUSTER_DRAWS = 1_000_000_000  # chains × draws × clusters
+
+
+def check_bayes_budget(chains: int, draws: int, n_groups: int) -> None:
+    """The Bayesian engine's bounds, checked before any sampling."""
+    if chains * draws > MAX_BAYES_DRAWS:
+        raise DataError(
+            f"model.bayes: {chains} chains × {draws:,} draws = {chains * draws:,} draws; at most "
+            f"{MAX_BAYES_DRAWS:,} are kept (about 360 bytes each); lower model.bayes.draws"
+        )
+    if chains * draws * n_groups > MAX_BAYES_CLUSTER_DRAWS:
+        raise DataError(
+            f"model.bayes: {chains} chains × {draws:,} draws × {n_groups:,} clusters = "
+            f"{chains * draws * n_groups:,} cluster-draws; at most {MAX_BAYES_CLUSTER_DRAWS:,} "
+            "(about 20 minutes); lower model.bayes.draws or use model.engine: exact"
+        )
+
+
 NO_RESIDUAL_RTOL = 1e-12  # residual sum of squares below this share of the total: none (round-off aside)
 
 
