@@ -103,6 +103,8 @@ TEXT: dict[str, tuple[bytes, dict[str, str]]] = {
     "unicode_labels.csv": (_with("3,1,é", "4,2,é", "5,1,日本", "6,2,日本"), COLUMNS),
     "latin1.csv": (_with().replace(b"a\n", b"\xe9\n"), COLUMNS),
     "short_rows.csv": (_with("9,1"), COLUMNS),
+    "long_rows.csv": (_with("9,1,a,extra", "8,2,b,extra,more"), COLUMNS),
+    "short_first_row.csv": (_rows("9,1", *BASE), COLUMNS),
     "long_name.csv": (_with(header="y,x," + "g" * 300), {"y": "y", "group": "g" * 300, "x": "x"}),
     "odd_names.csv": (
         _with(header='"y ""q""",x.1,g`b'),

@@ -31,6 +31,7 @@ from ..reading import (
     quoted,
     sql_text,
     too_few_groups,
+    too_many_fields,
 )
 from .rules import COMMA, FILE, ROW, ReadRows
 from .tables import ordered
@@ -101,10 +102,8 @@ def file_sums(
             )
         try:
             return _text_sums(con, files, columns, source, on_progress, parallel=True)
-        except DataError as error:
+        except SerialScanNeeded:
             # DuckDB's parallel CSV scanner cannot pad short rows in a file with a line break inside quotes
-            if "parallel scanner" not in str(error):
-                raise
             return _text_sums(con, files, columns, source, on_progress, parallel=False)
 
 
@@ -140,20 +139,23 @@ def _text_rows(
     """The model columns of text files as text, matched by name in each file's header (read by the same
     code as the in-memory reader's), plus each row's file. DuckDB only splits the fields: the names come
     from our header, so its renaming ("Y" beside "y" becomes "Y_1") never decides a column."""
-    layouts: dict[tuple[str, tuple[int, ...]], list[Path]] = {}
+    layouts: dict[tuple[str, int, tuple[int, ...]], list[Path]] = {}
     for file in files:
         if file.stat().st_size == 0:
             raise DataError(f"{file}: the file is empty")
-        names = header_names(file)
+        delimiter = detect_delimiter(file)
+        names = header_names(file, delimiter)
         check_columns(names, columns, str(file))
         positions = tuple(names.index(column) for column in columns)
-        layouts.setdefault((detect_delimiter(file), positions), []).append(file)
+        layouts.setdefault((delimiter, len(names), positions), []).append(file)
     parts = []
-    for (delimiter, positions), group_files in layouts.items():
+    for (delimiter, width, positions), group_files in layouts.items():
         listed_files = ", ".join(sql_text(str(file)) for file in group_files)
-        names = ", ".join(f"'c{index}'" for index in range(max(positions) + 1))
+        # every column as text, by position; nothing left for DuckDB to guess (its sniffer took 60 s on a
+        # header of 100,000 names)
+        every = ", ".join(f"'c{index}': 'VARCHAR'" for index in range(width))
         read = (
-            f"read_csv([{listed_files}], header = true, all_varchar = true, names = [{names}], "
+            f"read_csv([{listed_files}], header = true, auto_detect = false, columns = {{{every}}}, "
             f"delim = {sql_text(delimiter)}, quote = '\"', escape = '\"', null_padding = true, "
             f"filename = true, encoding = 'utf-8', parallel = {str(parallel).lower()})"
         )
@@ -200,6 +202,10 @@ def parquet_columns(con: duckdb.DuckDBPyConnection, file: Path) -> list[str]:
 
 
 SPILL_PREFIX = "shrinkvis-duckdb-"
+
+
+class SerialScanNeeded(DataError):
+    """DuckDB's parallel CSV scanner refused a file that its serial scanner reads."""
 
 
 @contextlib.contextmanager
@@ -334,6 +340,13 @@ def _checked(step: Any, name: str) -> Any:
         # a CSV error names its file among DuckDB's settings: name it, not the glob
         named = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
         where = named.group(1) if named else name
+        longer = re.search(
+            r"CSV Error on Line: (\d+).*?Expected Number of Columns: (\d+) Found", text, re.DOTALL
+        )
+        if longer:
+            raise too_many_fields(where, int(longer.group(1)) - 2, int(longer.group(2))) from None
+        if "parallel scanner" in text:
+            raise SerialScanNeeded(f"{where}: {engine_reason(text)}") from None
         if "not utf-8 encoded" in text:
             raise DataError(f"{where}: not UTF-8 text; save it as UTF-8 CSV") from None
         raise DataError(f"{where}: {engine_reason(text)}") from None
