@@ -241,6 +241,11 @@ def read_table(
             )
         table = table[positions]
         table.columns = [names[position] for position in positions]
+        if delimiter == ";":
+            # the decimal comma of a column pandas could not read as numbers, read by the number rules
+            for name in table.columns:
+                if name not in text_columns and not pd.api.types.is_numeric_dtype(table[name]):
+                    table[name] = table[name].str.replace(",", ".", regex=False)
     if len(table) > MAX_ROWS:
         raise DataError(f"{path}: more than {MAX_ROWS:,} rows; at most {MAX_ROWS:,} are allowed")
     if table.empty:

@@ -68,6 +68,7 @@ TEXT: dict[str, tuple[bytes, dict[str, str]]] = {
         b"y;x;g\n1,5;0,5;a\n2;1,5;a\n3;1;b\n5,25;2;b\n4;1;c\n7;3;c\n",
         COLUMNS,
     ),
+    "semicolon_comma_then_text.csv": (b"y;x;g\n,5;1;a\n2;1,5;a\n3;1;b\nabc;1;b\n4;2;c\n", COLUMNS),
     "tabs.tsv": (GOOD.replace(",", "\t").encode(), COLUMNS),
     "bars.csv": (GOOD.replace(",", "|").encode(), COLUMNS),
     "bom.csv": (b"\xef\xbb\xbf" + GOOD.encode(), COLUMNS),
