@@ -133,3 +133,14 @@ def test_the_same_file_gives_the_same_fit_below_and_above_the_size_threshold(tmp
     assert big["n_groups"] == small["n_groups"] == 8
     assert big["fixed_effects"]["x"] == pytest.approx(small["fixed_effects"]["x"], rel=1e-9)
     assert big["residual_sd"] == pytest.approx(small["residual_sd"], rel=1e-9)
+
+
+def test_more_files_than_the_bound_is_one_line(tmp_path, monkeypatch):
+    from shrinkvis import reading
+
+    monkeypatch.setattr(reading, "MAX_FILES", 3)
+    for part in range(4):
+        _two_groups_of_rows(part).to_csv(tmp_path / f"p{part}.csv", index=False)
+    for path in (tmp_path, tmp_path / "*.csv"):
+        with pytest.raises(DataError, match=r": more than 3 files; at most 3 are read \(join them first\)"):
+            file_sums(path, y="y", x="x", group="g")
