@@ -237,7 +237,9 @@ def data_files(path: str | Path) -> tuple[list[Path], str]:
 
 def _bounded(files: list[Path], path: Path) -> list[Path]:
     if len(files) > MAX_FILES:
-        raise DataError(f"{path}: more than {MAX_FILES:,} files; at most {MAX_FILES:,} are read (join them first)")
+        raise DataError(
+            f"{path}: more than {MAX_FILES:,} files; at most {MAX_FILES:,} are read (join them first)"
+        )
     return sorted(files)
 
 
@@ -309,7 +311,9 @@ def text_number_sql(column: str, decimal_comma: bool) -> str:
     text = f"trim({column})"
     if decimal_comma:  # a semicolon-separated file comes from a locale whose decimal mark is the comma
         text = f"replace({text}, ',', '.')"
-    return f"CASE WHEN strpos({text}, '_') = 0 AND strpos({text}, '+-') = 0 THEN TRY_CAST({text} AS DOUBLE) END"
+    return (
+        f"CASE WHEN strpos({text}, '_') = 0 AND strpos({text}, '+-') = 0 THEN TRY_CAST({text} AS DOUBLE) END"
+    )
 
 
 def sql_text(text: str) -> str:
