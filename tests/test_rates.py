@@ -289,25 +289,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, arguments: list[str], 
     assert len(lines) == 1 and message in lines[0], result.output
 
 
-def test_fit_command_sends_rates_models_to_run() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "fit",
-            "--data",
-            str(BUILTIN / "surgical.csv"),
-            "--formula",
-            "cbind(deaths, operations - deaths) ~ 1 + (1 | hospital)",
-        ],
-    )
-    assert result.exit_code == 2 and "shrinkvis run" in result.output
-
-
-def test_explain_sends_rates_scenarios_to_run() -> None:
-    result = runner.invoke(app, ["explain", "surgical"])
-    assert result.exit_code == 2 and "shrinkvis run" in result.output
-
-
 def test_a_predictor_beside_the_intercept_is_fitted_from_the_rows(tmp_path: Path) -> None:
     ref = json.loads((GLMM / "hospitals_binomial_size_agq1.json").read_text())
     table = pd.DataFrame(ref["data"])[["hospital", "deaths", "cases", "log_cases"]]
