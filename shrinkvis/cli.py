@@ -694,30 +694,23 @@ def _fit_rates(scenario: Any, json_output: bool, estimates_file: Path | None, st
     """`shrinkvis fit` of a binomial, Poisson or known-SE model: glmer's (metafor's) summary or one JSON
     object, and the per-cluster table on request."""
     import json
-    import time
 
     from . import progress
     from .outputs import CSV_STYLE, write_csv
-    from .rates.pipeline import cluster_table
-    from .rates.summary import fit_json, fit_scenario, glmer_summary
+    from .rates.summary import fit_outputs
 
     with progress.stages() as stage:
         stage("fitting")
-        fit = fit_scenario(scenario)
-    seconds = time.perf_counter() - started
-    table = cluster_table(fit)
+        outputs = fit_outputs(scenario, started)
     to_stdout = estimates_file is not None and str(estimates_file) == "-"
     if estimates_file is not None and not to_stdout:
         with _writing("--estimates", "path"):
-            write_csv(estimates_file, table)
-    for warning in fit.estimates.warnings:
+            write_csv(estimates_file, outputs.table)
+    for warning in outputs.warnings:
         typer.echo(f"shrinkvis: warning: {warning}", err=True)
-    if json_output:
-        typer.echo(json.dumps(fit_json(fit, seconds)), err=to_stdout)
-    else:
-        typer.echo(glmer_summary(fit), err=to_stdout)
+    typer.echo(json.dumps(outputs.json) if json_output else outputs.text, err=to_stdout)
     if to_stdout:
-        typer.echo(table.to_csv(**CSV_STYLE), nl=False)
+        typer.echo(outputs.table.to_csv(**CSV_STYLE), nl=False)
 
 
 @contextlib.contextmanager

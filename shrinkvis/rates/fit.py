@@ -151,7 +151,11 @@ def _fit_glmm(data: RateData, scenario: Scenario) -> RatesFit:
     if data.rows is not None:
         rows = data.rows
         codes = rows["codes"].to_numpy()
-        counts = cluster_counts(kind, rows["y"].to_numpy(), rows["size"].to_numpy(), codes, n_groups)
+        size_of_rows = rows["size"].to_numpy()
+        if kind == "poisson" and data.x_name is not None:
+            # fitted from the rows, where log(exposure) is the offset: the constant is −log y! alone
+            size_of_rows = np.ones_like(size_of_rows)
+        counts = cluster_counts(kind, rows["y"].to_numpy(), size_of_rows, codes, n_groups)
     else:
         codes = np.arange(n_groups)
         counts = cluster_counts(kind, events, size, codes, n_groups)

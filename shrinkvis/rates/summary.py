@@ -5,18 +5,31 @@ R prints it (glmer's `summary`, metafor's `rma`), the one JSON object of `fit --
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from ..outputs import json_ready
 from ..scenario import Scenario
-from .data import rate_data
+from .data import RateData, rate_data
 from .fit import RatesFit, fit_rates
-from .pipeline import formula, markdown
+from .pipeline import cluster_table, formula, markdown
 
 LINKS = {"binomial": "logit", "poisson": "log"}
+
+
+@dataclass(frozen=True)
+class FitOutputs:
+    """What `shrinkvis fit` prints or writes: the summary, the JSON object, the per-cluster table."""
+
+    text: str
+    json: dict[str, Any]
+    table: pd.DataFrame
+    warnings: list[str]
 
 
 def fit_scenario(scenario: Scenario) -> RatesFit:
@@ -24,19 +37,45 @@ def fit_scenario(scenario: Scenario) -> RatesFit:
     return fit_rates(rate_data(scenario), scenario)
 
 
+def fit_outputs(scenario: Scenario, started: float) -> FitOutputs:
+    """Fit a rates scenario (random intercept, random slope or known SEs) for `shrinkvis fit`."""
+    if scenario.model.random == "slope":
+        from . import slopes
+
+        result = slopes.fit_slopes(scenario)
+        seconds = time.perf_counter() - started
+        return FitOutputs(
+            slopes.summary_text(result),
+            slopes.summary_json(result, seconds),
+            slopes.cluster_table(result),
+            result.warnings,
+        )
+    fit = fit_scenario(scenario)
+    seconds = time.perf_counter() - started
+    return FitOutputs(
+        glmer_summary(fit), fit_json(fit, seconds), cluster_table(fit), list(fit.estimates.warnings)
+    )
+
+
 def explain_text(scenario: Scenario) -> str:
-    """What `shrinkvis explain` prints for a rates scenario: the text of its report.md."""
+    """What `shrinkvis explain` prints for a rates scenario: the text of its report.md (with a random
+    slope: glmer's summary and the conditional modes)."""
+    if scenario.model.random == "slope":
+        from . import slopes
+
+        return slopes.explain_text(slopes.fit_slopes(scenario))
     return markdown(fit_scenario(scenario), scenario)
 
 
-def _stars(p: float) -> str:
+def stars(p: float) -> str:
+    """R's significance codes."""
     for limit, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
         if p < limit:
             return mark
     return ""
 
 
-def _p_value(p: float) -> str:
+def p_value(p: float) -> str:
     return "<2e-16" if p < 2e-16 else f"{p:.3g}"
 
 
@@ -71,30 +110,39 @@ def glmer_summary(fit: RatesFit) -> str:
     return text + "".join(f"\nwarning: {warning}" for warning in warnings)
 
 
-def _glmm_summary(fit: RatesFit) -> str:
-    glmm, data = fit.glmm, fit.data
-    assert glmm is not None
-    how = (
-        "Laplace Approximation"
-        if glmm.nagq == 1
-        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {glmm.nagq}"
-    )
-    numbers = _glmm_numbers(fit)
+def glmer_text(
+    *,
+    how: str,
+    family: str,
+    formula_text: str,
+    data: RateData,
+    criteria: dict[str, Any],
+    random_rows: list[tuple[str, float, float, float | None]],
+    fixed: list[tuple[str, float, float]],
+) -> list[str]:
+    """glmer's summary laid out: `random_rows` (name, variance, SD, Corr or None), `fixed` (name,
+    estimate, SE); `criteria` with AIC, BIC, loglik, deviance and df_resid."""
     lines = [
         f"Generalized linear mixed model fit by maximum likelihood ({how}) ['exact' engine]",
-        f" Family: {glmm.family}  ( {LINKS[glmm.family]} )",
-        f"Formula: {formula(fit)}",
+        f" Family: {family}  ( {LINKS[family]} )",
+        f"Formula: {formula_text}",
         f"   Data: {data.source}",
         "",
         f" {'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>9}",
-        f" {numbers['AIC']:>10.1f} {numbers['BIC']:>10.1f} {numbers['loglik']:>10.1f} "
-        f"{numbers['deviance']:>10.1f} {numbers['df_resid']:>9d}",
+        f" {criteria['AIC']:>10.1f} {criteria['BIC']:>10.1f} {criteria['loglik']:>10.1f} "
+        f"{criteria['deviance']:>10.1f} {criteria['df_resid']:>9d}",
         "",
         "Random effects:",
-        f" {'Groups':<10} {'Name':<12} {'Variance':>10} {'Std.Dev.':>10}",
-        f" {data.group_name:<10} {'(Intercept)':<12} {glmm.theta**2:>10.4f} {glmm.theta:>10.4f}",
-        f"Number of obs: {data.n_obs}, groups:  {data.group_name}, {len(fit.clusters)}",
+        f" {'Groups':<10} {'Name':<12} {'Variance':>10} {'Std.Dev.':>10}"
+        + (f" {'Corr':>6}" if len(random_rows) > 1 else ""),
     ]
+    for index, (name, variance, sd, corr) in enumerate(random_rows):
+        group = data.group_name if index == 0 else ""
+        lines.append(
+            f" {group:<10} {name:<12} {variance:>10.4f} {sd:>10.4f}"
+            + (f" {corr:>6.2f}" if corr is not None else "")
+        )
+    lines.append(f"Number of obs: {data.n_obs}, groups:  {data.group_name}, {len(data.clusters)}")
     if data.dropped_rows:
         lines.append(f"({data.dropped_rows} rows with missing values dropped)")
     lines += [
@@ -102,13 +150,32 @@ def _glmm_summary(fit: RatesFit) -> str:
         "Fixed effects:",
         f" {'':<12} {'Estimate':>10} {'Std. Error':>10} {'z value':>8} {'Pr(>|z|)':>9}",
     ]
-    for name, value in fit.estimates.fixed_effects.items():
-        se = fit.estimates.std_errors[name]
+    for name, value, se in fixed:
         p = 2 * stats.norm.sf(abs(value / se))
-        label = "(Intercept)" if name == "Intercept" else name
-        lines.append(
-            f" {label:<12} {value:>10.4f} {se:>10.4f} {value / se:>8.2f} {_p_value(p):>9} {_stars(p)}"
-        )
+        lines.append(f" {name:<12} {value:>10.4f} {se:>10.4f} {value / se:>8.2f} {p_value(p):>9} {stars(p)}")
+    return lines
+
+
+def _glmm_summary(fit: RatesFit) -> str:
+    glmm = fit.glmm
+    assert glmm is not None
+    how = (
+        "Laplace Approximation"
+        if glmm.nagq == 1
+        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {glmm.nagq}"
+    )
+    lines = glmer_text(
+        how=how,
+        family=glmm.family,
+        formula_text=formula(fit),
+        data=fit.data,
+        criteria=_glmm_numbers(fit),
+        random_rows=[("(Intercept)", glmm.theta**2, glmm.theta, None)],
+        fixed=[
+            ("(Intercept)" if name == "Intercept" else name, value, fit.estimates.std_errors[name])
+            for name, value in fit.estimates.fixed_effects.items()
+        ],
+    )
     if glmm.nagq > 1:
         lines += [
             "",
@@ -137,8 +204,8 @@ def _meta_summary(fit: RatesFit) -> str:
             "",
             "Model Results:",
             f" {'estimate':>10} {'se':>10} {'zval':>8} {'pval':>9} {'ci.lb':>10} {'ci.ub':>10}",
-            f" {meta.mu:>10.4f} {meta.se_mu:>10.4f} {z:>8.4f} {_p_value(p):>9} {meta.mu - half:>10.4f} "
-            f"{meta.mu + half:>10.4f} {_stars(p)}",
+            f" {meta.mu:>10.4f} {meta.se_mu:>10.4f} {z:>8.4f} {p_value(p):>9} {meta.mu - half:>10.4f} "
+            f"{meta.mu + half:>10.4f} {stars(p)}",
             "",
             "Each estimate moves toward the pooled mean by 1 − λ_j, λ_j = τ² / (τ² + σ_j²).",
         ]
