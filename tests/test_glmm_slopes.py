@@ -177,3 +177,22 @@ def test_refused_in_one_line(tmp_path: Path, arguments: list[str], message: str)
 
 def test_glmer_refuses_more_nodes_with_a_slope_too() -> None:
     assert "single, scalar random-effects term" in _reference("binomial")["nagq2_error"]
+
+
+def test_convergence_is_judged_by_the_newton_step_left_not_the_raw_gradient() -> None:
+    """6,000 rows: the deviance is in the tens of thousands, so its raw gradient at the optimum is far from
+    0 in absolute terms; glmer's scaled gradient is what says converged."""
+    rng = np.random.default_rng(27)
+    groups, per_group = 300, 20
+    codes = np.repeat(np.arange(groups), per_group)
+    x = rng.normal(size=groups * per_group)
+    effects = rng.multivariate_normal([0, 0], [[0.36, 0.08], [0.08, 0.12]], size=groups)
+    n = rng.integers(5, 30, size=len(x)).astype(float)
+    eta = -1 + 0.5 * x + effects[codes, 0] + effects[codes, 1] * x
+    y = rng.binomial(n.astype(int), 1 / (1 + np.exp(-eta))).astype(float)
+    design = np.column_stack([np.ones_like(x), x])
+    fit = fit_glmm_slopes("binomial", SlopeRows(y, n, np.zeros_like(y), design, design, codes, groups))
+    assert fit.converged and fit.deviance > 10_000
+    # near the truth it was drawn from (SDs 0.6 and 0.35, correlation 0.38)
+    np.testing.assert_allclose(fit.fixed_effects, [-1, 0.5], atol=0.1)
+    np.testing.assert_allclose(fit.sds, [0.6, np.sqrt(0.12)], atol=0.1)
