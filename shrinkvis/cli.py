@@ -631,14 +631,38 @@ def fit_command(
 
     from . import progress, report
     from .errors import UserError
+    from .formula import is_two_effect
     from .outputs import write_csv
-    from .pipeline import fit_model, read_data, reading_stage
+    from .pipeline import fit_formula, fit_model, read_data, reading_stage
+    from .rates.formula import parse as parse_rates
     from .rates.spec import is_rates
     from .scenario import DataFileSpec, Override, for_data
 
     if estimate is not None and y is not None:
         raise UserError("--estimate and --y both name the outcome; give one")
     started = time.perf_counter()
+    rate_options = (family, trials, exposure, estimate, se)
+    general = (
+        formula is not None
+        and parse_rates(formula) is None  # cbind(), offset(), se(): the rates path below
+        and not is_two_effect(formula)
+        and not any((y, x, group, random, *rate_options))
+    )
+    if general:
+        assert formula is not None
+        if nagq is not None:
+            raise UserError(
+                "--nagq is for binomial and Poisson models (--family, or cbind()/offset() in --formula)"
+            )
+        model = fit_formula(data, formula, method or "REML", engine)
+        if estimates_file is not None:
+            write_csv(estimates_file, model.clusters)
+        for warning in model.warnings:
+            typer.echo(f"shrinkvis: warning: {warning}", err=True)
+        seconds = time.perf_counter() - started
+        summary = report.model_json(model, seconds) if json_output else None
+        typer.echo(json.dumps(summary) if summary is not None else report.model_summary(model, str(data)))
+        return
     overrides = [Override(f"model.engine={engine}", f"--engine {engine}")]
     if method is not None:
         overrides.append(Override(f"model.method={method}", f"--method {method}"))

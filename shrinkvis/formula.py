@@ -66,6 +66,16 @@ def parse(text: str) -> Formula:
     return Formula(y=y, x=x, group=group, random="slope")
 
 
+def is_two_effect(text: str) -> bool:
+    """Whether a formula is one of the four above (fitted by the two-effect path, whose outputs and
+    pictures know intercept and slope); any other formula goes to the general model (model.py)."""
+    try:
+        parse(text)
+    except UserError:
+        return False
+    return True
+
+
 def _terms(text: str) -> set[str] | None:
     """The terms of a sum (`1 + x`), or None when it holds anything but names, `1` and `+`."""
     parts = [part.strip() for part in text.split("+")]

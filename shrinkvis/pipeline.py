@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from .progress import Stage, quiet
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
 from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate, simulation
+
+if TYPE_CHECKING:
+    from .fit.model_fit import ModelFit
 
 DRAWN_CLUSTERS = 2_000  # past this many clusters the animation draws a random sample of them
 # past this many the per-cluster table is written as estimates.parquet as well (estimates.csv stays)
@@ -80,8 +83,61 @@ def reading_stage(file: str) -> str:
 
 def fit_data(data: ModelData, scenario: Scenario) -> Estimates:
     """The fit; scored against the truth when the data were simulated."""
-    estimates = fit_model(data, scenario.model)
+    model = scenario.model
+    if model.formula is not None:
+        from .formula import is_two_effect, parse
+
+        if not is_two_effect(model.formula):
+            return fit_formula_data(data, scenario)
+    if scenario.animation.plane is not None:
+        raise ScenarioError(
+            "animation.plane chooses the random effects of a model.formula beyond y ~ x + (x | cluster); "
+            "this model shows its intercept and slope (set model.formula, or leave animation.plane out)"
+        )
+    if model.formula is not None:
+        model = model.model_copy(update={"random": parse(model.formula).random})
+    estimates = fit_model(data, model)
     return estimates if data.truth is None else with_truth(estimates, data.truth)
+
+
+def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
+    """A scenario's `model.formula` beyond the two-effect ones, fitted to its rows (fit/model_fit.py) and
+    shown by two of its random effects (`animation.plane`); a simulation scores them against the truth
+    when they are the intercept and the slope of x it knows."""
+    from .design import design
+    from .fit.model_fit import as_estimates, fit_design, plane_effects
+    from .model import INTERCEPT
+
+    model, formula = scenario.model, scenario.model.formula
+    assert formula is not None
+    if model.engine not in ("exact", "statsmodels"):
+        raise ScenarioError(
+            f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact or the statsmodels "
+            "engine (the Bayesian engine takes y ~ x + (x | cluster) and its special cases so far)"
+        )
+    if scenario.animation.view == "lines":
+        raise ScenarioError(
+            f"animation.view = lines draws y against x with each cluster's line, which leaves out the other "
+            f"terms of {formula!r}; choose shrinkage, stages, funnel or caterpillar"
+        )
+    if isinstance(scenario.data, DataFileSpec):
+        fitted = _fit_formula_file(scenario.data.file, formula, model.method, model.engine)
+    else:
+        fitted = fit_design(design(formula, data.frame), model.method, model.engine)
+    estimates = as_estimates(fitted, scenario.animation.plane)
+    shown = plane_effects(fitted, scenario.animation.plane)
+    known = {INTERCEPT: "true_intercept", "x": "true_slope"}
+    if data.truth is None or tuple(shown) != tuple(known)[: len(shown)]:
+        return estimates
+    truth = data.truth.copy()
+    if fitted.intercept_shift is not None and fitted.cluster_level:
+        # the picture's intercepts leave out what log(n) and other cluster-level terms add (as_estimates):
+        # the truth is put on the same scale, which leaves every estimate's distance to it unchanged
+        shift = pd.Series(fitted.intercept_shift, index=fitted.clusters["cluster"].to_numpy())
+        truth["true_intercept"] = (
+            truth["true_intercept"].to_numpy() - shift.reindex(truth["cluster"]).to_numpy()
+        )
+    return with_truth(estimates, truth)
 
 
 def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
@@ -91,6 +147,50 @@ def fit_model(data: ModelData, model: ModelSpec) -> Estimates:
 
         return fit_sums(data.sums, model, x_name=data.x_name or "x")  # type: ignore[attr-defined]
     return fit(data.frame, model, x_name=data.x_name or "x", group_name=data.group_name)
+
+
+def fit_formula(
+    file: str | Path,
+    formula: str,
+    method: str = "REML",
+    engine: str = "exact",
+    on_progress: Callable[[float], None] | None = None,
+) -> ModelFit:
+    """`shrinkvis fit --formula` for a model beyond the two-effect ones: read the table and apply the
+    formula (a large table: DuckDB sums its per-cluster blocks), fit the three ways of pooling
+    (fit/model_fit.py)."""
+    from .data import read_table
+    from .design import design
+    from .fit.model_fit import fit_design
+    from .model import parse_model
+
+    parsed = parse_model(formula)  # a formula error before the file is read
+    if engine not in ("exact", "statsmodels"):
+        raise ScenarioError(
+            f"--engine {engine} fits the two-effect formulas (y ~ x + (x | g) and its special cases); "
+            f"{formula!r} is fitted by --engine exact or --engine statsmodels"
+        )
+    if method not in ("REML", "ML"):
+        raise ScenarioError(f"--method {method}: use REML or ML")
+    if summed_by_duckdb(file):
+        if engine != "exact":
+            raise ScenarioError(
+                f"--engine {engine}: {file} is summed per cluster by DuckDB (a large table, a glob or a folder), "
+                "and statsmodels MixedLM needs the rows; the exact engine fits the sums (--engine exact)"
+            )
+        from .aggregate.on_duckdb import file_blocks
+        from .fit.blocks import sums_plan
+        from .fit.model_fit import fit_blocks
+
+        blocks, dropped = file_blocks(file, sums_plan(parsed), on_progress=on_progress)
+        return fit_blocks(blocks, parsed, method, dropped)
+    table = read_table(file, text_columns=(parsed.group,))
+    return fit_design(design(parsed, table), method, engine)
+
+
+def _fit_formula_file(file: str, formula: str, method: str, engine: str) -> ModelFit:
+    """A table's rows under any formula: its own columns, not the y, x and cluster of `ModelData`."""
+    return fit_formula(file, formula, method, engine)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:
@@ -121,11 +221,18 @@ def storyboard(
         )
     from_file = data is not None and isinstance(scenario.data, DataFileSpec)
     if from_file and not scenario.description:
-        caption = f"{reports.formula(data, estimates.random)}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
+        if estimates.formula is not None:
+            model = formula_caption(estimates, estimates.formula)
+            caption = f"{model} · {estimates.n_obs} rows in {estimates.n_groups} clusters"
+        else:
+            model = reports.formula(data, estimates.random)
+            caption = f"{model}: {estimates.n_obs} rows in {estimates.n_groups} clusters"
         scenario = scenario.model_copy(update={"description": caption})
     elif not isinstance(scenario.data, DataFileSpec):  # a simulation: say which model the frames show
         term = "x" if estimates.random == "slope" else "1"
         model = f"Model: y ~ x + ({term} | cluster)"
+        if scenario.model.formula is not None:
+            model = formula_caption(estimates, scenario.model.formula)
         caption = f"{scenario.description} {model}" if scenario.description else model
         scenario = scenario.model_copy(update={"description": caption})
     estimates, drawn = drawn_clusters(estimates, scenario)
@@ -133,7 +240,18 @@ def storyboard(
         caption = f"{scenario.description.rstrip('.')}; {drawn}" if scenario.description else drawn
         scenario = scenario.model_copy(update={"description": caption})
     story = storyboards.build(estimates, scenario, data.frame if data is not None else None)
-    if from_file and isinstance(story, storyboards.PlaneStory):
+    group = data.group_name if data is not None else "cluster"
+    if estimates.formula is not None and isinstance(story, storyboards.PlaneStory):
+        shown = list(estimates.fixed_effects)[:2]
+        story = dataclasses.replace(story, x_label=_axis(shown[0], group), y_label=_axis(shown[1], group))
+    elif estimates.formula is not None and isinstance(story, storyboards.FunnelStory):
+        labels = [_axis(name, group) for name in list(estimates.fixed_effects)[:2]]
+        panels = tuple(
+            dataclasses.replace(panel, label=label)
+            for panel, label in zip(story.panels, labels, strict=False)
+        )
+        story = dataclasses.replace(story, panels=panels)
+    elif from_file and isinstance(story, storyboards.PlaneStory):
         story = dataclasses.replace(
             story,
             x_label=f"Intercept (per {data.group_name})",
@@ -150,6 +268,20 @@ def storyboard(
         )
         story = dataclasses.replace(story, panels=panels)
     return story
+
+
+def _axis(name: str, group: str = "cluster") -> str:
+    return f"Intercept (per {group})" if name == "(Intercept)" else f"Slope of {name} (per {group})"
+
+
+def formula_caption(estimates: Estimates, formula: str) -> str:
+    """The model on a frame, and how its own estimates are made when it has other fixed effects."""
+    shown = list(estimates.fixed_effects)[: 2 if estimates.random == "slope" else 1]
+    others = [name for name in list(estimates.fixed_effects)[len(shown) :] if name != "(Intercept)"]
+    caption = f"Model: {formula}"
+    if others:
+        caption += f"; own estimates adjusted for {', '.join(others)} at the model's estimates"
+    return caption
 
 
 def drawn_clusters(estimates: Estimates, scenario: Scenario) -> tuple[Estimates, str | None]:

@@ -15,12 +15,14 @@ import pandas as pd
 
 from .data import ModelData
 from .fit import Estimates
+from .fit.scores import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
-from .fit.truth import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
 from .outputs import json_ready
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from .fit.model_fit import ModelFit
 
 POOLING_NAMES = {
     "complete_pooling": "complete pooling",
@@ -83,7 +85,7 @@ def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = Tr
     criterion_name = "REML criterion at convergence" if estimates.method == "REML" else "deviance"
     lines = [
         f"Linear mixed model fit by {method} ['{estimates.engine}' engine]",
-        f"Formula: {formula(data, estimates.random)}",
+        f"Formula: {estimates.formula or formula(data, estimates.random)}",
         f"   Data: {data.source}",
         "",
         f"{criterion_name}: {estimates.criterion:.4f}",
@@ -131,7 +133,7 @@ class Report:
 
     @property
     def formula(self) -> str:
-        return formula(self.data, self.estimates.random)
+        return self.estimates.formula or formula(self.data, self.estimates.random)
 
     @property
     def x_name(self) -> str | None:
@@ -759,3 +761,117 @@ def _show_truth(report: Report, console: Console) -> None:
             console.print(table)
     for sentence in sentences:
         console.print(sentence.replace("**", "").replace("`", ""), markup=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Any model of the class (fit/model_fit.py)
+
+
+def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
+    """The one JSON object `shrinkvis fit --json` prints for a model beyond the two-effect ones."""
+    mixed = model.mixed
+    criterion_key = "reml_criterion" if mixed.method == "REML" else "ml_deviance"
+    return json_ready(
+        {
+            "n_obs": mixed.n_obs,
+            "n_groups": len(mixed.labels),
+            "formula": model.design_formula,
+            "method": mixed.method,
+            "engine": model.engine,
+            "fixed_effects": dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True)),
+            "std_errors": dict(zip(mixed.fixed_names, mixed.std_errors, strict=True)),
+            "vcov": mixed.fixed_cov,
+            "random_effects": {"group": model.group, "sd": mixed.sd_re, "cor": mixed.cor_re},
+            "residual_sd": mixed.sigma,
+            "loglik": mixed.loglik,
+            criterion_key: mixed.criterion,
+            "theta": mixed.theta,
+            "is_singular": mixed.is_singular,
+            "converged": mixed.converged,
+            "gradient_norm": mixed.gradient_norm,
+            "optimum_gap": model.optimum_gap,
+            "complete_pooling": model.complete_pooling,
+            "warnings": model.warnings,
+            "dropped_rows": model.dropped_rows,
+            "seconds": round(seconds, 4),
+        }
+    )
+
+
+def _abbreviation(name: str) -> str:
+    """A coefficient's short name in lme4's correlation table (R's abbreviate to 6 characters, roughly)."""
+    if name == "(Intercept)":
+        return "(Intr)"
+    return name if len(name) <= 6 else name[:6]
+
+
+def model_summary(model: ModelFit, source: str) -> str:
+    """`summary(lmer(...))` laid out as lme4 prints it, for any model of the class."""
+    mixed = model.mixed
+    method = "REML" if mixed.method == "REML" else "maximum likelihood"
+    lines = [
+        f"Linear mixed model fit by {method} ['{model.engine}' engine]",
+        f"Formula: {model.design_formula}",
+    ]
+    lines += [f"   Data: {source}", ""]
+    if mixed.method == "REML":
+        lines.append(f"REML criterion at convergence: {mixed.criterion:.4f}")
+    else:
+        k = len(mixed.fixed_names) + len(mixed.theta) + 1
+        aic = mixed.criterion + 2 * k
+        bic = mixed.criterion + k * math.log(mixed.n_obs)
+        lines.append(f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10} {'df.resid':>8}")
+        lines.append(
+            f"{aic:>10.4f} {bic:>10.4f} {mixed.loglik:>10.4f} {mixed.criterion:>10.4f} {mixed.n_obs - k:>8d}"
+        )
+    width = max([12, *(len(name) for name in mixed.random_names)])
+    lines += [
+        "",
+        "Random effects:",
+        f" {'Groups':<10} {'Name':<{width}} {'Variance':>10} {'Std.Dev.':>10} Corr",
+    ]
+    sd = np.sqrt(np.diag(mixed.cov_re))
+    start = 0
+    for bar, size in enumerate(mixed.blocks):
+        for row in range(start, start + size):
+            group = (model.group if bar == 0 else f"{model.group}.{bar}") if row == start else ""
+            corr = []
+            for col in range(start, row):
+                denominator = sd[row] * sd[col]
+                corr.append(f"{mixed.cov_re[row, col] / denominator:6.2f}" if denominator > 0 else "   NaN")
+            name = mixed.random_names[row]
+            variance = float(mixed.cov_re[row, row])
+            lines.append(
+                f" {group:<10} {name:<{width}} {variance:>10.4f} {sd[row]:>10.4f} {' '.join(corr)}".rstrip()
+            )
+        start += size
+    lines.append(f" {'Residual':<10} {'':<{width}} {mixed.sigma**2:>10.4f} {mixed.sigma:>10.4f}")
+    lines.append(f"Number of obs: {mixed.n_obs}, groups:  {model.group}, {len(mixed.labels)}")
+    if model.dropped_rows:
+        lines.append(f"({model.dropped_rows} rows with missing values dropped)")
+    fixed_width = max([12, *(len(name) for name in mixed.fixed_names)])
+    lines += [
+        "",
+        "Fixed effects:",
+        f" {'':<{fixed_width}} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}",
+    ]
+    for name, value, se in zip(mixed.fixed_names, mixed.fixed_effects, mixed.std_errors, strict=True):
+        lines.append(f" {name:<{fixed_width}} {value:>10.4f} {se:>10.4f} {value / se:>8.2f}")
+    p = len(mixed.fixed_names)
+    if p > 1:
+        se = mixed.std_errors
+        correlation = mixed.fixed_cov / np.outer(se, se)
+        short = [_abbreviation(name) for name in mixed.fixed_names]
+        lines += [
+            "",
+            "Correlation of Fixed Effects:",
+            " " * (fixed_width + 2) + " ".join(f"{s:>6}" for s in short[:-1]),
+        ]
+        for row in range(1, p):
+            cells = " ".join(f"{correlation[row, col]:6.3f}" for col in range(row))
+            lines.append(f" {mixed.fixed_names[row]:<{fixed_width}} {cells}")
+    warnings = model.warnings
+    if warnings:
+        lines.append("")
+        lines += [f"warning: {warning}" for warning in warnings]
+    return "\n".join(lines)

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ScenarioError
+from .errors import ScenarioError, UserError
 
 Format = Literal["gif", "mp4", "png", "svg"]
 ALL_FORMATS: tuple[Format, ...] = ("gif", "mp4", "png", "svg")
@@ -301,6 +301,24 @@ class ModelSpec(_Spec):
         "`bayes`: full Bayesian inference at brms's default priors (REML beside it for comparison).",
     )
     bayes: BayesSpec = Field(BayesSpec(), description="Priors and sampler of `engine: bayes`.")
+    formula: str | None = Field(
+        None,
+        description="Any lme4 formula with one grouping factor, e.g. `y ~ x + log(n) + (x | cluster)` (n: "
+        "each cluster's rows); fitted by the exact engine, the picture shows two of its random effects "
+        "(animation.plane). Unset: the model `random` names.",
+    )
+
+    @field_validator("formula")
+    @classmethod
+    def _formula_reads(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .model import parse_model
+
+            try:
+                parse_model(value)
+            except UserError as exc:
+                raise ValueError(str(exc).removeprefix(f"formula {value.strip()!r}").lstrip(": ")) from None
+        return value
 
 
 class Limits(_Spec):
@@ -364,6 +382,13 @@ class AnimationSpec(_Spec):
         "its error segment shortening from no pooling to partial pooling and both RMSEs.",
     )
     formats: tuple[Format, ...] = Field(ALL_FORMATS, min_length=1, description="Files to write.")
+    plane: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=2,
+        description="With model.formula: the random effects shown, by lme4's names, e.g. [(Intercept), x] "
+        "(default: the intercept and the first slope).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -629,6 +654,7 @@ def for_data(
     from .rates.formula import parse as parse_rates
 
     rates = parse_rates(formula) if formula is not None else None  # cbind(), offset() or se(): issue 27
+    general = formula is not None and rates is None and not formulas.is_two_effect(formula)
     if formula is not None:
         if y is not None or group is not None or x is not None or random is not None:
             raise ScenarioError("give the model either as --formula or as --y/--x/--group/--random, not both")
@@ -641,6 +667,14 @@ def for_data(
             trials, exposure, se = rates.trials, rates.exposure, rates.se
             if family is None and rates.family != "gaussian":
                 family = rates.family
+        elif general:
+            from .model import INTERCEPT, parse_model, plain_sum
+
+            read = parse_model(formula)
+            # the rows' x (the lines view, the report's words): the first random slope that is a column
+            inside = plain_sum(read.bars[0].terms)
+            slopes = [name for name in (inside[1] if inside else []) if name != INTERCEPT]
+            y, group, x, random = read.response, read.group, (slopes[0] if slopes else None), None
         else:
             parsed = formulas.parse(formula)
             y, group, x, random = parsed.y, parsed.group, parsed.x, parsed.random
@@ -663,7 +697,8 @@ def for_data(
     raw: dict[str, Any] = {
         "name": name,
         "data": {"file": str(path), "y": y, "group": group, "x": x},
-        "model": {} if random is None else {"random": random},
+        "model": ({} if random is None else {"random": random})
+        | ({"formula": formula} if general else {}),
     }
     rate_columns = {"trials": trials, "exposure": exposure, "se": se}
     raw["data"].update({key: value for key, value in rate_columns.items() if value is not None})

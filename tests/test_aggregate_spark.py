@@ -63,3 +63,34 @@ def test_spark_sums_equal_duckdb_sums_and_fit_the_same(spark):
     on_spark, on_duckdb = fit_sums(summed), fit_sums(reference)
     assert on_spark.fixed_effects == pytest.approx(on_duckdb.fixed_effects, rel=1e-9)
     assert np.allclose(on_spark.clusters["partial_slope"], on_duckdb.clusters["partial_slope"], rtol=1e-9)
+
+
+def test_spark_blocks_equal_duckdb_blocks(spark, tmp_path):
+    """Any model whose terms are columns: Spark's blocks are DuckDB's, and so is the fit."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from shrinkvis.aggregate.on_duckdb import file_blocks
+    from shrinkvis.aggregate.on_spark import spark_blocks
+    from shrinkvis.fit.blocks import sums_plan
+    from shrinkvis.fit.model_fit import fit_blocks
+    from shrinkvis.model import parse_model
+
+    rows = pd.read_csv(Path(__file__).parent / "data" / "lme4_class" / "class.csv")
+    rows = rows[["y", "x1", "x2", "x3", "cluster"]].astype({"x2": object})
+    rows.loc[7, "x2"] = None
+    parsed = parse_model("y ~ x1 + x2 + x3 + (1 + x1 | cluster)")
+    plan = sums_plan(parsed)
+    frame = spark.createDataFrame(
+        list(rows.itertuples(index=False)), "y double, x1 double, x2 double, x3 double, cluster string"
+    )
+    on_spark, dropped = spark_blocks(frame, plan)
+    path = tmp_path / "rows.parquet"
+    rows.astype({"x2": float}).to_parquet(path)
+    on_duckdb, dropped_duckdb = file_blocks(path, plan)
+    assert dropped == dropped_duckdb == 1
+    np.testing.assert_array_equal(on_spark.labels, on_duckdb.labels)
+    np.testing.assert_allclose(on_spark.cross, on_duckdb.cross, rtol=1e-10, atol=1e-9)
+    first, second = fit_blocks(on_spark, parsed), fit_blocks(on_duckdb, parsed)
+    assert first.mixed.criterion == pytest.approx(second.mixed.criterion, abs=1e-8)

@@ -263,7 +263,7 @@ def test_explain_a_built_in_scenario():
         (
             "y,g\n1,a\n2,b\n3,c\n",
             ["--formula", "y ~ x + z + (1 | g)"],
-            "is not supported; shrinkvis fits y ~ 1 + (1 | g)",
+            "formula 'y ~ x + z + (1 | g)' names column 'x', which is not in the data",
         ),
         (
             "y,g\n1,a\n2,b\n3,c\n",

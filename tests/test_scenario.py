@@ -22,6 +22,15 @@ EXPECTED_CHANGES = {
         "sd_int": 0.1,
         "size_effect": -7,
     },
+    # small_differ's data with the remedy its report gives: y ~ x + log(n) + (x | cluster)
+    "small_differ_remedy": {
+        "n_cluster": 120,
+        "obs_per_cluster": 20,
+        "small_share": 0.1,
+        "small_obs_per_cluster": 8,
+        "sd_int": 0.1,
+        "size_effect": -7,
+    },
     # the guide's last case: a random slope the data cannot support, fitted by REML and by Bayes
     "singular_slope": {"n_cluster": 30, "obs_per_cluster": 4, "sd_slope": 0.0, "seed": 6},
 }

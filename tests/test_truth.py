@@ -17,7 +17,8 @@ from shrinkvis import gallery, pipeline, report, story
 from shrinkvis.cli import app
 from shrinkvis.errors import ScenarioError
 from shrinkvis.fit import fit
-from shrinkvis.fit.truth import CLEAR_LOSS, size_groups, with_truth
+from shrinkvis.fit.scores import CLEAR_LOSS
+from shrinkvis.fit.truth import size_groups, with_truth
 from shrinkvis.scenario import DataSpec, ModelSpec, builtin_names, load
 from shrinkvis.simulate import cluster_effects, simulation
 
@@ -56,7 +57,12 @@ def test_size_effect_zero_gives_the_rows_of_before(name, overrides):
 def test_every_built_in_scenario_but_the_new_ones_has_reference_rows():
     # and the rates scenarios (issue 27), whose data are tables or the hospitals simulation
     rates = {"surgical", "baseball", "eight_schools", "hospitals"}
-    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {"small_differ", "singular_slope", *rates}
+    assert set(builtin_names()) - set(BEFORE["scenarios"]) == {
+        "small_differ",
+        "singular_slope",
+        "small_differ_remedy",
+        *rates,
+    }
 
 
 def test_the_truth_is_the_population_plus_the_drawn_effects():

@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..errors import DataError
+from ..fit.blocks import Blocks, SumsPlan
 from ..fit.sums import ClusterSums
-from .tables import check_columns, ordered
+from .tables import blocks_table, check_columns, ordered
 
 if TYPE_CHECKING:
     import duckdb
@@ -211,3 +214,78 @@ def _checked(step: Any, name: str) -> Any:
     except duckdb.Error as exc:
         text = str(exc).strip().splitlines()
         raise DataError(f"{name}: {text[0] if text else type(exc).__name__}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Blocks for any model whose terms are numeric columns (fit/blocks.py): n, Σ(v − c), Σ(v − c)(v' − c')
+
+
+def file_blocks(
+    path: str | Path,
+    plan: SumsPlan,
+    *,
+    connection: duckdb.DuckDBPyConnection | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> tuple[Blocks, int]:
+    """The per-cluster blocks of a CSV or Parquet file, glob or directory, and the rows left out for a
+    missing value."""
+    pattern, kind = _files(Path(path))
+    source = str(path)
+    with _connection(connection) as con:
+        if kind == "parquet":
+            relation = _checked(lambda: con.read_parquet(pattern, union_by_name=True), source)
+        else:
+            sniffed = _checked(lambda: con.read_csv(pattern, header=True), source)
+            check_columns(sniffed.columns, [*plan.summed, plan.group], source)
+            relation = _checked(
+                lambda: con.read_csv(pattern, header=True, dtype={plan.group: "VARCHAR"}), source
+            )
+        progress = (con, on_progress) if on_progress is not None else None
+        return duckdb_blocks(relation, plan, name=source, progress=progress)
+
+
+def duckdb_blocks(
+    relation: duckdb.DuckDBPyRelation,
+    plan: SumsPlan,
+    *,
+    name: str = "query",
+    progress: tuple[duckdb.DuckDBPyConnection, Callable[[float], None]] | None = None,
+) -> tuple[Blocks, int]:
+    """The per-cluster blocks of a DuckDB relation: a centre and a spread per column from the first rows,
+    then one GROUP BY of the sums and sums of products measured from the centres."""
+    summed = plan.summed
+    check_columns(relation.columns, [*summed, plan.group], name)
+    types = dict(zip(relation.columns, map(str, relation.types), strict=True))
+    for column in summed:
+        if not types[column].startswith(NUMERIC_TYPES):
+            raise DataError(f"{name}: column {column!r} must hold numbers; it is read as {types[column]}")
+    quoted = [f"{_quote(column)}::DOUBLE" for column in summed]
+    complete = " AND ".join(f"{_quote(column)} IS NOT NULL" for column in [*summed, plan.group])
+    first = ", ".join(f"avg({q}), stddev_pop({q})" for q in quoted)
+    head = _checked(
+        lambda: relation.query(
+            "src", f"SELECT {first} FROM (SELECT * FROM src WHERE {complete} LIMIT {CENTRE_ROWS})"
+        ).fetchall()[0],
+        name,
+    )
+    if head[0] is None:
+        raise DataError(f"{name}: no row has {', '.join(map(repr, [*summed, plan.group]))} all filled in")
+    means, spreads = np.array(head[0::2], dtype=float), np.array(head[1::2], dtype=float)
+    level = (
+        spreads == 0.0
+    )  # one value in the first rows: summed as it is (its min and max say if it stays so)
+    centres = np.where(level, 0.0, means)
+    spreads = np.where(level, np.abs(means), spreads)
+    d = [f"({q} - {float(c)!r})" for q, c in zip(quoted, centres, strict=True)]
+    only = f"FILTER (WHERE {complete})"
+    k = len(summed)
+    aggregates = [f"count(*) {only} AS n"]
+    aggregates += [f"sum({d[a]}) {only} AS s{a}" for a in range(k)]
+    aggregates += [f"sum({d[a]} * {d[b]}) {only} AS p{a}_{b}" for a in range(k) for b in range(a, k)]
+    aggregates += [f"min({quoted[a]}) {only} AS lo{a}, max({quoted[a]}) {only} AS hi{a}" for a in range(k)]
+    g = _quote(plan.group)
+    sql = f"SELECT {g} AS label, count(*) AS all_rows, {', '.join(aggregates)} FROM src GROUP BY {g}"
+    table = _checked(lambda: _watched(lambda: relation.query("src", sql).df(), progress), name)
+    dropped = int(table["all_rows"].sum() - table["n"].sum())
+    table = table[table["n"] > 0]
+    return blocks_table(table, plan, centres, spreads, level, name), dropped

@@ -7,15 +7,18 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..errors import DataError
+from ..fit.blocks import Blocks, SumsPlan
 from ..fit.sums import ClusterSums
 from .on_duckdb import CENTRE_ROWS
-from .tables import check_columns, ordered
+from .tables import blocks_table, check_columns, ordered
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["spark_sums"]
+__all__ = ["spark_blocks", "spark_sums"]
 
 NUMERIC_TYPES = ("byte", "short", "int", "bigint", "long", "float", "double", "decimal")
 
@@ -65,3 +68,46 @@ def spark_sums(
     dropped = int(table["all_rows"].sum() - table["n"].sum())
     table = table[table["n"] > 0]
     return ordered(table, centre_y, centre_x, dropped, x is not None, name)
+
+
+def spark_blocks(frame: DataFrame, plan: SumsPlan, *, name: str = "Spark DataFrame") -> tuple[Blocks, int]:
+    """The per-cluster blocks (fit/blocks.py) of a Spark DataFrame for a model whose terms are numeric
+    columns, and the rows left out for a missing value; the same sums as `on_duckdb.duckdb_blocks`.
+
+    Example: ``fit_blocks(*spark_blocks(frame, sums_plan(parse_model("y ~ x1 + x2 + (x1 | g)"))))``.
+    """
+    from pyspark.sql import functions as F
+
+    summed = plan.summed
+    check_columns(frame.columns, [*summed, plan.group], name)
+    types = dict(frame.dtypes)
+    for column in summed:
+        if not types[column].startswith(NUMERIC_TYPES):
+            raise DataError(f"{name}: column {column!r} must hold numbers; it is a Spark {types[column]}")
+    complete = F.col(plan.group).isNotNull()
+    for column in summed:
+        complete = complete & F.col(column).isNotNull()
+    values = [F.col(column).cast("double") for column in summed]
+    head = frame.where(complete).limit(CENTRE_ROWS)
+    first = head.agg(*[f(v) for v in values for f in (F.avg, F.stddev_pop)]).collect()[0]
+    if first[0] is None:
+        raise DataError(f"{name}: no row has {', '.join(map(repr, [*summed, plan.group]))} all filled in")
+    means, spreads = np.array(first[0::2], dtype=float), np.array(first[1::2], dtype=float)
+    level = spreads == 0.0
+    centres = np.where(level, 0.0, means)
+    spreads = np.where(level, np.abs(means), spreads)
+    d = [F.when(complete, v - F.lit(float(c))) for v, c in zip(values, centres, strict=True)]
+    k = len(summed)
+    aggregates = [F.count(F.lit(1)).alias("all_rows"), F.count(d[0]).alias("n")]
+    aggregates += [F.sum(d[a]).alias(f"s{a}") for a in range(k)]
+    aggregates += [F.sum(d[a] * d[b]).alias(f"p{a}_{b}") for a in range(k) for b in range(a, k)]
+    for a in range(k):
+        kept = F.when(complete, values[a])
+        aggregates += [F.min(kept).alias(f"lo{a}"), F.max(kept).alias(f"hi{a}")]
+    grouped = frame.groupBy(F.col(plan.group).alias("label")).agg(*aggregates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as in spark_sums
+        table = grouped.toPandas()
+    dropped = int(table["all_rows"].sum() - table["n"].sum())
+    table = table[table["n"] > 0]
+    return blocks_table(table, plan, centres, spreads, level, name), dropped

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import cluster_order
 from ..errors import DataError, did_you_mean
+from ..fit.blocks import Blocks, SumsPlan, blocks_from_sums
 from ..fit.sums import ClusterSums, centred_stats
 
 # one cluster costs about this much in the fit and the tables after it
@@ -41,6 +42,39 @@ def ordered(
         centre_x=centre_x if has_x else 0.0,
     )
     return ClusterSums(labels=labels, stats=stats, dropped_rows=dropped)
+
+
+def blocks_table(
+    table: pd.DataFrame,
+    plan: SumsPlan,
+    centres: np.ndarray,
+    spreads: np.ndarray,
+    level: np.ndarray,
+    name: str,
+) -> Blocks:
+    """An engine's per-cluster table of sums (`n`, `s<a>`, `p<a>_<b>`, `lo<a>`, `hi<a>` for the summed
+    columns) as `Blocks`, in the in-memory path's cluster order."""
+    k = len(plan.summed)
+    sums = [f"s{a}" for a in range(k)] + [f"p{a}_{b}" for a in range(k) for b in range(a, k)]
+    values = table[sums].to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
+        raise DataError(
+            f"{name}: a value in cluster {table['label'].iloc[row]!r} is not a finite number (NaN or infinite)"
+        )
+    check_memory(len(table), name)
+    rank, labels = cluster_order(table["label"].reset_index(drop=True))
+    order = np.argsort(rank, kind="stable")
+    products = np.empty((len(table), k, k))
+    for a in range(k):
+        for b in range(a, k):
+            products[:, a, b] = products[:, b, a] = table[f"p{a}_{b}"].to_numpy(dtype=float)[order]
+    linear = np.column_stack([table[f"s{a}"].to_numpy(dtype=float)[order] for a in range(k)])
+    lows = np.array([table[f"lo{a}"].min() for a in range(k)], dtype=float)
+    highs = np.array([table[f"hi{a}"].max() for a in range(k)], dtype=float)
+    constant = level & (lows == highs)
+    n = table["n"].to_numpy()[order]
+    return blocks_from_sums(plan, labels, n, linear, products, centres, spreads, constant)
 
 
 def check_memory(n_clusters: int, name: str) -> None:

@@ -25,7 +25,7 @@ CLUSTER_COLUMNS = (
 )
 
 if TYPE_CHECKING:
-    from .truth import TruthScore
+    from .scores import TruthScore
 
 TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns when the truth is known
 
@@ -119,6 +119,9 @@ class Estimates:
     # engine "bayes": posterior summaries (population numbers above are posterior means; the partial_*
     # cluster columns stay REML's, the bayes_* columns are the posterior's)
     bayes: BayesFit | None = None
+    # a model beyond the two-effect ones (fit/model_fit.py): its lme4 formula; the columns and fixed
+    # effects above then show its chosen random effects, with the other fixed effects taken off
+    formula: str | None = None
 
     @property
     def table_columns(self) -> list[str]:

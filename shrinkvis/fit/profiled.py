@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -710,7 +710,15 @@ def fit_at(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _fd_hessian(problem: _Problem, theta: np.ndarray, grad: np.ndarray, free: np.ndarray) -> np.ndarray:
+class Criterion(Protocol):
+    """What the Newton iterations need of a profiled criterion: this module's and fit/lmm.py's."""
+
+    def evaluate(self, theta: np.ndarray, full: bool = False) -> Any: ...
+
+    def noise(self, f: float) -> float: ...
+
+
+def _fd_hessian(problem: Criterion, theta: np.ndarray, grad: np.ndarray, free: np.ndarray) -> np.ndarray:
     """Forward differences of the exact gradient (``grad``, at ``theta``) over the free coordinates;
     symmetrised. Their O(h) error only slows Newton's convergence (each chord step still gains about
     five digits), not where it converges to, and costs half the evaluations of central differences."""
@@ -725,7 +733,7 @@ def _fd_hessian(problem: _Problem, theta: np.ndarray, grad: np.ndarray, free: np
 
 
 def _newton(
-    problem: _Problem, theta: np.ndarray, fixed: np.ndarray | None = None, max_iter: int = 12
+    problem: Criterion, theta: np.ndarray, fixed: np.ndarray | None = None, max_iter: int = 12
 ) -> tuple[np.ndarray, float, np.ndarray, bool]:
     """Damped Newton iterations (finite-difference Hessian of the exact gradient) with backtracking.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..story.truth import TruthReveal
+from ..story.reveal import TruthReveal
 from .style import broken_line
 
 SEGMENT_WIDTH = 0.9

@@ -33,7 +33,7 @@ from .timeline import Timeline
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     from ..fit import Estimates
     from ..scenario import AnimationSpec
-    from .truth import TruthReveal
+    from .reveal import TruthReveal
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"

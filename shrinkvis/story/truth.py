@@ -14,22 +14,20 @@ the reveal; the reveal has a progress of its own per frame: 0 before it, 0 → 1
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import colour_space
 from .common import LIMIT_PADDING, LegendEntry
 from .easing import ease
 from .plane import PlaneStory, departures, no_and_partial_pool
 from .presets import Look
-from .themes import RGBA
+from .reveal import TruthReveal
 from .timeline import Timeline
 
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
     from ..fit import Estimates
-    from ..fit.truth import TruthScore
+    from ..fit.scores import TruthScore
     from ..scenario import AnimationSpec
 
 # Of the frames between the start and end pauses: the flight to partial pooling, a rest there, the truth
@@ -37,7 +35,6 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 REVEAL_SHARES = (("move", 0.50), ("rest", 0.08), ("appear", 0.10), ("pause", 0.04), ("slide", 0.28))
 TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
 TRUTH_LABEL = "True effects (simulation, shown at the end)"
-SEGMENT_ALPHA = 0.7
 HEADING = "Distance to the truth (RMSE)"
 TEXT_REACH = (0.5, 0.3)  # share of the plot's width and height the text may cover from its corner
 
@@ -57,60 +54,6 @@ def quietest_corner(
         ]
         counts[corner] = int(np.sum(near[0] & near[1]))
     return min(counts, key=lambda corner: counts[corner])  # min keeps the first of equals
-
-
-@dataclass(frozen=True)
-class TruthReveal:
-    """What the reveal shows on each frame: the true effects, the error segments and the RMSEs."""
-
-    truth: np.ndarray  # (J, 2) true (intercept, slope)
-    own: np.ndarray  # (J, 2) where each segment ends first: the cluster's own estimate
-    pooled: np.ndarray  # (J, 2) where it ends last: the partial-pooling estimate
-    progress: np.ndarray  # (F,) 0 before the reveal, 0 → 1 the truth appears, 1 → 2 the segments slide
-    truth_color: RGBA
-    own_color: RGBA
-    pooled_color: RGBA
-    area: float  # pt² of the crosses
-    heading: str
-    own_text: str  # "no pooling: intercept 0.384 · slope 0.323"
-    pooled_text: str
-    warning_text: str = ""  # where partial pooling is further from the truth: "small clusters (n = 8): …"
-    warning_color: RGBA = (0.0, 0.0, 0.0, 1.0)
-    corner: tuple[int, int] = (0, 1)  # where the text goes: (0 left | 1 right, 0 bottom | 1 top)
-
-    def truth_alpha(self, frame: int) -> float:
-        return float(np.clip(self.progress[frame], 0.0, 1.0))
-
-    def slide(self, frame: int) -> float:
-        """How far the segments' far ends have slid from the own estimates to partial pooling, 0 … 1."""
-        return float(np.clip(self.progress[frame] - 1.0, 0.0, 1.0))
-
-    def segments(self, frame: int) -> np.ndarray:
-        """(J, 2, 2) from each true effect to the estimate it is compared with now; (0, 2, 2) before."""
-        if self.truth_alpha(frame) <= 0:
-            return np.empty((0, 2, 2))
-        end = self.own + self.slide(frame) * (self.pooled - self.own)
-        return np.stack([self.truth, end], axis=1)
-
-    def segment_color(self, frame: int) -> np.ndarray:
-        """The segments blend from no pooling's colour to partial pooling's as they slide."""
-        color = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), self.slide(frame))
-        color = np.array(color, dtype=float)
-        color[3] = SEGMENT_ALPHA * self.truth_alpha(frame)
-        return color
-
-    def lines(self) -> tuple[tuple[str, RGBA, int], ...]:
-        """The text on the frame: (line, colour, 0 shown with the truth or 1 with the slide)."""
-        lines = (
-            (self.heading, self.truth_color, 0),
-            (self.own_text, self.own_color, 0),
-            (self.pooled_text, self.pooled_color, 1),
-        )
-        return lines + (((self.warning_text, self.warning_color, 1),) if self.warning_text else ())
-
-    def text_alpha(self, frame: int) -> tuple[float, float]:
-        """Opacity of the lines shown with the truth, and of those shown as the segments slide."""
-        return self.truth_alpha(frame), self.slide(frame)
 
 
 def reveal_timeline(
