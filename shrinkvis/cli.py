@@ -759,6 +759,8 @@ def _write_gallery(out: Path, failures: list[tuple[str, str]]) -> None:
         typer.echo(f"gallery: {gallery.write(out)}")
     except ShrinkvisError as exc:
         failures.append(("gallery", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - the page is a convenience: the batch's own failures must still be listed
+        failures.append(("gallery", unexpected(exc)))
 
 
 @app.command()

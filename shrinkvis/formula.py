@@ -37,8 +37,22 @@ class Formula:
         return f"{self.y} ~ {self.x} + ({inside} | {self.group})"
 
 
+MAX_FORMULA_CHARS = 1_000  # far above any formula shrinkvis fits; keeps every parse short
+
+
+def check_length(text: str) -> None:
+    """A formula longer than `MAX_FORMULA_CHARS` is refused before it is parsed (a regular expression
+    on "y ~ x + (" and 8,000 spaces ran for minutes)."""
+    if len(text) > MAX_FORMULA_CHARS:
+        raise UserError(
+            f"formula: {len(text):,} characters; at most {MAX_FORMULA_CHARS:,} are allowed "
+            f"(shrinkvis fits {SUPPORTED})"
+        )
+
+
 def parse(text: str) -> Formula:
     """Read one of the supported lme4 formulas into its columns and the kind of random effect."""
+    check_length(text)
     unsupported = UserError(f"formula {text.strip()!r} is not supported; shrinkvis fits {SUPPORTED}")
     left, tilde, right = text.partition("~")
     y = _name(left)

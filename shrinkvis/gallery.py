@@ -102,6 +102,8 @@ def read_summary(folder: Path) -> tuple[dict[str, Any], str | None]:
         summary = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return {}, f"{SUMMARY_NAME} could not be read: {exc}"
+    except RecursionError:  # nested deeper than Python's parser goes: no summary shrinkvis wrote
+        return {}, f"{SUMMARY_NAME} could not be read: nested too deeply"
     if not isinstance(summary, dict):
         return {}, f"{SUMMARY_NAME} does not hold a JSON object"
     misshapen = _misshapen(summary)
@@ -657,8 +659,8 @@ def _card_or_problem(folder: Path) -> Card:
         card_html(card)  # drawn here first, so that a value nobody foresaw costs this card only
         comparison_table([card])
         return card
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
-        problem = f"{SUMMARY_NAME} could not be shown: {type(exc).__name__}: {exc}"
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
+        problem = f"{SUMMARY_NAME} could not be shown: {type(exc).__name__}: {str(exc)[:200]}"
         return Card(
             folder=folder.name,
             title=folder.name,

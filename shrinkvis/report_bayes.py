@@ -89,9 +89,10 @@ def brms_summary(estimates: Estimates, data: ModelData, formula: str) -> str:
     lines += table(blocks[0])
     lines += ["", "Population-Level Effects:", *table(blocks[1])]
     lines += ["", "Family Specific Parameters:", *table(blocks[2]), "", "Priors:"]
-    lines.append(f"{'prior':>26} {'class':>9} {'coef':>10} {'group':>10}")
-    for prior in bayes.prior_summary:
-        lines.append(f"{prior['prior']:>26} {prior['class']:>9} {prior['coef']:>10} {prior['group']:>10}")
+    keys = ("prior", "class", "coef", "group")
+    prior_widths = [max(len(key), *(len(prior[key]) for prior in bayes.prior_summary)) for key in keys]
+    for prior in [dict(zip(keys, keys, strict=True)), *bayes.prior_summary]:
+        lines.append(" ".join(prior[key].rjust(width) for key, width in zip(keys, prior_widths, strict=True)))
     return "\n".join(lines)
 
 

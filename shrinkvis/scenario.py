@@ -51,6 +51,7 @@ Easing = Literal[
     "sine-in-out",
 ]
 
+MAX_CONTOUR_LEVELS = 10
 MAX_ROWS = 10_000_000  # n_cluster × obs_per_cluster: about 1 GB of floats through the fit, minutes of work
 MAX_SCENARIO_BYTES = 1_000_000  # real scenario files are a few hundred bytes; this keeps absurd ones out
 MAX_NAME_LENGTH = 100
@@ -389,6 +390,11 @@ class AnimationSpec(_Spec):
         description="With model.formula: the random effects shown, by lme4's names, e.g. [(Intercept), x] "
         "(default: the intercept and the first slope).",
     )
+    math_text: bool = Field(
+        False,
+        description="Draw text between $ signs in the title, description, column names and group labels as "
+        "matplotlib mathtext ($\\alpha_j$); by default every text is drawn as written (From $5 to $10).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -415,6 +421,9 @@ class AnimationSpec(_Spec):
     def _levels_are_shares(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(not 0 < level < 1 for level in value):
             raise ValueError("each level must be between 0 and 1, e.g. [0.5, 0.9]")
+        if len(value) > MAX_CONTOUR_LEVELS:
+            # each level is one more contour on every frame: 20,000 took 268 s and a 30 MB SVG
+            raise ValueError(f"{len(value):,} levels; at most {MAX_CONTOUR_LEVELS} are drawn")
         return tuple(sorted(set(value)))
 
     @field_validator("end_pause")

@@ -51,7 +51,14 @@ def size_plot(report: Report) -> SizePlot:
 
 
 def shrinkage_by_size(plot: SizePlot) -> np.ndarray:
-    """The plot as an (H, W, 3) uint8 array."""
+    """The plot as an (H, W, 3) uint8 array; the title and the group's name drawn as written (no mathtext)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _drawn(plot)
+
+
+def _drawn(plot: SizePlot) -> np.ndarray:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator

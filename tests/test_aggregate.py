@@ -175,7 +175,7 @@ def test_missing_values_are_counted_and_left_out(tmp_path):
         (
             "data.csv",
             {"y": "cluster", "group": "x"},
-            "column 'cluster' must hold numbers; it is read as VARCHAR",
+            "data.csv: column 'cluster' must hold numbers; data row 1 (line 2) holds 'a'",
         ),
     ],
 )

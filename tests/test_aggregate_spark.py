@@ -7,6 +7,7 @@ import shutil
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from shrinkvis.aggregate import duckdb_sums, spark_sums
@@ -94,3 +95,26 @@ def test_spark_blocks_equal_duckdb_blocks(spark, tmp_path):
     np.testing.assert_allclose(on_spark.cross, on_duckdb.cross, rtol=1e-10, atol=1e-9)
     first, second = fit_blocks(on_spark, parsed), fit_blocks(on_duckdb, parsed)
     assert first.mixed.criterion == pytest.approx(second.mixed.criterion, abs=1e-8)
+
+
+def test_names_with_a_dot_or_a_backtick_and_the_reading_rules(spark):
+    """Spark read `a.b` as a field of a struct and crashed; NaN is missing and inf an error, as DuckDB's."""
+    import math
+
+    from shrinkvis.errors import DataError
+
+    rows = [(float(k % 7) + 0.5 * (k % 3), float(k % 3), f"g{k % 4}") for k in range(40)]
+    rows[3] = (math.nan, 1.0, "g3")
+    frame = spark.createDataFrame(rows, "`y.v` double, `x``b` double, `g.1` string")
+    summed = spark_sums(frame, y="y.v", x="x`b", group="g.1")
+    rows_in_memory = pd.DataFrame(rows, columns=["y.v", "x`b", "g.1"])
+    reference = duckdb_sums(duckdb.connect().from_df(rows_in_memory), y="y.v", x="x`b", group="g.1")
+    assert summed.dropped_rows == reference.dropped_rows == 1
+    assert list(summed.labels) == list(reference.labels) == ["g0", "g1", "g2", "g3"]
+    assert np.allclose(summed.stats.sy, reference.stats.sy, rtol=1e-12, atol=1e-12)
+    rows[5] = (math.inf, 1.0, "g1")
+    with pytest.raises(DataError, match=r"Spark DataFrame: column 'y.v' must hold numbers; a row holds inf"):
+        spark_sums(spark.createDataFrame(rows, "`y.v` double, x double, g string"), y="y.v", x="x", group="g")
+    listed = spark.createDataFrame([(1.0, [1]), (2.0, [2])], "y double, g array<int>")
+    with pytest.raises(DataError, match="column 'g' must hold group labels .* it holds lists"):
+        spark_sums(listed, y="y", group="g")

@@ -42,7 +42,11 @@ def _disagreements(estimates, reference) -> list[str]:
             found.append(
                 f"{row['variable']} mean {mine['mean']:.4g} vs {row['mean']:.4g} (sd {row['sd']:.3g})"
             )
-        if abs(mine["sd"] - row["sd"]) > 0.15 * row["sd"]:
+        # the SD within 15 %; or, where a rare far mode moves the SD, the 95 % interval's ends within 0.15 SD
+        # (offset100: a second mode at sd(x) ~ 3,600 holds ~0.3 % of the mass by importance sampling over
+        # 200,000 draws, which NUTS never crosses to and 4,000 draws visit a dozen times: docs/bayes.md)
+        ends = all(abs(mine[key] - row[key]) <= 0.15 * row["sd"] for key in ("q2.5", "q97.5"))
+        if abs(mine["sd"] - row["sd"]) > 0.15 * row["sd"] and not (ends and mine["sd"] > row["sd"]):
             found.append(f"{row['variable']} sd {mine['sd']:.4g} vs {row['sd']:.4g}")
     table = estimates.clusters.set_index("cluster")
     for row in reference["clusters"]:
@@ -70,8 +74,8 @@ def test_agrees_with_nuts_or_says_it_did_not_converge(case):
 
 
 def test_the_issue_case_is_not_reported_as_converged_while_wrong():
-    """x = 100 + N(0, 1), y on a scale of 1e4, 25 x 12: the sampler of 2026-12-04 said sd(x) 94 +- 17 with
-    ``converged: true`` where NUTS says about 90 +- 70."""
+    """x = 100 + N(0, 1), y on a scale of 1e4, 25 x 12: the sampler before issue 23 said sd(x) 102 +- 19
+    (68-146), R-hat 1.11, bulk ESS 27, with ``converged: true``, where NUTS says 98 +- 70 (5.6-278)."""
     estimates, reference = _fit_case("offset100")
     if estimates.converged:
         assert not _disagreements(estimates, reference)

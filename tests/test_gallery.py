@@ -294,6 +294,9 @@ def test_batch_writes_the_gallery(tmp_path):
         '{"warnings": 5, "converged": false}',
         '{"fixed_effects": [1, 2]}',
         '{"scenario": {"title": {"x": 1}, "animation": {"width": 1e999, "view": []}}, "n_groups": "many"}',
+        "[" * 100_000 + "]" * 100_000,  # deeper than Python's parser goes: RecursionError
+        '{"scenario": ' + '{"a": ' * 5_000 + "1" + "}" * 5_001,  # parsed, deeper than any summary
+        '{"warnings": [' + "[" * 3_000 + "]" * 3_000 + "]}",
     ],
 )
 def test_one_malformed_summary_costs_its_card_only(rendered, tmp_path, broken):

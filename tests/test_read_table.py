@@ -35,7 +35,7 @@ def test_reads_delimited_tables(tmp_path, name, content, columns, first_row):
         (b"", "the file is empty"),
         (b"\n\n\n", "holds no table (no header row)"),
         (b"y,x\n", "has a header row but no data rows"),
-        (b"y,x\n1,2\n3,4,5,6\n", "cannot be read as a comma-separated table: "),
+        (b"y,x\n1,2\n3,4,5,6\n", "data row 2 (line 3) has more fields than the header's 2"),
         (b'"y,x\n1,2\n', "cannot be read as a comma-separated table: "),
         (b"y,x\n1,2\n\xff\xfe,3\n", "not UTF-8 text; save it as UTF-8 CSV"),
         (b"y,x,y\n1,2,3\n", "the column 'y' appears more than once in the header"),

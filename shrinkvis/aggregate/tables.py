@@ -87,11 +87,11 @@ def check_memory(n_clusters: int, name: str) -> None:
         )
 
 
-def check_columns(have: list[str], want: list[str], name: str) -> None:
+def check_columns(have: list[str], want: list[str], name: str, holder: str = "the data have") -> None:
     for column in want:
         if column not in have:
             hint = did_you_mean(column, [str(other) for other in have])
-            raise DataError(f"{name}: no column {column!r}{hint}; the data have: {', '.join(map(str, have))}")
+            raise DataError(f"{name}: no column {column!r}{hint}; {holder}: {', '.join(map(str, have))}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pandas as pd
 from ..data import cluster_order
 from ..errors import DataError, FitError
 from ..scenario import ModelSpec
-from .checks import check_data, usable_fit
+from .checks import check_bayes_budget, check_data, check_within, usable_fit
 from .estimates import (
     CLUSTER_COLUMNS,
     OPTIMUM_GAP_TOLERANCE,
@@ -71,6 +71,8 @@ def fit(
         )
 
     check_data(y, x, codes, n_groups, model.random)
+    if model.engine == "bayes":
+        check_bayes_budget(model.bayes.chains, model.bayes.draws, n_groups)
     # engines see y and x divided by powers of two near their SDs: exact, and tolerances stay meaningful
     scaling = Scaling.of(y, x)
     scaled_y, scaled_x = scaling.apply(y, x)
@@ -78,6 +80,7 @@ def fit(
     # sums measured from the overall means (no digits lost to an offset); dividing them by the powers of
     # two is exact, so the engine's sums need no second pass over the rows
     stats = cluster_stats(y, x, codes, n_groups)
+    check_within(stats, model.random)
     scaled_stats = stats.scaled(scaling.y, scaling.x)
     mixed = _mixed_model(scaled, scaled_stats, model)
     posterior = (

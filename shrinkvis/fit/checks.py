@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DataError, FitError
 from .estimates import EngineFit
+from .profiled import ClusterStats, _within
 
 NEGATIVE_VARIANCE_TOLERANCE = 1e-8  # relative round-off allowed in a conditional variance
 
@@ -45,6 +46,61 @@ def check_sizes(n_obs: int, n_groups: int, random: str) -> None:
         raise DataError(
             f"{n_obs} rows for {n_groups} clusters: a random slope needs more rows than 2 × clusters "
             f"({2 * n_groups}); use model.random: intercept, or more rows per cluster"
+        )
+
+
+# The Bayesian engine keeps every draw of its few parameters (about 360 bytes a draw, measured) and its
+# time grows with draws × clusters (about 1 µs a cluster-draw at 2,000 clusters): bounds that keep it
+# under 1 GB and about 20 minutes (docs/outputs.md, "Limits")
+MAX_BAYES_DRAWS = 2_000_000  # chains × draws
+MAX_BAYES_CLUSTER_DRAWS = 1_000_000_000  # chains × draws × clusters
+
+
+def check_bayes_budget(chains: int, draws: int, n_groups: int) -> None:
+    """The Bayesian engine's bounds, checked before any sampling."""
+    if chains * draws > MAX_BAYES_DRAWS:
+        raise DataError(
+            f"model.bayes: {chains} chains × {draws:,} draws = {chains * draws:,} draws; at most "
+            f"{MAX_BAYES_DRAWS:,} are kept (about 360 bytes each); lower model.bayes.draws"
+        )
+    if chains * draws * n_groups > MAX_BAYES_CLUSTER_DRAWS:
+        raise DataError(
+            f"model.bayes: {chains} chains × {draws:,} draws × {n_groups:,} clusters = "
+            f"{chains * draws * n_groups:,} cluster-draws; at most {MAX_BAYES_CLUSTER_DRAWS:,} "
+            "(about 20 minutes); lower model.bayes.draws or use model.engine: exact"
+        )
+
+
+NO_RESIDUAL_RTOL = 1e-12  # residual sum of squares below this share of the total: none (round-off aside)
+
+
+def check_within(stats: ClusterStats, random: str) -> None:
+    """What the model leaves to the residual, from the per-cluster sums (both fit paths): a model with no
+    residual variation, or a random slope no cluster can show, has no meaningful fit (lme4 would report
+    a residual SD of 1e-16 and call it converged)."""
+    within = _within(stats)
+    n = float(np.sum(stats.n))
+    total = float(np.sum(stats.syy)) - float(np.sum(stats.sy)) ** 2 / n
+    if total <= 0:
+        return  # y constant in every row: check_data / _check_sums say so
+    if random == "slope" and not np.any(within.slope_ok):
+        raise DataError(
+            "x takes one value within every cluster, so no cluster shows a slope of its own and a random "
+            "slope cannot be estimated; use model.random: intercept"
+        )
+    if not stats.has_x:
+        residual, words = float(np.sum(within.wyy)), "y does not vary within any cluster"
+    elif random == "slope":
+        safe = np.where(within.slope_ok, within.wxx, 1.0)
+        lines = np.where(within.slope_ok, within.wyy - within.wxy**2 / safe, within.wyy)
+        residual, words = float(np.sum(lines)), "y lies exactly on a line within every cluster"
+    else:
+        wxx, wxy = float(np.sum(within.wxx)), float(np.sum(within.wxy))
+        residual = float(np.sum(within.wyy)) - (wxy**2 / wxx if wxx > 0 else 0.0)
+        words = "y is exactly its cluster's intercept plus one common slope times x in every row"
+    if residual <= NO_RESIDUAL_RTOL * total:
+        raise DataError(
+            f"{words}: there is no residual variation, so the residual SD would be 0 and the fit meaningless"
         )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..scenario import ModelSpec
-from .checks import check_sizes, usable_fit
+from .checks import check_sizes, check_within, usable_fit
 from .estimates import Estimates, ModelRows
 from .exact import fit_exact
 from .profiled import ClusterStats, _within, no_pool
@@ -132,6 +132,7 @@ def fit_sums(sums: ClusterSums, model: ModelSpec | None = None, *, x_name: str =
         )
     totals = _Totals.of(stats)
     _check_sums(sums, totals, model.random)
+    check_within(stats, model.random)
     scaling = Scaling(
         y=_power_of_two((totals.tyy / totals.n) ** 0.5),
         x=_power_of_two((totals.txx / totals.n) ** 0.5) if has_x else 1.0,

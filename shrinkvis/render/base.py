@@ -26,6 +26,26 @@ class BlitRenderer:
 
     def __init__(self, story: Any) -> None:
         import matplotlib
+
+        # a user's text (title, description, column names, group labels) is drawn as written: "From $5 to
+        # $10" is not mathtext, and "$\\foo$" no error; `animation.math_text` opts in
+        self._text_rc = {"text.parse_math": bool(getattr(story.look, "math_text", False))}
+        try:
+            with matplotlib.rc_context(self._text_rc):
+                self._build(story)
+        except ValueError as exc:
+            if not self._text_rc["text.parse_math"]:
+                raise
+            from ..errors import ScenarioError
+
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ScenarioError(
+                f"animation.math_text: a text is not valid mathtext ({reason}); write $ as \\$ or set "
+                "animation.math_text: false"
+            ) from None
+
+    def _build(self, story: Any) -> None:
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -131,11 +151,14 @@ class BlitRenderer:
         key = self.frame_key(index)
         if key == self._last_key and self._last is not None:
             return self._last.copy()
-        self._canvas.restore_region(self._background(self.background_key(index)))
-        self.update(index)
-        renderer = self._canvas.get_renderer()
-        for artist in self._moving:
-            artist.draw(renderer)
+        import matplotlib
+
+        with matplotlib.rc_context(self._text_rc):
+            self._canvas.restore_region(self._background(self.background_key(index)))
+            self.update(index)
+            renderer = self._canvas.get_renderer()
+            for artist in self._moving:
+                artist.draw(renderer)
         # RGBA as Agg holds it, in one contiguous copy: slicing off alpha costs far more, and the
         # encoders and write_png take RGBA
         self._last = np.asarray(self._canvas.buffer_rgba()).copy()
@@ -165,7 +188,7 @@ class BlitRenderer:
             artist.set_animated(False)
         try:
             buffer = io.BytesIO()
-            with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+            with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT, **self._text_rc}):
                 self._figure.savefig(
                     buffer, format="svg", metadata={"Date": None}, facecolor=self.story.look.theme.background
                 )

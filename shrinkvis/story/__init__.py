@@ -49,7 +49,7 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     """The storyboard of the scenario's view; `data` (the modelled rows: y, x, cluster) for the lines view."""
     spec = scenario.animation
     view = spec.view
-    the_look = look(spec.width, spec.height, spec.preset, theme(spec.theme, spec.palette))
+    the_look = look(spec.width, spec.height, spec.preset, theme(spec.theme, spec.palette), spec.math_text)
     the_header = header(scenario.display_title, scenario.description, estimates)
     # the Bayesian engine adds a third state to the funnel and the caterpillar: no pooling → REML → Bayes
     states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]

@@ -34,6 +34,7 @@ class Look:
     height: int
     scale: float
     theme: Theme
+    math_text: bool = False  # $…$ in user text as mathtext (animation.math_text); else drawn as written
 
     def font(self, base: float) -> float:
         return round(base * self.scale, 2)
@@ -84,11 +85,13 @@ def pixels_across(area: float) -> float:
     return float(area) ** 0.5 * DPI / POINTS_PER_INCH
 
 
-def look(width: int, height: int, preset: str, theme: Theme) -> Look:
+def look(width: int, height: int, preset: str, theme: Theme, math_text: bool = False) -> Look:
     """Type and markers sized for the preset, and shrunk with a frame smaller than the preset's own, so
     the text still leaves room for the plot."""
     from ..scenario import PRESET_SIZES
 
     base_width, base_height = PRESET_SIZES[preset]
     shrink = min(1.0, width / base_width, height / base_height)
-    return Look(width=width, height=height, scale=PRESET_SCALES[preset] * shrink, theme=theme)
+    return Look(
+        width=width, height=height, scale=PRESET_SCALES[preset] * shrink, theme=theme, math_text=math_text
+    )
