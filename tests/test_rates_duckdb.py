@@ -134,6 +134,12 @@ def test_run_renders_a_glob(split: Path, tmp_path: Path) -> None:
         ({"deaths": [-1]}, ["--formula", CBIND], "must hold counts (whole numbers ≥ 0)"),
         ({"deaths": [50]}, ["--formula", CBIND], "whole numbers of trials, each at least 'deaths'"),
         ({"operations": [0]}, ["--formula", POISSON], "exposures above 0"),
+        # the reading rules of every reader (shrinkvis.reading), with their words
+        (
+            {"deaths": ["1_8"]},
+            ["--formula", CBIND],
+            "a.csv: column 'deaths' must hold numbers; data row 1 (line 2) holds '1_8'",
+        ),
         (
             None,
             ["--formula", "cbind(deaths, operations - deaths) ~ 1 + size + (1 | hospital)"],
@@ -145,7 +151,7 @@ def test_run_renders_a_glob(split: Path, tmp_path: Path) -> None:
 def test_bad_rows_are_one_line(
     tmp_path: Path, change: dict | None, arguments: list[str], message: str
 ) -> None:
-    table = SURGICAL.assign(size=np.log(SURGICAL.operations))
+    table = SURGICAL.assign(size=np.log(SURGICAL.operations)).astype({"deaths": object})
     if change:
         for column, values in change.items():
             table.loc[: len(values) - 1, column] = values

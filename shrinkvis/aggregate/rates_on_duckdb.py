@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..data import cluster_order
 from ..errors import DataError
-from .on_duckdb import NUMERIC_TYPES, _checked, _connection, _files, _quote
-from .tables import check_columns, check_memory
+from ..reading import MIN_GROUPS, data_files, quoted, sql_text, too_few_groups
+from .on_duckdb import (
+    SerialScanNeeded,
+    _checked,
+    _connection,
+    _parquet_rows,
+    _text_rows,
+)
+from .rules import FILE, ROW, ReadRows
+from .tables import check_memory
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -39,27 +51,76 @@ def rate_sums(
     truth: str | None = None,
 ) -> RateSums:
     """Sum a binomial (`size`: trials, or None for a 0/1 outcome) or Poisson (`size`: exposure, or None
-    for 1 per row) table per cluster."""
-    pattern, kind = _files(Path(path))
+    for 1 per row) table per cluster. The files are read under the rules of `shrinkvis.reading` (the same
+    missing values, labels and numbers as every reader); the family's own rules are checked here."""
     name = str(path)
-    numbers = [column for column in (y, size, truth) if column is not None]
+    others = tuple(column for column in (size, truth) if column is not None)
+    columns = [y, group, *others]
+    files, kind = data_files(path)
     with _connection(None) as con:
         if kind == "parquet":
-            relation = _checked(lambda: con.read_parquet(pattern, union_by_name=True), name)
-        else:
-            sniffed = _checked(lambda: con.read_csv(pattern, header=True), name)
-            check_columns(sniffed.columns, [group, *numbers], name)
-            relation = _checked(lambda: con.read_csv(pattern, header=True, dtype={group: "VARCHAR"}), name)
-        check_columns(relation.columns, [group, *numbers], name)
-        types = dict(zip(relation.columns, map(str, relation.types), strict=True))
-        for column in numbers:
-            if not types[column].startswith(NUMERIC_TYPES):
-                raise DataError(f"{name}: column {column!r} must hold numbers; it is read as {types[column]}")
-        table = _checked(lambda: relation.query("src", _query(family, y, group, size, truth)).df(), name)
+            relation = _parquet_rows(con, files, columns, name)
+            rows = ReadRows(
+                relation,
+                y,
+                group,
+                None,
+                name,
+                text=False,
+                rows_of=lambda file: relation.filter(f"{FILE} = {sql_text(file)}"),
+                others=others,
+            )
+            return _summed(rows.checked(), family, y, group, size, truth, name)
+        for parallel in (True, False):
+            try:
+                return _summed(
+                    _text_checked(con, files, columns, name, others, parallel),
+                    family,
+                    y,
+                    group,
+                    size,
+                    truth,
+                    name,
+                )
+            except SerialScanNeeded:
+                if not parallel:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def _text_checked(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    columns: list[str],
+    name: str,
+    others: tuple[str, ...],
+    parallel: bool,
+) -> duckdb.DuckDBPyRelation:
+    relation = _text_rows(con, files, columns, name, parallel=parallel)
+
+    def rows_of(file: str) -> duckdb.DuckDBPyRelation:
+        one = _text_rows(con, [Path(file)], columns, name, parallel=parallel)
+        return one.query("r", f"SELECT *, row_number() OVER () - 1 AS {ROW} FROM r")
+
+    return ReadRows(
+        relation, columns[0], columns[1], None, name, text=True, rows_of=rows_of, others=others
+    ).checked()
+
+
+def _summed(
+    relation: duckdb.DuckDBPyRelation,
+    family: str,
+    y: str,
+    group: str,
+    size: str | None,
+    truth: str | None,
+    name: str,
+) -> RateSums:
+    table = _checked(lambda: relation.query("src", _query(family, y, group, size, truth)).df(), name)
     dropped = int(table["all_rows"].sum() - table["n_rows"].sum())
     table = table[table["n_rows"] > 0]
-    if table.empty:
-        raise DataError(f"{name}: no row has {', '.join(map(repr, [group, *numbers]))} all filled in")
+    if len(table) < MIN_GROUPS:
+        raise too_few_groups(name, group, len(table))
     _check_rules(table, family, y, size, name)
     check_memory(len(table), name)
     rank, labels = cluster_order(table["label"].reset_index(drop=True))
@@ -80,10 +141,10 @@ def rate_sums(
 
 
 def _query(family: str, y: str, group: str, size: str | None, truth: str | None) -> str:
-    g, yq = _quote(group), _quote(y)
-    m = f"{_quote(size)}::DOUBLE" if size is not None else "1.0"
+    g, yq = quoted(group), quoted(y)
+    m = f"{quoted(size)}::DOUBLE" if size is not None else "1.0"
     yd = f"{yq}::DOUBLE"
-    filled = [g, yq] + [_quote(column) for column in (size, truth) if column is not None]
+    filled = [g, yq] + [quoted(column) for column in (size, truth) if column is not None]
     only = f"FILTER (WHERE {' AND '.join(f'{column} IS NOT NULL' for column in filled)})"
     if family == "binomial":
         # lgamma(n + 1) − lgamma(y + 1) − lgamma(n − y + 1); the saturated log-likelihood at p = y/n
@@ -111,7 +172,7 @@ def _query(family: str, y: str, group: str, size: str | None, truth: str | None)
         f"max({yd}) {only} AS max_y",
     ]
     if truth is not None:
-        sums.append(f"avg({_quote(truth)}::DOUBLE) {only} AS truth")
+        sums.append(f"avg({quoted(truth)}::DOUBLE) {only} AS truth")
     return f"SELECT {g} AS label, {', '.join(sums)} FROM src GROUP BY {g}"
 
 
