@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, did_you_mean
 
 # What counts as missing. A number column: an empty field or any of the spellings spreadsheets, R and
 # pandas write for "no value". A group column: only an empty field or NA (R's readr does the same), so
@@ -79,8 +79,7 @@ def check_columns(have: Iterable[object], want: list[str], source: str, holder: 
     present = set(names)
     for column in want:
         if column not in present:
-            near = [name for name in names if name.lower() == column.lower()]
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = did_you_mean(column, names)
             raise DataError(f"{source}: no column {column!r}{hint}; {holder}: {listed(names)}")
 
 

@@ -165,6 +165,18 @@ def write_corpus(folder: Path) -> dict[str, dict[str, str]]:
         (folder / name).write_bytes(content)
         columns[name] = model
     for name, (frame, model) in parquet_tables().items():
-        frame.to_parquet(folder / name)
+        write_parquet(frame, folder / name)
         columns[name] = model
     return columns
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Written by DuckDB (a dependency), so that the tests need no pyarrow (the test extra leaves it out)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("rows", frame)
+        con.execute(f"COPY rows TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    finally:
+        con.close()

@@ -14,6 +14,7 @@ from shrinkvis.aggregate import duckdb_sums, spark_sums
 from shrinkvis.fit.sums import fit_sums
 
 from .conftest import load_reference
+from .corpus import write_parquet
 
 pytestmark = [
     pytest.mark.skipif(
@@ -88,7 +89,7 @@ def test_spark_blocks_equal_duckdb_blocks(spark, tmp_path):
     )
     on_spark, dropped = spark_blocks(frame, plan)
     path = tmp_path / "rows.parquet"
-    rows.astype({"x2": float}).to_parquet(path)
+    write_parquet(rows.astype({"x2": float}), path)
     on_duckdb, dropped_duckdb = file_blocks(path, plan)
     assert dropped == dropped_duckdb == 1
     np.testing.assert_array_equal(on_spark.labels, on_duckdb.labels)

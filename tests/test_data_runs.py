@@ -18,6 +18,7 @@ from shrinkvis import scenario as scenarios
 from shrinkvis.cli import app
 
 from .conftest import LME4_DIR, load_reference
+from .corpus import write_parquet
 
 runner = CliRunner()
 QUICK = ["--format", "png", "--set", "animation.frames=4"]
@@ -300,13 +301,7 @@ def test_run_needs_a_scenario_or_data_but_not_both(args, message):
 
 
 def _parquet(frame: pd.DataFrame, path) -> None:
-    """Written by DuckDB (a dependency), so that the test needs no pyarrow."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.register("rows", frame)
-    con.execute(f"COPY rows TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
-    con.close()
+    write_parquet(frame, path)
 
 
 def test_parquet_runs_like_csv(tmp_path):

@@ -19,6 +19,8 @@ from shrinkvis.fit.lmm import fit_lmm
 from shrinkvis.fit.model_fit import fit_design
 from shrinkvis.model import Bar, parse_model
 
+from .corpus import write_parquet
+
 CLASS = Path(__file__).parent / "data" / "lme4_class"
 runner = CliRunner()
 
@@ -216,7 +218,7 @@ def test_duckdb_sums_the_same_blocks(formula: str, rows: pd.DataFrame, tmp_path:
     # far from zero (with an intercept, where the model does not change with it): sums from a centre
     frame = rows.assign(x1=rows.x1 + (1e6 if "0 +" not in formula else 0.0))
     frame.loc[5, "x2"] = np.nan  # left out, as in memory
-    frame.to_parquet(path)
+    write_parquet(frame, path)
     parsed = parse_model(formula)
     blocks, dropped = file_blocks(path, sums_plan(parsed))
     summed = fit_blocks(blocks, parsed, "REML", dropped)
