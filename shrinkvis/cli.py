@@ -582,13 +582,31 @@ def fit_command(
         ),
     ] = None,
     formula: FormulaOption = None,
-    method: Annotated[str, typer.Option("--method", metavar="REML|ML", help="REML or ML.")] = "REML",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method", metavar="REML|ML", help="REML (default) or ML; binomial and Poisson: ML, as glmer."
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
             "--engine", metavar="exact|statsmodels|bayes", help="exact (default), statsmodels or bayes."
         ),
     ] = "exact",
+    family: FamilyOption = None,
+    trials: TrialsOption = None,
+    exposure: ExposureOption = None,
+    estimate: EstimateOption = None,
+    se: SeOption = None,
+    nagq: Annotated[
+        int | None,
+        typer.Option(
+            "--nagq",
+            metavar="N",
+            help="Binomial and Poisson: glmer's nAGQ, 1 (Laplace, default) to 25 nodes per cluster.",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     estimates_file: Annotated[
         Path | None,
@@ -605,6 +623,8 @@ def fit_command(
     Example: shrinkvis fit --data examples/sleepstudy.csv --y Reaction --x Days --group Subject
 
     Example: shrinkvis fit --data examples/sleepstudy.csv --formula "Reaction ~ Days + (Days | Subject)" --json
+
+    Example: shrinkvis fit --data examples/surgical.csv --formula "cbind(deaths, operations - deaths) ~ 1 + (1 | hospital)"
     """
     import json
     import time
@@ -615,16 +635,26 @@ def fit_command(
     from .outputs import write_csv
     from .pipeline import fit_formula, fit_model, read_data, reading_stage
     from .rates.formula import parse as parse_rates
+    from .rates.spec import is_rates
     from .scenario import DataFileSpec, Override, for_data
 
-    if formula is not None and parse_rates(formula) is not None:
-        raise UserError(
-            "shrinkvis fit takes linear mixed models; for cbind(), offset() and se() models use shrinkvis run "
-            "(its report.md and summary.json hold the fit)"
-        )
+    if estimate is not None and y is not None:
+        raise UserError("--estimate and --y both name the outcome; give one")
     started = time.perf_counter()
-    if formula is not None and not is_two_effect(formula) and not (y or x or group or random):
-        model = fit_formula(data, formula, method, engine)
+    rate_options = (family, trials, exposure, estimate, se)
+    general = (
+        formula is not None
+        and parse_rates(formula) is None  # cbind(), offset(), se(): the rates path below
+        and not is_two_effect(formula)
+        and not any((y, x, group, random, *rate_options))
+    )
+    if general:
+        assert formula is not None
+        if nagq is not None:
+            raise UserError(
+                "--nagq is for binomial and Poisson models (--family, or cbind()/offset() in --formula)"
+            )
+        model = fit_formula(data, formula, method or "REML", engine)
         if estimates_file is not None:
             write_csv(estimates_file, model.clusters)
         for warning in model.warnings:
@@ -633,19 +663,32 @@ def fit_command(
         summary = report.model_json(model, seconds) if json_output else None
         typer.echo(json.dumps(summary) if summary is not None else report.model_summary(model, str(data)))
         return
+    overrides = [Override(f"model.engine={engine}", f"--engine {engine}")]
+    if method is not None:
+        overrides.append(Override(f"model.method={method}", f"--method {method}"))
+    if nagq is not None:
+        overrides.append(Override(f"model.nagq={nagq}", f"--nagq {nagq}"))
     scenario = for_data(
         data,
-        y=y,
+        y=estimate if estimate is not None else y,
         group=group,
         x=x,
         random=random,
         formula=formula,
-        overrides=[
-            Override(f"model.method={method}", f"--method {method}"),
-            Override(f"model.engine={engine}", f"--engine {engine}"),
-        ],
+        overrides=overrides,
+        family=family,
+        trials=trials,
+        exposure=exposure,
+        se=se,
     )
     assert isinstance(scenario.data, DataFileSpec)  # for_data always reads a table
+    if is_rates(scenario):  # binomial, Poisson, known SEs: glmer's or metafor's summary (shrinkvis.rates)
+        _fit_rates(scenario, json_output, estimates_file, started)
+        return
+    if nagq is not None:
+        raise UserError(
+            "--nagq is for binomial and Poisson models (--family, or cbind()/offset() in --formula)"
+        )
     with progress.stages() as stage:
         stage(reading_stage(scenario.data.file))
         rows = read_data(scenario.data, stage)
@@ -669,6 +712,29 @@ def fit_command(
 
         typer.echo(table.to_csv(**CSV_STYLE), nl=False)
     _exit_if_not_converged(estimates)
+
+
+def _fit_rates(scenario: Any, json_output: bool, estimates_file: Path | None, started: float) -> None:
+    """`shrinkvis fit` of a binomial, Poisson or known-SE model: glmer's (metafor's) summary or one JSON
+    object, and the per-cluster table on request."""
+    import json
+
+    from . import progress
+    from .outputs import CSV_STYLE, write_csv
+    from .rates.summary import fit_outputs
+
+    with progress.stages() as stage:
+        stage("fitting")
+        outputs = fit_outputs(scenario, started)
+    to_stdout = estimates_file is not None and str(estimates_file) == "-"
+    if estimates_file is not None and not to_stdout:
+        with _writing("--estimates", "path"):
+            write_csv(estimates_file, outputs.table)
+    for warning in outputs.warnings:
+        typer.echo(f"shrinkvis: warning: {warning}", err=True)
+    typer.echo(json.dumps(outputs.json) if json_output else outputs.text, err=to_stdout)
+    if to_stdout:
+        typer.echo(outputs.table.to_csv(**CSV_STYLE), nl=False)
 
 
 @contextlib.contextmanager
@@ -731,27 +797,47 @@ def explain(
     formula: FormulaOption = None,
     title: TitleOption = None,
     engine: EngineOption = None,
+    family: FamilyOption = None,
+    trials: TrialsOption = None,
+    exposure: ExposureOption = None,
+    estimate: EstimateOption = None,
+    se: SeOption = None,
 ) -> None:
     """Print the numbers behind the picture (model summary, pooling comparison, shrinkage); renders nothing.
 
     Example: shrinkvis explain --data examples/sleepstudy.csv --y Reaction --x Days --group Subject
+
+    Example: shrinkvis explain surgical
     """
     from rich.console import Console
 
     from . import pipeline
     from . import report as reports
+    from .errors import UserError
+    from .rates.spec import is_rates
 
+    if estimate is not None and y is not None:
+        raise UserError("--estimate and --y both name the outcome; give one")
     loaded = _scenario_or_data(
         scenario,
         _overrides(set, None, engine),
         data,
-        y=y,
+        y=estimate if estimate is not None else y,
         group=group,
         x=x,
         random=random,
         formula=formula,
         title=title,
+        family=family,
+        trials=trials,
+        exposure=exposure,
+        se=se,
     )
+    if is_rates(loaded):  # binomial, Poisson, known SEs: the text of the report.md `run` writes
+        from .rates.summary import explain_text
+
+        typer.echo(explain_text(loaded))
+        return
     # a terminal gets its width; a pipe or a file gets every line whole, never wrapped or cut
     on_terminal = sys.stdout.isatty()
     console = Console(soft_wrap=not on_terminal, width=None if on_terminal else UNLIMITED_WIDTH)

@@ -455,7 +455,7 @@ def explain(scenario: Scenario) -> reports.Report:
     if is_rates(scenario):
         raise ScenarioError(
             f"{scenario.name}: explain shows linear mixed models; for binomial, Poisson and known-SE models "
-            "use `shrinkvis run` (its report.md holds the numbers)"
+            "use shrinkvis.rates.summary.explain_text (as `shrinkvis explain` does)"
         )
     data = source_data(scenario)
     return reports.build(fit_data(data, scenario), data, scenario.display_title)

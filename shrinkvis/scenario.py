@@ -672,7 +672,7 @@ def for_data(
                 raise ScenarioError(
                     "the formula names the trials, exposure or SE column: drop --trials/--exposure/--se"
                 )
-            y, group, x, random = rates.y, rates.group, rates.x, "intercept"
+            y, group, x, random = rates.y, rates.group, rates.x, rates.random
             trials, exposure, se = rates.trials, rates.exposure, rates.se
             if family is None and rates.family != "gaussian":
                 family = rates.family

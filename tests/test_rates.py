@@ -66,7 +66,7 @@ def test_linear_formula_is_not_a_rates_formula() -> None:
     ("text", "message"),
     [
         ("cbind(d, f) ~ 1 + (1 | h)", "cbind\\(d, n - d\\)"),
-        ("cbind(d, n - d) ~ x + (x | h)", "\\(1 \\| group\\) only"),
+        ("y | se(s) ~ x + (x | h)", "known-SE models have \\(1 \\| group\\) only"),
         ("y | se(s) ~ 1 + offset(log(e)) + (1 | g)", "not supported"),
     ],
 )
@@ -278,7 +278,7 @@ def test_estimate_and_se_options(tmp_path: Path) -> None:
         ),
         (["surgical", "--family", "poisson"], "data.trials is for model.family: binomial"),
         (["surgical", "--view", "lines"], "a rates scenario shows"),
-        (["surgical", "--set", "model.random=slope"], "random intercept only"),
+        (["surgical", "--set", "model.random=slope"], "model.random = 'slope' needs a predictor"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, arguments: list[str], message: str) -> None:
@@ -287,25 +287,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, arguments: list[str], 
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
-
-
-def test_fit_command_sends_rates_models_to_run() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "fit",
-            "--data",
-            str(BUILTIN / "surgical.csv"),
-            "--formula",
-            "cbind(deaths, operations - deaths) ~ 1 + (1 | hospital)",
-        ],
-    )
-    assert result.exit_code == 2 and "shrinkvis run" in result.output
-
-
-def test_explain_sends_rates_scenarios_to_run() -> None:
-    result = runner.invoke(app, ["explain", "surgical"])
-    assert result.exit_code == 2 and "shrinkvis run" in result.output
 
 
 def test_a_predictor_beside_the_intercept_is_fitted_from_the_rows(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import _numbers, cluster_order, model_frame, read_table
+from ..data import _numbers, cluster_order, model_frame, read_table, summed_by_duckdb
 from ..errors import DataError
 from ..scenario import DataFileSpec, HospitalsSpec, Scenario
 from .simulate import simulate_hospitals
@@ -21,7 +21,9 @@ class RateData:
     """`clusters`: one row per cluster in display order with `cluster`, `n_rows`, and
     binomial/Poisson: `events`, `size` (trials or exposure); known SE: `estimate`, `se`;
     with a truth: `truth` (a rate, or for known SEs an effect). `rows` (y, size, x, codes) when the model
-    has a predictor. Names are the data's own, for labels."""
+    has a predictor. Summed by DuckDB (a glob, a directory, a large file), `clusters` also holds the sums
+    of the rows' log-likelihood constants (`constant`, `saturated`) and `rows` is None. Names are the
+    data's own, for labels."""
 
     kind: str  # "binomial", "poisson" or "meta"
     clusters: pd.DataFrame
@@ -83,6 +85,8 @@ def _hospitals(spec: HospitalsSpec, family: str) -> RateData:
 
 def _from_table(spec: DataFileSpec, family: str) -> RateData:
     source = spec.file
+    if spec.se is None and summed_by_duckdb(spec.file):
+        return _summed(spec, family)
     table = read_table(spec.file, text_columns=(spec.group,))
     kind = "meta" if spec.se is not None else family
     size_column = spec.trials if kind == "binomial" else spec.exposure if kind == "poisson" else None
@@ -167,4 +171,30 @@ def _from_table(spec: DataFileSpec, family: str) -> RateData:
         rows=rows,
         truth_name=spec.truth.replace("_", " ") if spec.truth else None,
         se_name=spec.se,
+    )
+
+
+def _summed(spec: DataFileSpec, family: str) -> RateData:
+    """A glob, a directory or a large file: the clusters' sums by DuckDB (the intercept-only model needs
+    nothing else); the rows are never in memory."""
+    if spec.x is not None:
+        raise DataError(
+            f"{spec.file}: a glob, a directory or a file over 64 MB is summed per cluster, which serves the "
+            f"model without a predictor only: drop data.x ({spec.x!r}) or give one file under 64 MB"
+        )
+    from ..aggregate.rates_on_duckdb import rate_sums
+
+    size_column = spec.trials if family == "binomial" else spec.exposure
+    sums = rate_sums(spec.file, family=family, y=spec.y, group=spec.group, size=size_column, truth=spec.truth)
+    return RateData(
+        kind=family,
+        clusters=sums.clusters,
+        source=spec.file,
+        y_name=spec.y,
+        size_name=size_column,
+        group_name=spec.group,
+        x_name=None,
+        dropped_rows=sums.dropped_rows,
+        n_obs=sums.n_obs,
+        truth_name=spec.truth.replace("_", " ") if spec.truth else None,
     )

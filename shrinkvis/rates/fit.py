@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import special, stats
 
 from ..fit.estimates import CLUSTER_COLUMNS, Estimates
-from ..fit.glmm import GlmmFit, RateRows, cluster_counts, fit_glmm
+from ..fit.glmm import ClusterCounts, GlmmFit, RateRows, cluster_counts, fit_glmm
 from ..fit.meta import MetaFit, fit_meta
 from ..fit.rates_bayes import PosteriorSummary, posterior_counts, posterior_meta
 from ..scenario import Scenario
@@ -151,7 +151,20 @@ def _fit_glmm(data: RateData, scenario: Scenario) -> RatesFit:
     if data.rows is not None:
         rows = data.rows
         codes = rows["codes"].to_numpy()
-        counts = cluster_counts(kind, rows["y"].to_numpy(), rows["size"].to_numpy(), codes, n_groups)
+        size_of_rows = rows["size"].to_numpy()
+        if kind == "poisson" and data.x_name is not None:
+            # fitted from the rows, where log(exposure) is the offset: the constant is −log y! alone
+            size_of_rows = np.ones_like(size_of_rows)
+        counts = cluster_counts(kind, rows["y"].to_numpy(), size_of_rows, codes, n_groups)
+    elif "constant" in table:  # summed by DuckDB: the rows' constants came with the sums
+        codes = np.arange(n_groups)
+        counts = ClusterCounts(
+            successes=events,
+            size=size,
+            constant=table["constant"].to_numpy(dtype=float),
+            saturated=table["saturated"].to_numpy(dtype=float),
+            n_rows=table["n_rows"].to_numpy(),
+        )
     else:
         codes = np.arange(n_groups)
         counts = cluster_counts(kind, events, size, codes, n_groups)

@@ -4,7 +4,8 @@
     deaths ~ 1 + offset(log(exposure)) + (1 | hospital)      Poisson: counts per unit of exposure
     y | se(sigma) ~ 1 + (1 | study)                          known standard errors (brms)
 
-and each of them with one predictor beside the 1 (`~ 1 + x + …`). A formula with none of cbind(),
+and each of them with one predictor beside the 1 (`~ 1 + x + …`); binomial and Poisson models may give
+it a random slope too (`~ x + (x | hospital)`). A formula with none of cbind(),
 offset() or se() is not one of these (`parse` returns None) and goes to the linear model's parser.
 """
 
@@ -36,6 +37,7 @@ class RatesFormula:
     trials: str | None = None
     exposure: str | None = None
     se: str | None = None
+    random: str = "intercept"  # or "slope": (x | group), binomial and Poisson (Laplace, as glmer)
 
 
 def _unquote(name: str) -> str:
@@ -80,10 +82,15 @@ def parse(text: str) -> RatesFormula | None:
         raise bad
     # what is left is a linear model's formula: one outcome, an optional predictor, one random intercept
     linear = parse_linear(f"y_placeholder ~ {right}")
-    if linear.random != "intercept":
-        raise UserError(
-            f"formula {text.strip()!r}: binomial, Poisson and known-SE models have (1 | group) only"
-        )
+    if linear.random != "intercept" and family == "gaussian":
+        raise UserError(f"formula {text.strip()!r}: known-SE models have (1 | group) only")
     return RatesFormula(
-        y=y, group=linear.group, x=linear.x, family=family, trials=trials, exposure=exposure, se=se
+        y=y,
+        group=linear.group,
+        x=linear.x,
+        family=family,
+        trials=trials,
+        exposure=exposure,
+        se=se,
+        random=linear.random,
     )

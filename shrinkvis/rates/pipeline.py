@@ -262,6 +262,10 @@ def markdown(fit: RatesFit, scenario: Scenario) -> str:
 def run_rates(
     scenario: Scenario, out_dir: Path, formats: tuple[Format, ...] | None = None, stage: Stage = quiet
 ) -> tuple[RatesFit, dict[str, Path], dict[str, float]]:
+    if scenario.model.random == "slope":
+        from .slopes import refuse_run
+
+        refuse_run()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     stage("reading" if isinstance(scenario.data, DataFileSpec) else "simulating")

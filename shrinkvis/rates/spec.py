@@ -89,9 +89,17 @@ def check_rates_scenario(scenario: Scenario) -> None:
     if not is_rates(scenario):
         return
     if model.random != "intercept":
-        raise ValueError(
-            "binomial, Poisson and known-SE models have a random intercept only: use model.random: intercept"
-        )
+        if family == "gaussian":
+            raise ValueError("known-SE models have a random intercept only: use model.random: intercept")
+        if model.engine != "exact":
+            raise ValueError(
+                f"model.engine = {model.engine}: binomial and Poisson random slopes are fitted by the exact "
+                "engine (Laplace, as glmer)"
+            )
+        if model.nagq > 1:
+            from ..fit.glmm_slopes import NAGQ_REFUSED
+
+            raise ValueError(f"model.nagq = {model.nagq}: {NAGQ_REFUSED}")
     if model.engine == "statsmodels":
         raise ValueError(
             "model.engine = statsmodels: binomial, Poisson and known-SE models are fitted by the exact or the "
