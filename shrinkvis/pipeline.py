@@ -49,6 +49,7 @@ class RunResult:
     files: dict[str, Path]
     timings: dict[str, float] = field(default_factory=dict)
     report: reports.Report | None = None
+    data: ModelData | None = None  # what was fitted (rows, or a large table's sums) and its column names
 
 
 def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
@@ -271,7 +272,7 @@ def _run_into(
     stage("writing")
     files["json"] = out_dir / "summary.json"
     write_json(files["json"], summary(estimates, scenario, files, timings, report))
-    return RunResult(scenario, estimates, out_dir, files, timings, report)
+    return RunResult(scenario, estimates, out_dir, files, timings, report, data)
 
 
 def write_parquet(path: Path, table: pd.DataFrame) -> None:

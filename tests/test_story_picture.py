@@ -94,44 +94,6 @@ def test_black_hole_is_a_solid_disk_over_everything_in_the_final_still_and_gif(n
     drawer.close()
 
 
-# --- one view for a batch -----------------------------------------------------------------------------
-
-
-def test_a_batch_shares_one_view_that_holds_every_scenario():
-    names = ["baseline", "fewer_obs", "more_subject_var"]
-    scenarios = {position: load(name, ["data.n_cluster=40"]) for position, name in enumerate(names)}
-    shared = batch.share_one_view(scenarios)
-    limits = {(s.animation.limits.intercept, s.animation.limits.slope) for s in shared.values()}
-    assert len(limits) == 1 and all(s.animation.zoom == "fixed" for s in shared.values())
-    ((intercept, slope),) = limits
-    for scenario in shared.values():
-        board, estimates = _story_of(scenario)
-        assert board.xlim == intercept and board.ylim == slope
-        table = estimates.clusters
-        # every destination and at least START_SHARE of the starts in view: few edge marks at frame 0
-        assert np.all(board.edge(board.n_frames - 1).outside == False)  # noqa: E712
-        starts = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
-        inside = (starts[:, 0] >= intercept[0]) & (starts[:, 0] <= intercept[1])
-        inside &= (starts[:, 1] >= slope[0]) & (starts[:, 1] <= slope[1])
-        assert np.mean(inside) >= START_SHARE - 0.05
-    # the view of the most variable scenario is the one that sets the size: 3 of its SDs fit
-    _, estimates = _story_of(shared[2])
-    sd = np.sqrt(np.diag(estimates.cov_re))
-    assert intercept[1] - intercept[0] >= 6 * sd[0] and slope[1] - slope[0] >= 6 * sd[1]
-
-
-def test_a_chosen_zoom_keeps_its_own_view():
-    scenarios = {
-        0: load("baseline", ["data.n_cluster=40"]),
-        1: load("fewer_obs", ["data.n_cluster=40", "animation.zoom=auto"]),
-        2: load("more_obs", ["data.n_cluster=40", "data.obs_per_cluster=20"]),
-    }
-    shared = batch.share_one_view(scenarios)
-    assert shared[1] is scenarios[1]
-    assert shared[0].animation.limits == shared[2].animation.limits
-    assert shared[0].animation.zoom == "fixed"
-
-
 def _story_of(scenario):
     data = pipeline.source_data(scenario)
     estimates = pipeline.fit_data(data, scenario)
