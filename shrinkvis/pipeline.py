@@ -189,13 +189,16 @@ def summary(
     files: dict[str, Path],
     timings: dict[str, float],
     report: reports.Report | None = None,
+    story: storyboards.Storyboard | None = None,
 ) -> dict[str, Any]:
-    """summary.json: the scenario, the fit's population numbers, the report's numbers, the files; timings
-    under one key."""
+    """summary.json: the scenario, the fit's population numbers, the report's numbers, the axes of the
+    first and the last frame (`view`), the files; timings under one key."""
+    view = storyboards.camera_record(story) if story is not None else None
     return json_ready(
         {
             "scenario": scenario.model_dump(mode="json"),
             **estimates.population(),
+            **({"view": view} if view is not None else {}),
             **(reports.numbers(report) if report is not None else {}),
             "files": sorted(path.name for path in files.values()),
             "timings": {key: round(value, 4) for key, value in timings.items()},
@@ -271,7 +274,7 @@ def _run_into(
 
     stage("writing")
     files["json"] = out_dir / "summary.json"
-    write_json(files["json"], summary(estimates, scenario, files, timings, report))
+    write_json(files["json"], summary(estimates, scenario, files, timings, report, story))
     return RunResult(scenario, estimates, out_dir, files, timings, report, data)
 
 

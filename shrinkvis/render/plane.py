@@ -9,6 +9,7 @@ import numpy as np
 
 from ..story.plane import PlaneStory
 from .base import BlitRenderer
+from .moving_ticks import MovingTicks, outlines, text_outline
 from .style import (
     broken_line,
     draw_legend,
@@ -27,6 +28,8 @@ CONTOUR_WIDTH = 0.9
 CONTOUR_ALPHA = 0.55
 TRAIL_WIDTH = 0.8
 POINT_EDGE_WIDTH = 0.4
+LABEL_PAD = 0.15  # of the font size, around a contour label's box
+LABEL_BOX_ALPHA = 0.75
 STAGE_CAPTION_PAD = 6.0  # points between the axes and the stage caption
 STAGE_CAPTION_SHARE = 0.82  # of the figure's width: centred on the axes, which the y label pushes right
 
@@ -48,40 +51,42 @@ class PlaneRenderer(BlitRenderer):
         axes.set_ylim(*story.ylim)
         axes.set_xlabel(story.x_label)
         axes.set_ylabel(story.y_label)
+        self._camera_moves = story.camera is not None and story.camera.moves
+        # a moving camera: ticks, gridlines and everything in data coordinates move, drawn each frame
+        self._ticks = MovingTicks(self, axes, ("x", "y"), look) if self._camera_moves else None
 
-        labels = []  # the contours' labels: drawn over the points, moving with nothing
-        for contour in story.contours:
-            axes.add_patch(
-                Ellipse(
-                    tuple(contour.center),
-                    2 * contour.semi_axes[0],
-                    2 * contour.semi_axes[1],
-                    angle=contour.angle,
-                    fill=False,
-                    edgecolor=theme.contour,
-                    alpha=CONTOUR_ALPHA,
-                    linewidth=CONTOUR_WIDTH * look.scale,
-                    zorder=1,
-                )
+        # the contours: still ellipses, or with a moving camera one broken line drawn each frame
+        ellipse_outlines = [contour.outline() for contour in story.contours]
+        if self._camera_moves:
+            joined = (
+                np.concatenate([np.vstack([outline, [np.nan, np.nan]]) for outline in ellipse_outlines])
+                if ellipse_outlines
+                else np.empty((0, 2))
             )
-            if contour.label_at is not None:
-                labels.append(
-                    axes.text(
-                        *contour.label_at,
-                        contour.label,
-                        fontsize=look.annotation_size,
-                        color=theme.contour,
-                        ha="left",
-                        va="bottom",
-                        bbox={
-                            "boxstyle": "round,pad=0.15",
-                            "facecolor": theme.background,
-                            "alpha": 0.75,
-                            "lw": 0,
-                        },
-                        zorder=4,
+            (ellipses,) = axes.plot(
+                *joined.T,
+                color=theme.contour,
+                alpha=CONTOUR_ALPHA,
+                lw=CONTOUR_WIDTH * look.scale,
+                zorder=1,
+            )
+            self.moving(ellipses)
+        else:
+            for contour in story.contours:
+                axes.add_patch(
+                    Ellipse(
+                        tuple(contour.center),
+                        2 * contour.semi_axes[0],
+                        2 * contour.semi_axes[1],
+                        angle=contour.angle,
+                        fill=False,
+                        edgecolor=theme.contour,
+                        alpha=CONTOUR_ALPHA,
+                        linewidth=CONTOUR_WIDTH * look.scale,
+                        zorder=1,
                     )
                 )
+        labelled = [contour for contour in story.contours if contour.label_at is not None]
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
             self._stage = axes.set_title(
@@ -118,8 +123,8 @@ class PlaneRenderer(BlitRenderer):
         self._edge = self.moving(
             axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
         )
-        for label in labels:
-            self.moving(label)
+        # the contours' labels over the points: outlines made once, placed each frame (a moving camera)
+        ContourLabels(self, axes, labelled, look)
         # the still marks in one collection, in the storyboard's order (the black hole last): one draw call
         marks = story.marks
         self._mark_faces = np.array([(0, 0, 0, 0) if mark.hollow else mark.color for mark in marks])
@@ -156,6 +161,38 @@ class PlaneRenderer(BlitRenderer):
         if self.story.stage_captions:
             self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
 
+    def view_key(self, frame: int) -> Hashable:
+        """The camera's view at this frame, when it moves."""
+        camera = self.story.camera
+        return camera.view(frame) if camera is not None and camera.moves else None
+
+    def _key_views(self) -> list[Any]:
+        camera = self.story.camera
+        assert camera is not None
+        return [tuple(tuple(limits) for limits in view) for view in camera.views.tolist()]
+
+    def before_layout(self) -> None:
+        if self._ticks is not None:
+            self._ticks.reserve(self._key_views())
+
+    def after_layout(self) -> None:
+        if self._ticks is not None:
+            self._ticks.pin_labels()
+            self._ticks.hide_own()
+
+    def _set_limits(self, key: Any) -> None:
+        xlim, ylim = key
+        # the data limits straight into the view box: set_xlim's callbacks and checks cost more than
+        # the rest of a frame, and nothing here listens to them
+        self._axes.viewLim.intervalx = xlim
+        self._axes.viewLim.intervaly = ylim
+
+    def show_view(self, key: Hashable) -> None:
+        if key is not None:
+            self._set_limits(key)
+            if self._ticks is not None:
+                self._ticks.update(key)  # type: ignore[arg-type]
+
     def update(self, frame: int) -> None:
         story = self.story
         positions = story.positions(frame)
@@ -179,3 +216,34 @@ class PlaneRenderer(BlitRenderer):
             setter(faded)
         if self._truth is not None:
             self._truth.update(frame)
+
+
+class ContourLabels:
+    """The contours' labels ("50%", "90%") on a faint box in the background colour, over the points: two
+    collections of outlines (in points) made once, at their places in data coordinates."""
+
+    def __init__(self, renderer: BlitRenderer, axes: Any, contours: list[Any], look: Any) -> None:
+        from matplotlib.path import Path
+
+        theme = look.theme
+        at = np.array([contour.label_at for contour in contours], dtype=float).reshape(-1, 2)
+        texts = [text_outline(contour.label, look.annotation_size, "left", "bottom") for contour in contours]
+        pad = LABEL_PAD * look.annotation_size
+        boxes = []
+        for text in texts:
+            (x0, y0), (x1, y1) = text.vertices.min(axis=0) - pad, text.vertices.max(axis=0) + pad
+            boxes.append(Path([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)], closed=True))
+        fill = (*theme.background[:3], LABEL_BOX_ALPHA)
+        # boxes first, then the texts over them, in one collection
+        collection = renderer.moving(
+            outlines(
+                axes,
+                axes.transData,
+                boxes + texts,
+                facecolors=[fill] * len(boxes) + [theme.contour] * len(texts),
+            )
+        )
+        collection.set_offsets(np.concatenate([at, at]) if len(at) else np.empty((0, 2)))
+        # placed for the final view: hidden where the camera has not come yet
+        collection.set_clip_on(True)
+        collection.set_clip_box(axes.bbox)

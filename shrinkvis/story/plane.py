@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .camera import Camera, framed, moving, still
 from .common import (
     COMPLETE_POOL_LABEL,
     FIXED_EFFECT_LABEL,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
 CONTOUR_LABEL = "Expected spread of clusters (model)"
+EDGE_LABEL = "Own estimate off the view, at its edge"
+EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
 
 # The black hole, as in Clark's animations: two semi-transparent black disks, a big faint one and a smaller
@@ -97,13 +100,21 @@ class PlaneStory(Timed):
     complete_pool: np.ndarray  # (2,) one OLS for everyone
     contours: tuple[Contour, ...]
     legend: tuple[LegendEntry, ...]
-    xlim: tuple[float, float]
+    xlim: tuple[float, float]  # the first frame's view (the camera's start)
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     marks: tuple[Mark, ...]  # still markers over the clusters, bottom to top: the black hole last
     travel: np.ndarray  # (K, J, 2) what the points move between: `states`, see `departures`
     truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
     layers: tuple[str, ...] = LAYERS
+    camera: Camera | None = None  # which part of the plane each frame shows; None: xlim, ylim throughout
+
+    def limits_at(self, frame: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x limits, y limits) of this frame."""
+        if self.camera is None:
+            return self.xlim, self.ylim
+        xlim, ylim = self.camera.view(frame)
+        return xlim, ylim
 
     @property
     def start(self) -> np.ndarray:
@@ -130,7 +141,7 @@ class PlaneStory(Timed):
         return np.stack([self.states[self.trail_from], self.positions(frame)], axis=1)
 
     def edge(self, frame: int) -> EdgeMarks:
-        return edge_marks(self.positions(frame), self.xlim, self.ylim)
+        return edge_marks(self.positions(frame), *self.limits_at(frame))
 
     def mark_alpha(self, frame: int, mark: Mark) -> float:
         """Opacity of a mark: there from the start, or fading in on its transition."""
@@ -182,6 +193,22 @@ def plane_limits(
         for axis in (0, 1)
     )
     return xlim, ylim
+
+
+PLANE_AXES = ("intercept", "slope")
+
+
+def plane_camera(spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline) -> Camera:
+    """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates to one framed on the
+    final state (partial pooling, the fixed effects, complete pooling), moving while the points make their
+    last move. Otherwise one view throughout (`plane_limits`)."""
+    if spec.zoom != "auto" or not spec.camera:
+        return still(plane_limits(spec, estimates, states), timeline.n_frames, PLANE_AXES)
+    marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
+    start = tuple(framed([states[-2][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    end = tuple(framed([states[-1][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    last_move = np.clip(timeline.position - (len(states) - 2), 0.0, 1.0)
+    return moving(start, [end], last_move, PLANE_AXES)
 
 
 def random_effect_sds(estimates: Estimates) -> np.ndarray:
@@ -338,15 +365,21 @@ def plane_story(
 ) -> PlaneStory:
     """The parts both plane views share: limits, contours, transparency."""
     center = fixed_effects(estimates)
-    xlim, ylim = plane_limits(spec, estimates, states)
+    camera = plane_camera(spec, estimates, states, timeline)
+    xlim, ylim = camera.start
     table = estimates.clusters
     no_pool = states[-2]
     alpha = extremeness_alpha(no_pool, center) if spec.transparency == "extremeness" else np.ones(len(table))
     shown_contours = (
-        contours(center, estimates.cov_re, spec.contour_levels, xlim, ylim) if show_contours else ()
+        contours(center, estimates.cov_re, spec.contour_levels, *camera.end) if show_contours else ()
     )
     if shown_contours:
         legend = (*legend, LegendEntry(CONTOUR_LABEL, look.theme.contour, line="-"))
+    if edge_marks(no_pool, xlim, ylim).outside.any():  # the triangles of far starts need a word
+        legend = (
+            *legend,
+            LegendEntry(EDGE_LABEL, state_colors[-2], marker=">", area=look.area(EDGE_LEGEND_AREA)),
+        )
     return PlaneStory(
         view=view,
         header=header,
@@ -370,4 +403,5 @@ def plane_story(
         trail_from=len(states) - 2,
         travel=departures(states, xlim, ylim),
         marks=plane_marks(center, complete_pool(estimates), look, fixed_effects_from),
+        camera=camera,
     )

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import colour_space
+from .camera import framed, moving, still
 from .common import LIMIT_PADDING, LegendEntry
 from .easing import ease
-from .plane import PlaneStory, departures, no_and_partial_pool
+from .plane import PLANE_AXES, PlaneStory, departures, no_and_partial_pool
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -167,8 +168,19 @@ def with_truth_reveal(
     truth = estimates.clusters[["true_intercept", "true_slope"]].to_numpy(dtype=float)
     theme = look.theme
     xlim, ylim = story.xlim, story.ylim
-    if spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
+    camera = story.camera
+    if camera is not None and camera.moves:
+        # the camera moves with the flight to a view framed on the partial-pooling estimates and the true
+        # effects together, where the reveal then happens (a second move as the truth appears would be
+        # too quick: that part is a tenth of the time)
+        # (every truth: simulated effects have no wild few, and a group apart is the story, small_differ's)
+        marks = np.stack([story.fixed_effects, story.complete_pool])
+        end = tuple(framed([pooled[:, axis]], [marks[:, axis], truth[:, axis]]) for axis in (0, 1))
+        camera = moving(camera.view(0), [end], camera.position, camera.axes)
+    elif spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
         xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
+        camera = still((xlim, ylim), len(progress), PLANE_AXES)
+    final_x, final_y = camera.end if camera is not None else (xlim, ylim)
     reveal = TruthReveal(
         truth=truth,
         own=own,
@@ -183,7 +195,7 @@ def with_truth_reveal(
         pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
         warning_text=_losses(score),
         warning_color=theme.warning,
-        corner=quietest_corner(np.vstack([pooled, truth]), xlim, ylim),
+        corner=quietest_corner(np.vstack([pooled, truth]), final_x, final_y),
     )
     legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
     # the widened view changes where far starts enter it: their departures follow the new limits
@@ -194,6 +206,7 @@ def with_truth_reveal(
         xlim=xlim,
         ylim=ylim,
         travel=departures(story.states, xlim, ylim),
+        camera=camera,
     )
 
 
