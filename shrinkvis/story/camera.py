@@ -24,6 +24,10 @@ FENCE_IQRS = 3.0
 # the end view spans at least this share of the start view on each axis: a collapse onto one value
 # (a singular fit's slopes) zooms in a lot, but not so far that the scale change becomes a jump
 MIN_END_SHARE = 0.2
+# the camera moves only where one view cannot frame both ends of the story: when the final state's
+# 5–95% span would fill less than this share of a view holding the start and the end on every axis (a
+# moving view costs a fifth more time to draw and encode, and five times the GIF's bytes)
+STILL_FILL = 0.4
 
 Limits = tuple[float, float]
 
@@ -134,3 +138,28 @@ def moving(
     for end in ends:
         views.append(tuple(at_least(limits, first) for limits, first in zip(end, start, strict=True)))
     return Camera(np.array(views, dtype=float), np.asarray(position, dtype=float), axes)
+
+
+def span_share(values: np.ndarray, limits: Limits) -> float:
+    """How much of `limits` the 5–95% range of the values spans."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0
+    low, high = np.quantile(values, [0.05, 0.95])
+    return float((high - low) / (limits[1] - limits[0]))
+
+
+def camera_for(
+    start: tuple[Limits, ...],
+    end: tuple[Limits, ...],
+    finals: list[np.ndarray],
+    position: np.ndarray,
+    axes: tuple[str, ...],
+) -> Camera:
+    """A still view holding both `start` and `end` where that frames the final state well (its values
+    `finals`, one array per axis, span STILL_FILL of it on some axis), else a camera from `start` to `end`."""
+    both = tuple((min(s[0], e[0]), max(s[1], e[1])) for s, e in zip(start, end, strict=True))
+    if max(span_share(final, limits) for final, limits in zip(finals, both, strict=True)) >= STILL_FILL:
+        return still(both, len(position), axes)
+    return moving(start, [end], position, axes)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .camera import Camera, framed, moving, still
+from .camera import Camera, camera_for, framed, still
 from .common import (
     FIXED_EFFECT_LABEL,
     LIMIT_PADDING,
@@ -284,7 +284,8 @@ def funnel(
         )
     names = tuple(column for column, _, _ in effects)
     if spec.zoom == "auto" and spec.camera:
-        camera = moving(tuple(starts), [tuple(ends)], np.clip(timeline.position, 0.0, 1.0), names)
+        finals = [panel.states[-1] for panel in panels]
+        camera = camera_for(tuple(starts), tuple(ends), finals, np.clip(timeline.position, 0.0, 1.0), names)
     else:
         camera = still(tuple(panel.ylim for panel in panels), timeline.n_frames, names)
     return FunnelStory(

@@ -8,11 +8,11 @@ expects the clusters' effects, N(fixed effects, Σ).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .camera import Camera, framed, moving, still
+from .camera import Camera, camera_for, framed, still
 from .common import (
     COMPLETE_POOL_LABEL,
     FIXED_EFFECT_LABEL,
@@ -201,14 +201,24 @@ PLANE_AXES = ("intercept", "slope")
 def plane_camera(spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline) -> Camera:
     """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates to one framed on the
     final state (partial pooling, the fixed effects, complete pooling), moving while the points make their
-    last move. Otherwise one view throughout (`plane_limits`)."""
+    last move; one view holding both where that frames the final state well enough (`camera_for`).
+    Otherwise one view throughout (`plane_limits`)."""
     if spec.zoom != "auto" or not spec.camera:
         return still(plane_limits(spec, estimates, states), timeline.n_frames, PLANE_AXES)
-    marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
-    start = tuple(framed([states[-2][:, axis]], [marks[:, axis]]) for axis in (0, 1))
-    end = tuple(framed([states[-1][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    start, end = plane_views(estimates, states)
     last_move = np.clip(timeline.position - (len(states) - 2), 0.0, 1.0)
-    return moving(start, [end], last_move, PLANE_AXES)
+    return camera_for(start, end, [states[-1][:, 0], states[-1][:, 1]], last_move, PLANE_AXES)
+
+
+def plane_views(estimates: Estimates, states: np.ndarray, also: np.ndarray | None = None) -> tuple[Any, Any]:
+    """The camera's start view, framed on the own estimates (no pooling), and its end view, framed on the
+    final state and, where given, every one of the points `also` (the truths); both hold the fixed
+    effects and complete pooling."""
+    marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
+    ends = marks if also is None else np.vstack([marks, also])
+    start = tuple(framed([states[-2][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    end = tuple(framed([states[-1][:, axis]], [ends[:, axis]]) for axis in (0, 1))
+    return start, end
 
 
 def random_effect_sds(estimates: Estimates) -> np.ndarray:

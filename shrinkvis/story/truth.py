@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import colour_space
-from .camera import framed, moving, still
+from .camera import camera_for, still
 from .common import LIMIT_PADDING, LegendEntry
 from .easing import ease
-from .plane import PLANE_AXES, PlaneStory, departures, no_and_partial_pool
+from .plane import PLANE_AXES, PlaneStory, departures, no_and_partial_pool, plane_views
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -169,14 +169,14 @@ def with_truth_reveal(
     theme = look.theme
     xlim, ylim = story.xlim, story.ylim
     camera = story.camera
-    if camera is not None and camera.moves:
-        # the camera moves with the flight to a view framed on the partial-pooling estimates and the true
-        # effects together, where the reveal then happens (a second move as the truth appears would be
-        # too quick: that part is a tenth of the time)
-        # (every truth: simulated effects have no wild few, and a group apart is the story, small_differ's)
-        marks = np.stack([story.fixed_effects, story.complete_pool])
-        end = tuple(framed([pooled[:, axis]], [marks[:, axis], truth[:, axis]]) for axis in (0, 1))
-        camera = moving(camera.view(0), [end], camera.position, camera.axes)
+    if spec.zoom == "auto" and spec.camera:
+        # the end view holds every true effect too (simulated effects have no wild few, and a group apart
+        # is the story, small_differ's); the camera moves with the flight, and the reveal happens there
+        # (a second move as the truth appears would be too quick: that part is a tenth of the time)
+        start, end = plane_views(estimates, story.states, also=truth)
+        position = story.camera.position if story.camera is not None else story.timeline.position
+        camera = camera_for(start, end, [pooled[:, 0], pooled[:, 1]], position, PLANE_AXES)
+        xlim, ylim = camera.start
     elif spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
         xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
         camera = still((xlim, ylim), len(progress), PLANE_AXES)
