@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .style import DPI, center_header
+from .style import DPI, center_header, fit_axis_labels
 
 SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
 POSITION_DECIMALS = 10  # of the axes positions (figure fractions): far below a pixel
@@ -54,6 +54,7 @@ class BlitRenderer:
             # the layout's solver may differ in the last bit from one process to the next; the SVG names
             # its clip paths after the exact axes boxes, so the same picture must give the same numbers
             axes.set_position(np.round(axes.get_position().bounds, POSITION_DECIMALS))
+        fit_axis_labels(self._figure)
         self.after_layout()
         # no engine at all rather than "none" (a placeholder engine): with any engine savefig lays the
         # figure out by drawing it once more before the SVG's own draw

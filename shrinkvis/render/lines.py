@@ -24,6 +24,7 @@ class LinesRenderer(BlitRenderer):
         grid, first = grid_with_header(figure, story.header, look, story.rows, story.columns)
         complete = line_segments(story.complete_pool, story.xlim)[0]
         self._lines = []
+        self._titles: list[tuple[Any, Any]] = []
         for index in range(story.rows * story.columns):
             row, column = divmod(index, story.columns)
             # every panel gets the same limits, so the axes need not be shared: sharing makes each panel
@@ -36,7 +37,9 @@ class LinesRenderer(BlitRenderer):
             style_axes(axes, look)
             axes.set_xlim(*story.xlim)
             axes.set_ylim(*story.ylim)
-            axes.set_title(panel.title, fontsize=look.annotation_size, color=theme.text, pad=2)
+            self._titles.append(
+                (axes.set_title(panel.title, fontsize=look.annotation_size, color=theme.text, pad=2), panel)
+            )
             # tick labels only on the outer panels: they share their axes
             bottom = index + story.columns >= len(story.panels)
             axes.tick_params(labelbottom=bottom, labelleft=column == 0)
@@ -69,6 +72,25 @@ class LinesRenderer(BlitRenderer):
             )
             self.moving(data)
         draw_legend(figure, story.legend, look)
+
+    def after_layout(self) -> None:
+        """A panel title wider than its panel loses the end of the cluster's name to an ellipsis; its size
+        (n = 27) always shows whole."""
+        renderer = self.figure.canvas.get_renderer()
+        for title, panel in self._titles:
+            room = title.axes.bbox.width
+            if title.get_window_extent(renderer).width <= room:
+                continue
+            name = panel.name
+            short, long = 0, len(name)  # the longest prefix that fits, by bisection
+            while short < long:
+                middle = (short + long + 1) // 2
+                title.set_text(f"{name[:middle].rstrip()}… · {panel.size_text}")
+                if title.get_window_extent(renderer).width <= room:
+                    short = middle
+                else:
+                    long = middle - 1
+            title.set_text(f"{name[:short].rstrip()}… · {panel.size_text}" if short else panel.size_text)
 
     def update(self, frame: int) -> None:
         segments = self.story.segments(frame)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..story.plane import PlaneStory
 from .base import BlitRenderer
-from .moving_ticks import MovingTicks, outlines, text_outline
+from .moving_ticks import MovingTicks
 from .style import (
     broken_line,
     draw_legend,
@@ -28,8 +28,6 @@ CONTOUR_WIDTH = 0.9
 CONTOUR_ALPHA = 0.55
 TRAIL_WIDTH = 0.8
 POINT_EDGE_WIDTH = 0.4
-LABEL_PAD = 0.15  # of the font size, around a contour label's box
-LABEL_BOX_ALPHA = 0.75
 STAGE_CAPTION_PAD = 6.0  # points between the axes and the stage caption
 STAGE_CAPTION_SHARE = 0.82  # of the figure's width: centred on the axes, which the y label pushes right
 
@@ -86,7 +84,6 @@ class PlaneRenderer(BlitRenderer):
                         zorder=1,
                     )
                 )
-        labelled = [contour for contour in story.contours if contour.label_at is not None]
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
             self._stage = axes.set_title(
@@ -123,8 +120,6 @@ class PlaneRenderer(BlitRenderer):
         self._edge = self.moving(
             axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
         )
-        # the contours' labels over the points: outlines made once, placed each frame (a moving camera)
-        ContourLabels(self, axes, labelled, look)
         # the still marks in one collection, in the storyboard's order (the black hole last): one draw call
         marks = story.marks
         self._mark_faces = np.array([(0, 0, 0, 0) if mark.hollow else mark.color for mark in marks])
@@ -216,34 +211,3 @@ class PlaneRenderer(BlitRenderer):
             setter(faded)
         if self._truth is not None:
             self._truth.update(frame)
-
-
-class ContourLabels:
-    """The contours' labels ("50%", "90%") on a faint box in the background colour, over the points: two
-    collections of outlines (in points) made once, at their places in data coordinates."""
-
-    def __init__(self, renderer: BlitRenderer, axes: Any, contours: list[Any], look: Any) -> None:
-        from matplotlib.path import Path
-
-        theme = look.theme
-        at = np.array([contour.label_at for contour in contours], dtype=float).reshape(-1, 2)
-        texts = [text_outline(contour.label, look.annotation_size, "left", "bottom") for contour in contours]
-        pad = LABEL_PAD * look.annotation_size
-        boxes = []
-        for text in texts:
-            (x0, y0), (x1, y1) = text.vertices.min(axis=0) - pad, text.vertices.max(axis=0) + pad
-            boxes.append(Path([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)], closed=True))
-        fill = (*theme.background[:3], LABEL_BOX_ALPHA)
-        # boxes first, then the texts over them, in one collection
-        collection = renderer.moving(
-            outlines(
-                axes,
-                axes.transData,
-                boxes + texts,
-                facecolors=[fill] * len(boxes) + [theme.contour] * len(texts),
-            )
-        )
-        collection.set_offsets(np.concatenate([at, at]) if len(at) else np.empty((0, 2)))
-        # placed for the final view: hidden where the camera has not come yet
-        collection.set_clip_on(True)
-        collection.set_clip_box(axes.bbox)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
-CONTOUR_LABEL = "Expected spread of clusters (model)"
+CONTOUR_LABEL = "Model: {levels} of clusters within"  # the levels named in the legend, off the data
 EDGE_LABEL = "Own estimate off the view, at its edge"
 EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
@@ -384,7 +384,8 @@ def plane_story(
         contours(center, estimates.cov_re, spec.contour_levels, *camera.end) if show_contours else ()
     )
     if shown_contours:
-        legend = (*legend, LegendEntry(CONTOUR_LABEL, look.theme.contour, line="-"))
+        levels = " / ".join(contour.label for contour in shown_contours)
+        legend = (*legend, LegendEntry(CONTOUR_LABEL.format(levels=levels), look.theme.contour, line="-"))
     if edge_marks(no_pool, xlim, ylim).outside.any():  # the triangles of far starts need a word
         legend = (
             *legend,
