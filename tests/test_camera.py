@@ -180,3 +180,27 @@ def test_summary_records_the_first_and_last_view(tmp_path):
         tmp_path / "funnel",
     )
     assert set(json.loads(funnel.files["json"].read_text())["view"]["end"]) == {"intercept", "slope"}
+
+
+@pytest.mark.parametrize("name", ["fewer_obs", "small_differ"])
+def test_the_truth_reveal_colours_each_error_by_closer_or_further_and_keeps_its_box_off_the_points(
+    fitted, name
+):
+    from shrinkvis.story.truth import CLOSER_LABEL, FURTHER_LABEL, points_in_corner
+
+    scenario, data, estimates = fitted[name]
+    board = pipeline.storyboard(estimates, scenario, data)
+    reveal = board.truth
+    last = board.n_frames - 1
+    colors = reveal.segment_colors(last)
+    theme = board.look.theme
+    own_error = np.linalg.norm(reveal.own - reveal.truth, axis=1)
+    assert reveal.closer.any() and (~reveal.closer).any()  # better on average, not for every cluster
+    assert np.allclose(colors[reveal.closer, :3], theme.partial_pool[:3], atol=1e-6)
+    assert np.allclose(colors[~reveal.closer, :3], theme.warning[:3], atol=1e-6)
+    assert np.all(own_error > 0)
+    labels = [entry.label for entry in board.legend]
+    assert CLOSER_LABEL in labels and FURTHER_LABEL in labels
+    # the RMSE box's corner of the final view is free of clusters and truths
+    final = board.camera.end
+    assert points_in_corner(np.vstack([reveal.pooled, reveal.truth]), *final, reveal.corner) == 0

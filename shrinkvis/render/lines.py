@@ -74,19 +74,27 @@ class LinesRenderer(BlitRenderer):
         draw_legend(figure, story.legend, look)
 
     def after_layout(self) -> None:
-        """A panel title wider than its panel loses the end of the cluster's name to an ellipsis; its size
+        """Panel titles wider than their panels: every title drops the group's name ("Cluster 47" → "47",
+        alike in every panel), then a label still too wide loses its end to an ellipsis; the size
         (n = 27) always shows whole."""
         renderer = self.figure.canvas.get_renderer()
+
+        def fits(title: Any) -> bool:
+            return bool(title.get_window_extent(renderer).width <= title.axes.bbox.width)
+
+        if all(fits(title) for title, _ in self._titles):
+            return
         for title, panel in self._titles:
-            room = title.axes.bbox.width
-            if title.get_window_extent(renderer).width <= room:
+            title.set_text(f"{panel.short_name} · {panel.size_text}")
+        for title, panel in self._titles:
+            if fits(title):
                 continue
-            name = panel.name
-            short, long = 0, len(name)  # the longest prefix that fits, by bisection
+            name = panel.short_name
+            short, long = 0, len(name)  # the longest beginning that fits, by bisection
             while short < long:
                 middle = (short + long + 1) // 2
                 title.set_text(f"{name[:middle].rstrip()}… · {panel.size_text}")
-                if title.get_window_extent(renderer).width <= room:
+                if fits(title):
                     short = middle
                 else:
                     long = middle - 1

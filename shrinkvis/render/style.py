@@ -50,8 +50,8 @@ def fit_axis_labels(figure: Any) -> None:
         if not axes.axison:
             continue
         for label, along in ((axes.yaxis.label, "height"), (axes.xaxis.label, "width")):
-            if not label.get_text() or not label.get_visible():
-                continue
+            if not label.get_text() or not label.get_visible() or label.get_wrap():
+                continue  # (a wrapped label wraps within the figure when drawn)
             room = getattr(axes.bbox, along)
             while (
                 getattr(label.get_window_extent(renderer), along) > room

@@ -57,6 +57,11 @@ class LinePanel:
         return f"{self.group_name} {self.cluster}"
 
     @property
+    def short_name(self) -> str:
+        """The label alone ("370"), for a panel too narrow for "Subject 370"."""
+        return self.cluster
+
+    @property
     def size_text(self) -> str:
         return f"n = {self.n}"
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
 CONTOUR_LABEL = "Model: {levels} of clusters within"  # the levels named in the legend, off the data
-EDGE_LABEL = "Own estimate off the view, at its edge"
+EDGE_LABEL = "Own estimate beyond the edge"
 EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
 

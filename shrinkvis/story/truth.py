@@ -37,10 +37,33 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 # appearing, a short rest, the segments sliding. The flight keeps most, so it reads as the main act.
 REVEAL_SHARES = (("move", 0.50), ("rest", 0.08), ("appear", 0.10), ("pause", 0.04), ("slide", 0.28))
 TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
-TRUTH_LABEL = "True effects (simulation, shown at the end)"
+TRUTH_LABEL = "True effects (simulation)"
 SEGMENT_ALPHA = 0.7
 HEADING = "Distance to the truth (RMSE)"
+CLOSER_LABEL = "Pooled closer to its truth"
+FURTHER_LABEL = "Pooled further from it"
 TEXT_REACH = (0.5, 0.3)  # share of the plot's width and height the text may cover from its corner
+
+
+def points_in_corner(
+    points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float], corner: tuple[int, int]
+) -> int:
+    """How many of the points the text in this corner would cover (TEXT_REACH of the plot from it)."""
+    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
+    share = share[np.all(np.isfinite(share), axis=1)]
+    near = [
+        share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
+        for axis, side in enumerate(corner)
+    ]
+    return int(np.sum(near[0] & near[1]))
+
+
+def with_room(limits: tuple[float, float], top: int) -> tuple[float, float]:
+    """`limits` grown at the top (1) or the bottom (0) so that what they held fills all but TEXT_REACH of
+    the height: the text's corner is empty."""
+    low, high = limits
+    extra = TEXT_REACH[1] / (1 - TEXT_REACH[1]) * (high - low)
+    return (low, high + extra) if top else (low - extra, high)
 
 
 def quietest_corner(
@@ -48,15 +71,9 @@ def quietest_corner(
 ) -> tuple[int, int]:
     """The corner of the plot whose text would cover the fewest of these points: (0 left | 1 right,
     0 bottom | 1 top), the upper left when they tie."""
-    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
-    share = share[np.all(np.isfinite(share), axis=1)]
-    counts = {}
-    for corner in ((0, 1), (1, 1), (0, 0), (1, 0)):
-        near = [
-            share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
-            for axis, side in enumerate(corner)
-        ]
-        counts[corner] = int(np.sum(near[0] & near[1]))
+    counts = {
+        corner: points_in_corner(points, xlim, ylim, corner) for corner in ((0, 1), (1, 1), (0, 0), (1, 0))
+    }
     return min(counts, key=lambda corner: counts[corner])  # min keeps the first of equals
 
 
@@ -78,6 +95,7 @@ class TruthReveal:
     warning_text: str = ""  # where partial pooling is further from the truth: "small clusters (n = 8): …"
     warning_color: RGBA = (0.0, 0.0, 0.0, 1.0)
     corner: tuple[int, int] = (0, 1)  # where the text goes: (0 left | 1 right, 0 bottom | 1 top)
+    further_color: RGBA = (0.0, 0.0, 0.0, 1.0)  # a segment that pooling made longer
 
     def truth_alpha(self, frame: int) -> float:
         return float(np.clip(self.progress[frame], 0.0, 1.0))
@@ -93,12 +111,27 @@ class TruthReveal:
         end = self.own + self.slide(frame) * (self.pooled - self.own)
         return np.stack([self.truth, end], axis=1)
 
-    def segment_color(self, frame: int) -> np.ndarray:
-        """The segments blend from no pooling's colour to partial pooling's as they slide."""
-        color = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), self.slide(frame))
-        color = np.array(color, dtype=float)
-        color[3] = SEGMENT_ALPHA * self.truth_alpha(frame)
-        return color
+    @property
+    def closer(self) -> np.ndarray:
+        """(J,) bool: partial pooling ends nearer this cluster's truth than its own estimate did (distances
+        in the plane with each coefficient in units of the truths' spread, as the eye compares them)."""
+        spread = np.nanstd(self.truth, axis=0)
+        spread = np.where(spread > 0, spread, 1.0)
+        own = np.hypot(*((self.own - self.truth) / spread).T)
+        pooled = np.hypot(*((self.pooled - self.truth) / spread).T)
+        return pooled < own
+
+    def segment_colors(self, frame: int) -> np.ndarray:
+        """(J, 4) the segments start in no pooling's colour and, as they slide, turn partial pooling's where
+        pooling brought the cluster closer to its truth, the warning colour where it took it further."""
+        share = self.slide(frame)
+        closer = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), share)
+        further = colour_space.blend(np.array(self.own_color), np.array(self.further_color), share)
+        colors = np.where(
+            self.closer[:, None], np.asarray(closer, dtype=float), np.asarray(further, dtype=float)
+        )
+        colors[:, 3] = SEGMENT_ALPHA * self.truth_alpha(frame)
+        return colors
 
     def lines(self) -> tuple[tuple[str, RGBA, int], ...]:
         """The text on the frame: (line, colour, 0 shown with the truth or 1 with the slide)."""
@@ -181,6 +214,18 @@ def with_truth_reveal(
         xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
         camera = still((xlim, ylim), len(progress), PLANE_AXES)
     final_x, final_y = camera.end if camera is not None else (xlim, ylim)
+    shown = np.vstack([pooled, truth])
+    corner = quietest_corner(shown, final_x, final_y)
+    if spec.zoom != "fixed" and camera is not None and points_in_corner(shown, final_x, final_y, corner):
+        # no corner is free: the final view grows on the corner's side by the text's height, so the RMSE
+        # box sits on empty plot instead of on the clusters it speaks of
+        final_y = with_room(final_y, corner[1])
+        views = camera.views.copy()
+        views[-1, 1] = final_y
+        if not camera.moves:
+            views[:, 1] = final_y
+            xlim, ylim = final_x, final_y
+        camera = dataclasses.replace(camera, views=views)
     reveal = TruthReveal(
         truth=truth,
         own=own,
@@ -195,9 +240,15 @@ def with_truth_reveal(
         pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
         warning_text=_losses(score),
         warning_color=theme.warning,
-        corner=quietest_corner(np.vstack([pooled, truth]), final_x, final_y),
+        corner=corner,
+        further_color=theme.warning,
     )
-    legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
+    legend = (
+        *story.legend,
+        LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area),
+        LegendEntry(CLOSER_LABEL, theme.partial_pool, line="-", alpha=SEGMENT_ALPHA),
+        LegendEntry(FURTHER_LABEL, theme.warning, line="-", alpha=SEGMENT_ALPHA),
+    )
     # the widened view changes where far starts enter it: their departures follow the new limits
     return dataclasses.replace(
         story,
