@@ -198,26 +198,34 @@ def plane_limits(
 PLANE_AXES = ("intercept", "slope")
 
 
-def plane_camera(spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline) -> Camera:
-    """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates to one framed on the
-    final state (partial pooling, the fixed effects, complete pooling), moving while the points make their
-    last move; one view holding both where that frames the final state well enough (`camera_for`).
-    Otherwise one view throughout (`plane_limits`)."""
+def plane_camera(
+    spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline, own_state: int = -2
+) -> Camera:
+    """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates (`states[own_state]`)
+    to one framed on the final state (the states after it: partial pooling, with the Bayesian engine both
+    REML's and Bayes's; the fixed effects, complete pooling), moving while the points leave no pooling; one
+    view holding both where that frames the final state well enough (`camera_for`). Otherwise one view
+    throughout (`plane_limits`)."""
     if spec.zoom != "auto" or not spec.camera:
         return still(plane_limits(spec, estimates, states), timeline.n_frames, PLANE_AXES)
-    start, end = plane_views(estimates, states)
-    last_move = np.clip(timeline.position - (len(states) - 2), 0.0, 1.0)
-    return camera_for(start, end, [states[-1][:, 0], states[-1][:, 1]], last_move, PLANE_AXES)
+    own_state %= len(states)
+    start, end = plane_views(estimates, states, own_state=own_state)
+    leaving = np.clip(timeline.position - own_state, 0.0, 1.0)
+    return camera_for(start, end, [states[-1][:, 0], states[-1][:, 1]], leaving, PLANE_AXES)
 
 
-def plane_views(estimates: Estimates, states: np.ndarray, also: np.ndarray | None = None) -> tuple[Any, Any]:
-    """The camera's start view, framed on the own estimates (no pooling), and its end view, framed on the
-    final state and, where given, every one of the points `also` (the truths); both hold the fixed
-    effects and complete pooling."""
+def plane_views(
+    estimates: Estimates, states: np.ndarray, also: np.ndarray | None = None, own_state: int = -2
+) -> tuple[Any, Any]:
+    """The camera's start view, framed on the own estimates (`states[own_state]`, no pooling), and its end
+    view, framed on the states after it and, where given, every one of the points `also` (the truths);
+    both hold the fixed effects and complete pooling."""
     marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
     ends = marks if also is None else np.vstack([marks, also])
-    start = tuple(framed([states[-2][:, axis]], [marks[:, axis]]) for axis in (0, 1))
-    end = tuple(framed([states[-1][:, axis]], [ends[:, axis]]) for axis in (0, 1))
+    own_state %= len(states)
+    pooled = states[own_state + 1 :].reshape(-1, 2)
+    start = tuple(framed([states[own_state][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    end = tuple(framed([pooled[:, axis]], [ends[:, axis]]) for axis in (0, 1))
     return start, end
 
 
@@ -313,6 +321,11 @@ def departures(states: np.ndarray, xlim: tuple[float, float], ylim: tuple[float,
     return travel
 
 
+def edge_legend(look: Look, color: RGBA) -> LegendEntry:
+    """The legend's word for the triangles on the edge: own estimates beyond the view."""
+    return LegendEntry(EDGE_LABEL, color, marker=">", area=look.area(EDGE_LEGEND_AREA))
+
+
 def plane_marks(
     center: np.ndarray, complete: np.ndarray, look: Look, fixed_effects_from: int = -1
 ) -> tuple[Mark, ...]:
@@ -372,13 +385,15 @@ def plane_story(
     legend: tuple[LegendEntry, ...],
     show_contours: bool,
     fixed_effects_from: int = -1,
+    own_state: int = -2,
 ) -> PlaneStory:
-    """The parts both plane views share: limits, contours, transparency."""
+    """The parts both plane views share: limits, contours, transparency. `states[own_state]` is no
+    pooling, where the camera opens."""
     center = fixed_effects(estimates)
-    camera = plane_camera(spec, estimates, states, timeline)
+    camera = plane_camera(spec, estimates, states, timeline, own_state)
     xlim, ylim = camera.start
     table = estimates.clusters
-    no_pool = states[-2]
+    no_pool = states[own_state]
     alpha = extremeness_alpha(no_pool, center) if spec.transparency == "extremeness" else np.ones(len(table))
     shown_contours = (
         contours(center, estimates.cov_re, spec.contour_levels, *camera.end) if show_contours else ()
@@ -387,10 +402,7 @@ def plane_story(
         levels = " / ".join(contour.label for contour in shown_contours)
         legend = (*legend, LegendEntry(CONTOUR_LABEL.format(levels=levels), look.theme.contour, line="-"))
     if edge_marks(no_pool, xlim, ylim).outside.any():  # the triangles of far starts need a word
-        legend = (
-            *legend,
-            LegendEntry(EDGE_LABEL, state_colors[-2], marker=">", area=look.area(EDGE_LEGEND_AREA)),
-        )
+        legend = (*legend, edge_legend(look, state_colors[own_state]))
     return PlaneStory(
         view=view,
         header=header,

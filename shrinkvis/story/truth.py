@@ -21,9 +21,17 @@ import numpy as np
 
 from . import colour_space
 from .camera import camera_for, still
-from .common import LIMIT_PADDING, LegendEntry
+from .common import LIMIT_PADDING, LegendEntry, edge_marks
 from .easing import ease
-from .plane import PLANE_AXES, PlaneStory, departures, no_and_partial_pool, plane_views
+from .plane import (
+    EDGE_LABEL,
+    PLANE_AXES,
+    PlaneStory,
+    departures,
+    edge_legend,
+    no_and_partial_pool,
+    plane_views,
+)
 from .presets import Look
 from .themes import RGBA
 from .timeline import Timeline
@@ -243,8 +251,12 @@ def with_truth_reveal(
         corner=corner,
         further_color=theme.warning,
     )
+    legend = story.legend
+    if edge_marks(own, xlim, ylim).outside.any() and not any(entry.label == EDGE_LABEL for entry in legend):
+        # this camera opens on another view than the story's: its far starts need their word too
+        legend = (*legend, edge_legend(look, theme.no_pool))
     legend = (
-        *story.legend,
+        *legend,
         LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area),
         LegendEntry(CLOSER_LABEL, theme.partial_pool, line="-", alpha=SEGMENT_ALPHA),
         LegendEntry(FURTHER_LABEL, theme.warning, line="-", alpha=SEGMENT_ALPHA),
