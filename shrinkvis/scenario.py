@@ -369,6 +369,11 @@ class AnimationSpec(_Spec):
         "(points outside are marked at the edge).",
     )
     limits: Limits = Field(Limits(), description="Axis limits for zoom: fixed.")
+    camera: bool = Field(
+        True,
+        description="zoom auto: the axes move with the story, from a view framed on the own estimates "
+        "(no pooling) to one framed on the final state; false: one view throughout.",
+    )
     contour_levels: tuple[float, ...] = Field(
         (0.5, 0.9), description="Contours of the estimated distribution of cluster effects ([] for none)."
     )

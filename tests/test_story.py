@@ -187,7 +187,8 @@ def test_no_contours_when_asked_for_none(baseline):
 
 def test_auto_zoom_is_fixed_effects_plus_minus_three_sds_widened_to_most_starts_padded(baseline):
     _, _, estimates = baseline
-    board = _build(baseline)
+    board = _build(baseline, "animation.camera=false")  # one view throughout
+    assert not board.camera.moves
     for axis, limits in enumerate((board.xlim, board.ylim)):
         center = board.fixed_effects[axis]
         sd = np.sqrt(estimates.cov_re[axis, axis])

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..story.plane import PlaneStory
 from .base import BlitRenderer
+from .moving_ticks import MovingTicks
 from .style import (
     broken_line,
     draw_legend,
@@ -48,38 +49,39 @@ class PlaneRenderer(BlitRenderer):
         axes.set_ylim(*story.ylim)
         axes.set_xlabel(story.x_label)
         axes.set_ylabel(story.y_label)
+        self._camera_moves = story.camera is not None and story.camera.moves
+        # a moving camera: ticks, gridlines and everything in data coordinates move, drawn each frame
+        self._ticks = MovingTicks(self, axes, ("x", "y"), look) if self._camera_moves else None
 
-        labels = []  # the contours' labels: drawn over the points, moving with nothing
-        for contour in story.contours:
-            axes.add_patch(
-                Ellipse(
-                    tuple(contour.center),
-                    2 * contour.semi_axes[0],
-                    2 * contour.semi_axes[1],
-                    angle=contour.angle,
-                    fill=False,
-                    edgecolor=theme.contour,
-                    alpha=CONTOUR_ALPHA,
-                    linewidth=CONTOUR_WIDTH * look.scale,
-                    zorder=1,
-                )
+        # the contours: still ellipses, or with a moving camera one broken line drawn each frame
+        ellipse_outlines = [contour.outline() for contour in story.contours]
+        if self._camera_moves:
+            joined = (
+                np.concatenate([np.vstack([outline, [np.nan, np.nan]]) for outline in ellipse_outlines])
+                if ellipse_outlines
+                else np.empty((0, 2))
             )
-            if contour.label_at is not None:
-                labels.append(
-                    axes.text(
-                        *contour.label_at,
-                        contour.label,
-                        fontsize=look.annotation_size,
-                        color=theme.contour,
-                        ha="left",
-                        va="bottom",
-                        bbox={
-                            "boxstyle": "round,pad=0.15",
-                            "facecolor": theme.background,
-                            "alpha": 0.75,
-                            "lw": 0,
-                        },
-                        zorder=4,
+            (ellipses,) = axes.plot(
+                *joined.T,
+                color=theme.contour,
+                alpha=CONTOUR_ALPHA,
+                lw=CONTOUR_WIDTH * look.scale,
+                zorder=1,
+            )
+            self.moving(ellipses)
+        else:
+            for contour in story.contours:
+                axes.add_patch(
+                    Ellipse(
+                        tuple(contour.center),
+                        2 * contour.semi_axes[0],
+                        2 * contour.semi_axes[1],
+                        angle=contour.angle,
+                        fill=False,
+                        edgecolor=theme.contour,
+                        alpha=CONTOUR_ALPHA,
+                        linewidth=CONTOUR_WIDTH * look.scale,
+                        zorder=1,
                     )
                 )
         draw_legend(figure, story.legend, look)
@@ -118,8 +120,6 @@ class PlaneRenderer(BlitRenderer):
         self._edge = self.moving(
             axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
         )
-        for label in labels:
-            self.moving(label)
         # the still marks in one collection, in the storyboard's order (the black hole last): one draw call
         marks = story.marks
         self._mark_faces = np.array([(0, 0, 0, 0) if mark.hollow else mark.color for mark in marks])
@@ -155,6 +155,38 @@ class PlaneRenderer(BlitRenderer):
     def show_background(self, key: Hashable) -> None:
         if self.story.stage_captions:
             self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
+
+    def view_key(self, frame: int) -> Hashable:
+        """The camera's view at this frame, when it moves."""
+        camera = self.story.camera
+        return camera.view(frame) if camera is not None and camera.moves else None
+
+    def _key_views(self) -> list[Any]:
+        camera = self.story.camera
+        assert camera is not None
+        return [tuple(tuple(limits) for limits in view) for view in camera.views.tolist()]
+
+    def before_layout(self) -> None:
+        if self._ticks is not None:
+            self._ticks.reserve(self._key_views())
+
+    def after_layout(self) -> None:
+        if self._ticks is not None:
+            self._ticks.pin_labels()
+            self._ticks.hide_own()
+
+    def _set_limits(self, key: Any) -> None:
+        xlim, ylim = key
+        # the data limits straight into the view box: set_xlim's callbacks and checks cost more than
+        # the rest of a frame, and nothing here listens to them
+        self._axes.viewLim.intervalx = xlim
+        self._axes.viewLim.intervaly = ylim
+
+    def show_view(self, key: Hashable) -> None:
+        if key is not None:
+            self._set_limits(key)
+            if self._ticks is not None:
+                self._ticks.update(key)  # type: ignore[arg-type]
 
     def update(self, frame: int) -> None:
         story = self.story

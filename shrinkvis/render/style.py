@@ -38,6 +38,28 @@ def fit_width(artist: Any, text: str, width_px: float, font_size: float) -> None
     artist.set_text(textwrap.fill(text, min(even, characters)))
 
 
+MIN_LABEL_SIZE = 6.0  # pt: an axis label is made smaller down to this to stay beside its axes
+LABEL_SHRINK = 0.9
+
+
+def fit_axis_labels(figure: Any) -> None:
+    """Every axis label no longer than its axes: a y label taller than a short panel would run into the
+    title or the panel above, so its type is made smaller (after the layout, which sizes the panels)."""
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        if not axes.axison:
+            continue
+        for label, along in ((axes.yaxis.label, "height"), (axes.xaxis.label, "width")):
+            if not label.get_text() or not label.get_visible() or label.get_wrap():
+                continue  # (a wrapped label wraps within the figure when drawn)
+            room = getattr(axes.bbox, along)
+            while (
+                getattr(label.get_window_extent(renderer), along) > room
+                and label.get_fontsize() > MIN_LABEL_SIZE
+            ):
+                label.set_fontsize(max(label.get_fontsize() * LABEL_SHRINK, MIN_LABEL_SIZE))
+
+
 def style_axes(axes: Any, look: Look, grid: bool = True) -> None:
     theme = look.theme
     axes.set_facecolor(theme.background)

@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+def camera_record(story: Storyboard) -> dict[str, dict[str, list[float]]] | None:
+    """The axes of the first and the last frame, for summary.json: {"start": {"intercept": [lo, hi],
+    "slope": [lo, hi]}, "end": {…}} (a one-dimensional view: the axes it has); None for the lines view,
+    whose panels each frame their own cluster."""
+    camera = getattr(story, "camera", None)
+    return None if camera is None else camera.record()
+
+
 def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = None) -> Storyboard:
     """The storyboard of the scenario's view; `data` (the modelled rows: y, x, cluster) for the lines view."""
     spec = scenario.animation
@@ -55,7 +63,9 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]
     the_timeline = timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, states)
     if reveals_truth(estimates, spec):
-        points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
+        points, progress = reveal_timeline(
+            spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing
+        )
         story = shrinkage(estimates, spec, the_header, the_look, points)
         return with_truth_reveal(story, estimates, spec, progress, the_look)
     if view == "shrinkage":

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .camera import Camera, camera_for, framed, still
 from .common import (
     FIXED_EFFECT_LABEL,
     LIMIT_PADDING,
@@ -76,13 +77,25 @@ class FunnelStory(Timed):
     # the caterpillar: estimates along the x axis, each cluster on its own row (the story's x is then
     # drawn upwards); points, bars, edges and `axes` below are in drawing coordinates either way
     horizontal: bool = False
+    # the estimate axis of each panel on each frame; None: each panel's `ylim` throughout
+    camera: Camera | None = None
+
+    def estimate_limits(self, frame: int, panel: int) -> tuple[float, float]:
+        if self.camera is None:
+            return self.panels[panel].ylim
+        return self.camera.view(frame)[panel]
 
     def _drawn(self, xy: np.ndarray) -> np.ndarray:
         return xy[..., ::-1] if self.horizontal else xy
 
-    def axes(self, panel: int) -> tuple[tuple[float, float], tuple[float, float], str, str]:
-        """(x limits, y limits, x label, y label) of a panel as drawn."""
-        limits_and_labels = (self.xlim, self.panels[panel].ylim, self.x_label, self.panels[panel].label)
+    def axes(self, panel: int, frame: int = 0) -> tuple[tuple[float, float], tuple[float, float], str, str]:
+        """(x limits, y limits, x label, y label) of a panel as drawn at this frame."""
+        limits_and_labels = (
+            self.xlim,
+            self.estimate_limits(frame, panel),
+            self.x_label,
+            self.panels[panel].label,
+        )
         if self.horizontal:
             return limits_and_labels[1], limits_and_labels[0], limits_and_labels[3], limits_and_labels[2]
         return limits_and_labels
@@ -112,7 +125,7 @@ class FunnelStory(Timed):
         return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
-        xlim, ylim, _, _ = self.axes(panel)
+        xlim, ylim, _, _ = self.axes(panel, frame)
         return edge_marks(self.points(frame, panel), xlim, ylim)
 
 
@@ -189,6 +202,7 @@ def funnel(
     # the funnel's wide mouth is the noisy small clusters: auto zoom shows every estimate (fixed still applies)
     zoom = "fit" if spec.zoom == "auto" else spec.zoom
     panels = []
+    starts, ends = [], []  # the camera's views of each panel's estimate axis
     for axis, (column, label, fixed_limits) in enumerate(effects):
         partial = table[f"partial_{column}"].to_numpy(dtype=float)
         partial_se = table[f"partial_{column}_se"].to_numpy(dtype=float)
@@ -225,6 +239,16 @@ def funnel(
             se_states.append((hi - lo) / (2 * Z_95))
         shown = np.concatenate([*states, lines[..., 1].ravel()])
         ylim = axis_limits(zoom, fixed_limits, center, sds[axis], shown, partial)
+        # the camera opens on the own estimates and ends on the pooled ones with their intervals (REML
+        # and, with the Bayesian engine, Bayes: both in one view), a wild few own estimates left outside
+        starts.append(framed([own], [[center]]))
+        pooled = np.concatenate(
+            [
+                np.concatenate([m - Z_95 * e, m + Z_95 * e])
+                for m, e in zip(states[1:], se_states[1:], strict=True)
+            ]
+        )
+        ends.append(framed([pooled], [[center]]))
         panels.append(FunnelPanel(label, center, x, np.stack(states), np.stack(se_states), ylim, lines))
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
@@ -242,7 +266,8 @@ def funnel(
     # the parentheses do not break, so "(n = 4 each)" goes to the next line whole
     if caterpillar:
         each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
-        x_label = f"Clusters, ranked by own estimate ({_unbroken(each)})"
+        # drawn upright beside a panel as tall as the plot: two short lines, never past the header
+        x_label = f"Clusters, ranked by\nown estimate ({_unbroken(each)})"
     elif np.ptp(n) == 0:
         x_label = f"Rank of own estimate ({_unbroken(f'n = {int(n[0])} each')})"
     else:
@@ -257,7 +282,14 @@ def funnel(
             LegendEntry("Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=area),
             *legend[3:],
         )
+    names = tuple(column for column, _, _ in effects)
+    if spec.zoom == "auto" and spec.camera:
+        finals = [panel.states[-1] for panel in panels]
+        camera = camera_for(tuple(starts), tuple(ends), finals, np.clip(timeline.position, 0.0, 1.0), names)
+    else:
+        camera = still(tuple(panel.ylim for panel in panels), timeline.n_frames, names)
     return FunnelStory(
+        camera=camera,
         view="caterpillar" if caterpillar else "funnel",
         header=header,
         look=look,

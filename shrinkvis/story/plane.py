@@ -8,10 +8,11 @@ expects the clusters' effects, N(fixed effects, Σ).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .camera import Camera, camera_for, framed, still
 from .common import (
     COMPLETE_POOL_LABEL,
     FIXED_EFFECT_LABEL,
@@ -37,7 +38,9 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
-CONTOUR_LABEL = "Expected spread of clusters (model)"
+CONTOUR_LABEL = "Model: {levels} of clusters within"  # the levels named in the legend, off the data
+EDGE_LABEL = "Own estimate beyond the edge"
+EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
 
 # The black hole, as in Clark's animations: two semi-transparent black disks, a big faint one and a smaller
@@ -97,13 +100,21 @@ class PlaneStory(Timed):
     complete_pool: np.ndarray  # (2,) one OLS for everyone
     contours: tuple[Contour, ...]
     legend: tuple[LegendEntry, ...]
-    xlim: tuple[float, float]
+    xlim: tuple[float, float]  # the first frame's view (the camera's start)
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     marks: tuple[Mark, ...]  # still markers over the clusters, bottom to top: the black hole last
     travel: np.ndarray  # (K, J, 2) what the points move between: `states`, see `departures`
     truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
     layers: tuple[str, ...] = LAYERS
+    camera: Camera | None = None  # which part of the plane each frame shows; None: xlim, ylim throughout
+
+    def limits_at(self, frame: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x limits, y limits) of this frame."""
+        if self.camera is None:
+            return self.xlim, self.ylim
+        xlim, ylim = self.camera.view(frame)
+        return xlim, ylim
 
     @property
     def start(self) -> np.ndarray:
@@ -130,7 +141,7 @@ class PlaneStory(Timed):
         return np.stack([self.states[self.trail_from], self.positions(frame)], axis=1)
 
     def edge(self, frame: int) -> EdgeMarks:
-        return edge_marks(self.positions(frame), self.xlim, self.ylim)
+        return edge_marks(self.positions(frame), *self.limits_at(frame))
 
     def mark_alpha(self, frame: int, mark: Mark) -> float:
         """Opacity of a mark: there from the start, or fading in on its transition."""
@@ -182,6 +193,40 @@ def plane_limits(
         for axis in (0, 1)
     )
     return xlim, ylim
+
+
+PLANE_AXES = ("intercept", "slope")
+
+
+def plane_camera(
+    spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline, own_state: int = -2
+) -> Camera:
+    """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates (`states[own_state]`)
+    to one framed on the final state (the states after it: partial pooling, with the Bayesian engine both
+    REML's and Bayes's; the fixed effects, complete pooling), moving while the points leave no pooling; one
+    view holding both where that frames the final state well enough (`camera_for`). Otherwise one view
+    throughout (`plane_limits`)."""
+    if spec.zoom != "auto" or not spec.camera:
+        return still(plane_limits(spec, estimates, states), timeline.n_frames, PLANE_AXES)
+    own_state %= len(states)
+    start, end = plane_views(estimates, states, own_state=own_state)
+    leaving = np.clip(timeline.position - own_state, 0.0, 1.0)
+    return camera_for(start, end, [states[-1][:, 0], states[-1][:, 1]], leaving, PLANE_AXES)
+
+
+def plane_views(
+    estimates: Estimates, states: np.ndarray, also: np.ndarray | None = None, own_state: int = -2
+) -> tuple[Any, Any]:
+    """The camera's start view, framed on the own estimates (`states[own_state]`, no pooling), and its end
+    view, framed on the states after it and, where given, every one of the points `also` (the truths);
+    both hold the fixed effects and complete pooling."""
+    marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
+    ends = marks if also is None else np.vstack([marks, also])
+    own_state %= len(states)
+    pooled = states[own_state + 1 :].reshape(-1, 2)
+    start = tuple(framed([states[own_state][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    end = tuple(framed([pooled[:, axis]], [ends[:, axis]]) for axis in (0, 1))
+    return start, end
 
 
 def random_effect_sds(estimates: Estimates) -> np.ndarray:
@@ -276,6 +321,11 @@ def departures(states: np.ndarray, xlim: tuple[float, float], ylim: tuple[float,
     return travel
 
 
+def edge_legend(look: Look, color: RGBA) -> LegendEntry:
+    """The legend's word for the triangles on the edge: own estimates beyond the view."""
+    return LegendEntry(EDGE_LABEL, color, marker=">", area=look.area(EDGE_LEGEND_AREA))
+
+
 def plane_marks(
     center: np.ndarray, complete: np.ndarray, look: Look, fixed_effects_from: int = -1
 ) -> tuple[Mark, ...]:
@@ -335,18 +385,24 @@ def plane_story(
     legend: tuple[LegendEntry, ...],
     show_contours: bool,
     fixed_effects_from: int = -1,
+    own_state: int = -2,
 ) -> PlaneStory:
-    """The parts both plane views share: limits, contours, transparency."""
+    """The parts both plane views share: limits, contours, transparency. `states[own_state]` is no
+    pooling, where the camera opens."""
     center = fixed_effects(estimates)
-    xlim, ylim = plane_limits(spec, estimates, states)
+    camera = plane_camera(spec, estimates, states, timeline, own_state)
+    xlim, ylim = camera.start
     table = estimates.clusters
-    no_pool = states[-2]
+    no_pool = states[own_state]
     alpha = extremeness_alpha(no_pool, center) if spec.transparency == "extremeness" else np.ones(len(table))
     shown_contours = (
-        contours(center, estimates.cov_re, spec.contour_levels, xlim, ylim) if show_contours else ()
+        contours(center, estimates.cov_re, spec.contour_levels, *camera.end) if show_contours else ()
     )
     if shown_contours:
-        legend = (*legend, LegendEntry(CONTOUR_LABEL, look.theme.contour, line="-"))
+        levels = " / ".join(contour.label for contour in shown_contours)
+        legend = (*legend, LegendEntry(CONTOUR_LABEL.format(levels=levels), look.theme.contour, line="-"))
+    if edge_marks(no_pool, xlim, ylim).outside.any():  # the triangles of far starts need a word
+        legend = (*legend, edge_legend(look, state_colors[own_state]))
     return PlaneStory(
         view=view,
         header=header,
@@ -370,4 +426,5 @@ def plane_story(
         trail_from=len(states) - 2,
         travel=departures(states, xlim, ylim),
         marks=plane_marks(center, complete_pool(estimates), look, fixed_effects_from),
+        camera=camera,
     )

@@ -51,6 +51,7 @@ def stages(
     if estimates.bayes is None:
         everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
         states = [everyone, no_pool, partial_pool]
+        own_state = 1
         colors = [theme.complete_pool, theme.no_pool, theme.partial_pool]
         captions = stage_captions(len(no_pool))
         legend = plane_legend(
@@ -60,6 +61,7 @@ def stages(
         # the Bayesian engine: no pooling → REML's conditional modes → posterior means (partial_pool here)
         reml = estimates.clusters[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
         states = [no_pool, reml, partial_pool]
+        own_state = 0
         colors = [theme.no_pool, theme.partial_pool, theme.complete_pool]
         captions = BAYES_CAPTIONS
         labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
@@ -81,4 +83,5 @@ def stages(
         # complete pooling lands next to the fixed effects: the black hole would hide it, so it appears
         # with partial pooling, the stage it explains
         fixed_effects_from=1,
+        own_state=own_state,
     )
