@@ -149,9 +149,13 @@ def test_no_text_overlaps_or_leaves_the_figure(fitted, name, view, preset, theme
         for frame in sorted({0, board.n_frames // 2, board.n_frames - 1}):
             drawer.frame(frame)
             found += [f"frame {frame}: {problem}" for problem in problems(drawer)]
+        placed = getattr(drawer, "placed_labels", [])
     finally:
         drawer.close()
     assert not found, "\n".join(found)
+    labels = getattr(board, "labels", ())
+    # the biggest movers are named on the plot: at least three of them (or every one, with fewer)
+    assert len(placed) >= min(3, len(labels)), f"{len(placed)} of {len(labels)} labels placed"
 
 
 def test_the_measure_sees_an_overlap_and_a_clipped_text(fitted):

@@ -158,6 +158,69 @@ def test_sizes_grow_with_cluster_size_and_get_a_legend(unbalanced):
     assert size_key.areas[-1] == pytest.approx(sizes.max())
 
 
+def test_twice_the_rows_look_different_and_small_clusters_are_drawn_on_top(unbalanced):
+    """Issue 24: n = 2, 5 and 9 looked alike. Area grows like n (to the power 1 while the sizes fit the
+    area range): twice the rows give clearly more ink, and the small clusters, who move most, come last."""
+    board = _build(unbalanced)
+    by_n = {int(n): float(area) for n, area in zip(board.cluster_n, board.sizes, strict=True)}
+    doubled = [n for n in by_n if 2 * n in by_n]
+    assert doubled
+    for n in doubled:
+        assert by_n[2 * n] / by_n[n] >= 1.5
+    from shrinkvis.story.common import marker_sizes
+
+    areas = marker_sizes(np.array([2, 5, 9]), board.look)  # the whole scenario's sizes (2 to 9 rows)
+    assert areas[1] / areas[0] > 2.0 and areas[2] / areas[1] > 1.6  # n ratios 2.5 and 1.8
+    drawn = board.sizes[board.draw_order]
+    assert np.all(np.diff(drawn) <= 0)  # largest first: the smallest on top
+
+
+def test_sizes_spanning_a_lot_still_tell_twice_the_rows_apart():
+    from shrinkvis.story.common import POINT_AREA_RANGE, marker_sizes
+    from shrinkvis.story.presets import look
+    from shrinkvis.story.themes import theme
+
+    small = look(600, 450, "small", theme("light", "okabe_ito"))
+    n = np.array([2, 4, 40, 80, 3000])
+    areas = marker_sizes(n, small)
+    assert areas[0] == pytest.approx(POINT_AREA_RANGE[0]) and areas[-1] == pytest.approx(POINT_AREA_RANGE[1])
+    assert areas[1] / areas[0] == pytest.approx(areas[3] / areas[2])  # one power law throughout
+    assert areas[1] / areas[0] > 1.1
+
+
+def test_the_biggest_movers_are_labelled_with_n_and_the_share_they_keep(unbalanced):
+    _, _, estimates = unbalanced
+    board = _build(unbalanced)
+    own = estimates.clusters[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
+    usable = np.all(np.isfinite(own), axis=1)
+    spread = np.std(own[usable], axis=0, ddof=1)
+    moved = np.linalg.norm((board.end - own) / spread, axis=1)
+    moved[~usable] = -np.inf
+    assert 3 <= len(board.labels) <= 5
+    assert [label.cluster for label in board.labels] == list(np.argsort(-moved)[: len(board.labels)])
+    center = board.fixed_effects
+    for label in board.labels:
+        j = label.cluster
+        kept = np.linalg.norm((board.end[j] - center) / spread) / np.linalg.norm((own[j] - center) / spread)
+        assert label.kept == pytest.approx(kept)
+        assert label.n == board.cluster_n[j]
+        assert label.text == f"n={label.n} · λ={kept:.2f}"
+    assert any(entry.label.startswith("Ringed: n rows, λ") for entry in board.legend)
+    frames = board.n_frames
+    assert board.label_alpha(0) == 0 and board.label_alpha(frames // 2) == 0 and board.label_alpha(frames - 1) == 1
+
+
+def test_a_random_intercept_shrinkage_share_is_one_minus_its_weight(random_intercept):
+    """The share a label shows for a two-effect model is computed like λ_j's complement for one effect."""
+    from shrinkvis.fit.shrinkage import adjusted_means, distance_shares, intercept_weights
+
+    _, _, estimates = random_intercept
+    own = adjusted_means(estimates)[:, None]
+    partial = estimates.clusters[["partial_intercept"]].to_numpy(dtype=float)
+    shares = distance_shares(own, partial, estimates.fixed_point[:1])
+    np.testing.assert_allclose(1 - shares, intercept_weights(estimates), rtol=1e-6)
+
+
 def test_contour_axes_come_from_sigma(baseline):
     _, _, estimates = baseline
     board = _build(baseline, "animation.contour_levels=[0.5, 0.9, 0.95]")

@@ -108,6 +108,12 @@ class TruthLayer:
         for artist in (self._segments, self._crosses):
             artist.set_visible(shown > 0)
 
+    def text_extent(self) -> Any:
+        """The RMSE box in pixels (where every line of it will show), once the layout is frozen."""
+        if not self._fitted:
+            self._fit_box()
+        return self._box.get_window_extent()
+
     def _fit_box(self) -> None:
         """The box around every line, measured where the frozen layout put them."""
         from matplotlib.transforms import Bbox

@@ -118,21 +118,27 @@ def require_random_slope(estimates: Estimates, view: str) -> None:
 
 
 def marker_sizes(n: np.ndarray, look: Look) -> np.ndarray:
-    """Area grows linearly with cluster size when sizes differ; one size otherwise."""
+    """Area proportional to cluster size when sizes differ (twice the rows, twice the ink), from the
+    smallest area up; where the sizes span more than POINT_AREA_RANGE allows, area ∝ n^p with p < 1 chosen
+    so the largest cluster gets the largest area. One size when all clusters are alike."""
     n = np.asarray(n, dtype=float)
     if np.ptp(n) == 0:
         return np.full(len(n), look.area(POINT_AREA))
     low, high = POINT_AREA_RANGE
-    return look.area(1.0) * (low + (n - n.min()) / np.ptp(n) * (high - low))
+    smallest = max(float(n.min()), 1.0)
+    ratio = max(float(n.max()), smallest) / smallest
+    power = min(1.0, float(np.log(high / low) / np.log(ratio))) if ratio > 1 else 1.0
+    return look.area(1.0) * low * (np.maximum(n, smallest) / smallest) ** power
 
 
-def size_legend(n: np.ndarray, sizes: np.ndarray, color: RGBA) -> tuple[LegendEntry, ...]:
-    """One key of the smallest, median and largest cluster when sizes differ; nothing when all are equal."""
+def size_legend(n: np.ndarray, look: Look, color: RGBA) -> tuple[LegendEntry, ...]:
+    """One key of the smallest, median and largest cluster when sizes differ, in the very areas the plot
+    gives them; nothing when all are equal."""
     n = np.asarray(n)
     if np.ptp(n) == 0:
         return ()
     values = sorted({int(n.min()), int(np.median(n)), int(n.max())})
-    areas = np.interp(values, [n.min(), n.max()], [sizes.min(), sizes.max()])
+    areas = marker_sizes(np.append(n, values), look)[len(n) :]
     label = "n = " + ", ".join(str(value) for value in values)
     return (LegendEntry(label, color, marker="o", areas=tuple(float(area) for area in areas)),)
 

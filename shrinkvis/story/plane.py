@@ -79,6 +79,21 @@ class Contour:
         return self.center + unit @ rotation.T
 
 
+MOVER_LABELS = 5  # the clusters that move most, named on the plot (the renderer keeps those that fit, ≥ 3)
+MOVER_LABEL_FROM = 0.9  # share of the last move after which their labels fade in (they name where it ends)
+MOVER_LABEL_KEY = "Ringed: n rows, λ = own share kept"
+
+
+@dataclass(frozen=True)
+class ClusterLabel:
+    """A text beside one cluster's point: its size and how much of its own estimate it kept."""
+
+    cluster: int  # index into the story's clusters
+    n: int
+    kept: float  # λ_j: |partial − fixed| / |own − fixed| (standardised, see fit.shrinkage.distance_shares)
+    text: str
+
+
 @dataclass(frozen=True)
 class PlaneStory(Timed):
     """Clusters moving through key states in the (intercept, slope) plane; frame data computed on demand."""
@@ -108,6 +123,19 @@ class PlaneStory(Timed):
     truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
     layers: tuple[str, ...] = LAYERS
     camera: Camera | None = None  # which part of the plane each frame shows; None: xlim, ylim throughout
+    labels: tuple[ClusterLabel, ...] = ()  # the biggest movers first; shown as they arrive (`label_alpha`)
+
+    @property
+    def draw_order(self) -> np.ndarray:
+        """(J,) indices of the clusters in drawing order: largest first, so the small clusters, which move
+        most, are drawn on top and never buried under big dots."""
+        return np.argsort(-np.asarray(self.sizes, dtype=float), kind="stable")
+
+    def label_alpha(self, frame: int) -> float:
+        """The movers' labels fade in over the last MOVER_LABEL_FROM… of the final move and stay."""
+        last = self.timeline.n_states - 1
+        share = (self.timeline.position[frame] - (last - 1 + MOVER_LABEL_FROM)) / (1 - MOVER_LABEL_FROM)
+        return float(np.clip(share, 0.0, 1.0))
 
     def limits_at(self, frame: int) -> tuple[tuple[float, float], tuple[float, float]]:
         """(x limits, y limits) of this frame."""
@@ -175,6 +203,28 @@ def no_and_partial_pool(estimates: Estimates) -> tuple[np.ndarray, np.ndarray]:
     missing = ~np.all(np.isfinite(start), axis=1)
     start[missing] = end[missing]
     return start, end
+
+
+def mover_labels(
+    own: np.ndarray, end: np.ndarray, center: np.ndarray, n: np.ndarray, count: int = MOVER_LABELS
+) -> tuple[ClusterLabel, ...]:
+    """The `count` clusters whose estimates move furthest from `own` (no pooling; NaN where a cluster has
+    none) to `end`, in units of the own estimates' spread across clusters, furthest first, each with its n
+    and λ_j, the share of its own distance from the fixed effects it keeps (1 − the shrinkage share)."""
+    from ..fit.shrinkage import distance_shares  # the storyboard is made where the fit is: numpy only
+
+    own = np.asarray(own, dtype=float)
+    usable = np.all(np.isfinite(own), axis=1)
+    if not usable.any():
+        return ()
+    spread = np.std(own[usable], axis=0, ddof=1) if usable.sum() > 1 else np.ones(own.shape[1])
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    moved = np.where(usable, np.linalg.norm((end - own) / spread, axis=1), -np.inf)
+    kept = 1.0 - distance_shares(own, end, center)
+    ranked = [int(j) for j in np.argsort(-moved, kind="stable")[:count] if usable[j] and np.isfinite(kept[j])]
+    return tuple(
+        ClusterLabel(j, int(n[j]), float(kept[j]), f"n={int(n[j])} · λ={kept[j]:.2f}") for j in ranked
+    )
 
 
 def plane_limits(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +18,15 @@ from .common import (
     require_random_slope,
     size_legend,
 )
-from .plane import PlaneStory, marks_legend, no_and_partial_pool, plane_story
+from .plane import (
+    MOVER_LABEL_KEY,
+    PlaneStory,
+    fixed_effects,
+    marks_legend,
+    mover_labels,
+    no_and_partial_pool,
+    plane_story,
+)
 from .presets import Look
 from .timeline import Timeline
 
@@ -40,8 +49,13 @@ def shrinkage(
     sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
     label = BAYES_LABEL if estimates.bayes is not None else PARTIAL_POOL_LABEL
     legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (label, theme.partial_pool)])
-    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
-    return plane_story(
+    legend += size_legend(estimates.clusters["n"].to_numpy(), look, theme.muted_text)
+    own = estimates.clusters[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
+    n = estimates.clusters["n"].to_numpy()
+    labels = mover_labels(own, partial_pool, fixed_effects(estimates), n)
+    if labels:
+        legend += (LegendEntry(MOVER_LABEL_KEY, theme.text),)
+    story = plane_story(
         "shrinkage",
         estimates,
         spec,
@@ -55,3 +69,4 @@ def shrinkage(
         legend=legend,
         show_contours=True,
     )
+    return dataclasses.replace(story, labels=labels)

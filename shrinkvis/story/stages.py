@@ -66,7 +66,7 @@ def stages(
         captions = BAYES_CAPTIONS
         labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
         legend = plane_legend(look, list(zip(labels, colors, strict=True)))[:-1]  # no complete-pooling marker
-    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
+    legend += size_legend(estimates.clusters["n"].to_numpy(), look, theme.muted_text)
     return plane_story(
         "stages",
         estimates,
