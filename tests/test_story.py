@@ -335,6 +335,15 @@ def test_stages_go_complete_then_no_then_partial_pooling(baseline):
     theme = board.look.theme
     assert np.allclose(board.colors(0), theme.complete_pool)
     assert np.allclose(board.colors(int(holding_no_pool[0])), theme.no_pool)
+    # issue 24: each move is named, and coloured, from its first frame to its last: no caption changes
+    # half-way through a move, and every frame's colour is one the legend shows
+    position = board.timeline.position
+    for frame in range(1, board.n_frames):
+        if position[frame] != position[frame - 1] and position[frame - 1] % 1 != 0:  # mid-move
+            assert captions[frame] == captions[frame - 1]
+        assert any(np.allclose(board.colors(frame)[0], color) for color in board.state_colors)
+    legend_colours = [entry.color for entry in board.legend]
+    assert all(any(np.allclose(color, shown) for shown in legend_colours) for color in board.state_colors)
     # the black hole sits next to complete pooling: it appears only with partial pooling
     hole = board.mark("fixed_effects")
     assert board.mark_alpha(0, hole) == 0 and board.mark_alpha(int(holding_no_pool[0]), hole) == 0

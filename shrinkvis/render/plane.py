@@ -37,6 +37,7 @@ LABEL_HALO = 2.5  # pt: the label's outline in the background colour, so it read
 LABEL_SIDES = ((1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1))
 LABEL_REACHES = (1.0, 2.5, 4.5)  # distances tried, in point radii plus the gap: beyond the first, a leader
 RING_WIDTH = 1.2  # pt: the ring around a labelled cluster
+RING_AREA = 2.2  # times the cluster's own marker area
 LEADER_WIDTH = 0.7  # pt
 
 
@@ -170,7 +171,7 @@ class PlaneRenderer(BlitRenderer):
                 axes.scatter(
                     story.end[labelled, 0],
                     story.end[labelled, 1],
-                    s=story.sizes[labelled] * 2.2,
+                    s=story.sizes[labelled] * RING_AREA,
                     facecolors="none",
                     edgecolors=[theme.text],
                     linewidths=RING_WIDTH * look.scale,
@@ -193,7 +194,7 @@ class PlaneRenderer(BlitRenderer):
 
     def background_key(self, frame: int) -> int:
         """The stage whose caption shows (0 when the view has no captions)."""
-        return self.story.timeline.nearest_state(frame) if self.story.stage_captions else 0
+        return self.story.timeline.heading_state(frame) if self.story.stage_captions else 0
 
     def show_background(self, key: Hashable) -> None:
         if self.story.stage_captions:
@@ -257,6 +258,9 @@ class PlaneRenderer(BlitRenderer):
             if not mark.name.startswith("halo")
             for radius in [np.sqrt(mark.area) * scale / 2]
         ]
+        for label in story.labels:  # a label never covers another labelled (ringed) cluster
+            radius = np.sqrt(story.sizes[label.cluster] * RING_AREA) * scale / 2
+            taken.append(Bbox.from_bounds(*(final[label.cluster] - radius), 2 * radius, 2 * radius))
         if self._truth is not None:
             taken.append(self._truth.text_extent())
         inside = Bbox.from_extents(
@@ -363,6 +367,6 @@ class PlaneRenderer(BlitRenderer):
         self._leaders.set_visible(alpha > 0 and bool(leaders))
         ringed = [label.cluster for label, ok in zip(self.story.labels, placed, strict=True) if ok]
         self._rings.set_offsets(positions[ringed].reshape(-1, 2))
-        self._rings.set_sizes(self.story.sizes[ringed] * 2.2)
+        self._rings.set_sizes(self.story.sizes[ringed] * RING_AREA)
         self._rings.set_alpha(alpha)
         self._rings.set_visible(alpha > 0 and bool(ringed))

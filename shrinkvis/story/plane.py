@@ -40,6 +40,8 @@ X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
 CONTOUR_LABEL = "Model: {levels} of clusters within"  # the levels named in the legend, off the data
 EDGE_LABEL = "Own estimate beyond the edge"
+# the halo around the black hole only makes it easy to find: the legend says it is no interval
+BLACK_HOLE_LABEL = f"{FIXED_EFFECT_LABEL} (glow: no interval)"
 EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
 
@@ -156,8 +158,13 @@ class PlaneStory(Timed):
         return self.timeline.blend(self.travel, frame)
 
     def colors(self, frame: int) -> np.ndarray:
-        """(J, 4): every point blends from one state's colour to the next as it moves."""
-        blend = self.timeline.blend_colours(self.state_colors, frame)
+        """(J, 4): every point blends from one state's colour to the next as it moves; in a view told in
+        stages, it takes the colour of the stage it moves to as that stage's caption shows (no in-between
+        colour that the legend lacks)."""
+        if self.stage_captions:
+            blend = self.state_colors[self.timeline.heading_state(frame)]
+        else:
+            blend = self.timeline.blend_colours(self.state_colors, frame)
         colors = np.tile(blend, (len(self.cluster), 1))
         colors[:, 3] *= self.alpha
         return colors
@@ -181,7 +188,7 @@ class PlaneStory(Timed):
     def stage_caption(self, frame: int) -> str:
         if not self.stage_captions:
             return ""
-        return self.stage_captions[self.timeline.nearest_state(frame)]
+        return self.stage_captions[self.timeline.heading_state(frame)]
 
 
 def fixed_effects(estimates: Estimates) -> np.ndarray:
@@ -416,7 +423,7 @@ def marks_legend(look: Look) -> tuple[LegendEntry, ...]:
     theme = look.theme
     area = look.area_across(LEGEND_MARK_PX)
     return (
-        LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, marker="o", area=area),
+        LegendEntry(BLACK_HOLE_LABEL, theme.fixed_effect, marker="o", area=area),
         LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, marker="D", area=area, hollow=True),
     )
 
