@@ -207,7 +207,11 @@ def test_the_biggest_movers_are_labelled_with_n_and_the_share_they_keep(unbalanc
         assert label.text == f"n={label.n} · λ={kept:.2f}"
     assert any(entry.label.startswith("Ringed: n rows, λ") for entry in board.legend)
     frames = board.n_frames
-    assert board.label_alpha(0) == 0 and board.label_alpha(frames // 2) == 0 and board.label_alpha(frames - 1) == 1
+    assert (
+        board.label_alpha(0) == 0
+        and board.label_alpha(frames // 2) == 0
+        and board.label_alpha(frames - 1) == 1
+    )
 
 
 def test_a_random_intercept_shrinkage_share_is_one_minus_its_weight(random_intercept):
@@ -520,3 +524,36 @@ def test_colours_in_between_are_blended_in_cielab_like_gganimate():
     assert np.allclose(colour_space.lab_to_rgb(colour_space.rgb_to_lab(rgb)), rgb, atol=1e-12)
     assert np.allclose(colour_space.rgb_to_lab(np.ones(3)), [100, 0, 0], atol=1e-6)
     assert np.allclose(colour_space.rgb_to_lab(np.zeros(3)), [0, 0, 0], atol=1e-9)
+
+
+def test_caterpillar_points_are_sized_by_n(unbalanced):
+    board = _build(unbalanced, "animation.view=caterpillar")
+    areas = np.asarray(board.point_area)
+    assert areas.shape == board.cluster_n.shape
+    order = np.argsort(board.cluster_n, kind="stable")
+    assert np.all(np.diff(areas[order]) >= 0) and areas.max() > areas.min()
+    assert any(entry.label.startswith("n = ") and entry.areas for entry in board.legend)
+
+
+def test_shrinkage_by_size_keeps_every_cluster_at_its_own_size(unbalanced):
+    """Issue 24: one cluster size was spread sideways; now the x axis is n itself, with each size's median."""
+    from shrinkvis.fit.shrinkage import shrinkage_shares
+    from shrinkvis.shrinkage_plot import SizePlot, size_figure, size_medians
+
+    _, _, estimates = unbalanced
+    n = estimates.clusters["n"].to_numpy(dtype=float)
+    share = 100 * shrinkage_shares(estimates)
+    figure = size_figure(SizePlot("Unbalanced", "cluster", n, share, None))
+    try:
+        (points,) = figure.findobj(lambda artist: artist.get_gid() == "clusters")
+        drawn = points.get_offsets()
+        inside = np.isfinite(share) & (share >= -50) & (share <= 150)
+        np.testing.assert_array_equal(drawn[:, 0], n[inside])
+        np.testing.assert_allclose(drawn[:, 1], share[inside])
+        bars = figure.findobj(lambda artist: artist.get_gid() == "median")
+        medians = size_medians(n, share)
+        assert len(bars) == len(medians) > 0
+        for bar, (size, median) in zip(bars, medians, strict=True):
+            assert np.mean(bar.get_xdata()) == pytest.approx(size) and set(bar.get_ydata()) == {median}
+    finally:
+        figure.clear()

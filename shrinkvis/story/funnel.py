@@ -26,6 +26,8 @@ from .common import (
     Timed,
     axis_limits,
     edge_marks,
+    marker_sizes,
+    size_legend,
 )
 from .presets import Look
 from .timeline import Timeline
@@ -72,7 +74,7 @@ class FunnelStory(Timed):
     x_label: str
     panels: tuple[FunnelPanel, ...]
     state_colors: np.ndarray  # (2, 4)
-    point_area: float
+    point_area: float | np.ndarray  # pt²: one for all, or (J,) in the caterpillar, sized by n
     legend: tuple[LegendEntry, ...]
     # the caterpillar: estimates along the x axis, each cluster on its own row (the story's x is then
     # drawn upwards); points, bars, edges and `axes` below are in drawing coordinates either way
@@ -264,6 +266,10 @@ def funnel(
     )
     # the renderer wraps a label wider than the figure (a narrow preset) between words: the spaces within
     # the parentheses do not break, so "(n = 4 each)" goes to the next line whole
+    if caterpillar and np.ptp(n) > 0:
+        # a caterpillar's rows are ranked by estimate, not size: the points' areas say how big each is
+        area = marker_sizes(n, look)
+        legend = (*legend, *size_legend(n, look, theme.muted_text))
     if caterpillar:
         each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
         # drawn upright beside a panel as tall as the plot: two short lines, never past the header
