@@ -374,6 +374,11 @@ class AnimationSpec(_Spec):
         description="zoom auto: the axes move with the story, from a view framed on the own estimates "
         "(no pooling) to one framed on the final state; false: one view throughout.",
     )
+    aspect: Literal["auto", "equal"] = Field(
+        "auto",
+        description="Shrinkage and stages views: auto scales each axis on its own; equal gives a unit of "
+        "intercept and of slope the same length, so the model's ellipse keeps its true shape.",
+    )
     contour_levels: tuple[float, ...] = Field(
         (0.5, 0.9), description="Contours of the estimated distribution of cluster effects ([] for none)."
     )
@@ -702,8 +707,7 @@ def for_data(
     raw: dict[str, Any] = {
         "name": name,
         "data": {"file": str(path), "y": y, "group": group, "x": x},
-        "model": ({} if random is None else {"random": random})
-        | ({"formula": formula} if general else {}),
+        "model": ({} if random is None else {"random": random}) | ({"formula": formula} if general else {}),
     }
     rate_columns = {"trials": trials, "exposure": exposure, "se": se}
     raw["data"].update({key: value for key, value in rate_columns.items() if value is not None})

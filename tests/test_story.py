@@ -557,3 +557,35 @@ def test_shrinkage_by_size_keeps_every_cluster_at_its_own_size(unbalanced):
             assert np.mean(bar.get_xdata()) == pytest.approx(size) and set(bar.get_ydata()) == {median}
     finally:
         figure.clear()
+
+
+def test_more_slope_var_draws_both_axes_on_one_scale_so_its_ellipse_stands_up():
+    """Issue 24: scaled each on its own, the axes laid the tall ellipse flat like baseline's."""
+    scenario = _scenario("more_slope_var")
+    assert scenario.animation.aspect == "equal"
+    data = simulate(scenario.data)
+    estimates = fit(data, scenario.model)
+    board = story.build(estimates, scenario, data)
+    free = story.build(
+        estimates,
+        scenario.model_copy(update={"animation": scenario.animation.model_copy(update={"aspect": "auto"})}),
+    )
+    assert board.box_aspect is not None
+    for view, before in zip(board.camera.views, free.camera.views, strict=True):
+        (x_low, x_high), (y_low, y_high) = view
+        assert (y_high - y_low) / (x_high - x_low) == pytest.approx(board.box_aspect)
+        assert (
+            x_low <= before[0][0]
+            and x_high >= before[0][1]
+            and y_low <= before[1][0]
+            and y_high >= before[1][1]
+        )
+    (x_low, x_high), (y_low, y_high) = board.camera.end
+    for contour in board.contours:
+        outline = contour.outline()
+        # on one scale, in a box of the views' shape: its drawn height over its width is the data's
+        tall = np.ptp(outline[:, 1]) / (y_high - y_low) * board.box_aspect
+        wide = np.ptp(outline[:, 0]) / (x_high - x_low)
+        assert tall / wide == pytest.approx(np.ptp(outline[:, 1]) / np.ptp(outline[:, 0]))
+        assert tall > 1.5 * wide  # it stands up
+    assert np.allclose(board.travel[-1], board.end)

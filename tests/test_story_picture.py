@@ -317,3 +317,18 @@ def test_no_point_moves_more_than_15_px_between_frames_on_the_shared_batch_view(
         board = pipeline.storyboard(estimates, shared, data)
         assert board.xlim == intercept and board.ylim == slope
         assert _visible_steps(board).max() <= MAX_STEP_PX
+
+
+@pytest.mark.parametrize("preset", ["small", "slide", "square"])
+def test_one_scale_is_drawn_in_a_box_of_the_views_shape(preset):
+    """aspect: equal — a unit of intercept and a unit of slope take the same number of pixels."""
+    board, _ = _story("more_slope_var", f"animation.preset={preset}")
+    drawer = renderer(board)
+    try:
+        box = drawer.figure.axes[-1].bbox
+        for frame in (0, board.n_frames // 2, board.n_frames - 1):
+            (x_low, x_high), (y_low, y_high) = board.limits_at(frame)
+            assert box.width / (x_high - x_low) == pytest.approx(box.height / (y_high - y_low), rel=0.01)
+        assert 0.7 * drawer.size[1] * 0.56 < box.height  # the box keeps most of the figure's height
+    finally:
+        drawer.close()

@@ -54,6 +54,8 @@ class PlaneRenderer(BlitRenderer):
         axes = figure.add_subplot(grid[first, 0])
         self._axes = axes
         style_axes(axes, look)
+        if story.box_aspect is not None:  # aspect: equal — the views have this shape: one unit, one length
+            axes.set_box_aspect(story.box_aspect)
         axes.set_xlim(*story.xlim)
         axes.set_ylim(*story.ylim)
         axes.set_xlabel(story.x_label)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .common import Header, header
 from .funnel import FunnelStory, funnel
 from .lines import LinesStory, lines
-from .plane import PlaneStory
+from .plane import PlaneStory, on_one_scale
 from .presets import Look, look
 from .shrinkage import shrinkage
 from .stages import stages
@@ -62,16 +62,27 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     # the Bayesian engine adds a third state to the funnel and the caterpillar: no pooling → REML → Bayes
     states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]
     the_timeline = timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, states)
+    if view in ("shrinkage", "stages"):
+        return _plane(estimates, scenario, the_header, the_look, the_timeline)
+    if view == "lines":
+        return lines(estimates, data, spec, the_header, the_look, the_timeline)
+    return funnel(estimates, spec, the_header, the_look, the_timeline, caterpillar=view == "caterpillar")
+
+
+def _plane(
+    estimates: Estimates, scenario: Scenario, the_header: Header, the_look: Look, the_timeline: Timeline
+) -> PlaneStory:
+    """The shrinkage (with the truth revealed, where it is) and stages views; `aspect: equal` last, on the
+    views the story chose."""
+    spec = scenario.animation
     if reveals_truth(estimates, spec):
         points, progress = reveal_timeline(
             spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing
         )
         story = shrinkage(estimates, spec, the_header, the_look, points)
-        return with_truth_reveal(story, estimates, spec, progress, the_look)
-    if view == "shrinkage":
-        return shrinkage(estimates, spec, the_header, the_look, the_timeline)
-    if view == "stages":
-        return stages(estimates, spec, the_header, the_look, the_timeline)
-    if view == "lines":
-        return lines(estimates, data, spec, the_header, the_look, the_timeline)
-    return funnel(estimates, spec, the_header, the_look, the_timeline, caterpillar=view == "caterpillar")
+        story = with_truth_reveal(story, estimates, spec, progress, the_look)
+    elif spec.view == "shrinkage":
+        story = shrinkage(estimates, spec, the_header, the_look, the_timeline)
+    else:
+        story = stages(estimates, spec, the_header, the_look, the_timeline)
+    return on_one_scale(story) if spec.aspect == "equal" else story

@@ -163,3 +163,19 @@ def camera_for(
     if max(span_share(final, limits) for final, limits in zip(finals, both, strict=True)) >= STILL_FILL:
         return still(both, len(position), axes)
     return moving(start, [end], position, axes)
+
+
+def one_scale(camera: Camera, ratio: float) -> Camera:
+    """The camera with every key view of two axes widened about its middle, on one axis, so that
+    (y span) / (x span) is `ratio`: drawn in a box of that height-to-width ratio, a unit is as long on
+    either axis. Nothing in a view leaves it."""
+    views = np.array(camera.views, dtype=float, copy=True)
+    for view in views:
+        (x_low, x_high), (y_low, y_high) = view
+        x_span, y_span = x_high - x_low, y_high - y_low
+        if y_span < ratio * x_span:
+            grow, axis = ratio * x_span - y_span, 1
+        else:
+            grow, axis = y_span / ratio - x_span, 0
+        view[axis] += (-grow / 2, grow / 2)
+    return Camera(views, camera.position, camera.axes)
