@@ -374,10 +374,16 @@ class AnimationSpec(_Spec):
         description="zoom auto: the axes move with the story, from a view framed on the own estimates "
         "(no pooling) to one framed on the final state; false: one view throughout.",
     )
+    point_size: Literal["n", "equal"] = Field(
+        "n",
+        description="Shrinkage and stages views: n sizes each cluster's point by its rows (area ∝ n); equal "
+        "draws every cluster alike. Either way the smallest clusters are drawn on top.",
+    )
     aspect: Literal["auto", "equal"] = Field(
         "auto",
         description="Shrinkage and stages views: auto scales each axis on its own; equal gives a unit of "
-        "intercept and of slope the same length, so the model's ellipse keeps its true shape.",
+        "intercept and of slope the same length, so the model's ellipse keeps its true shape (not with "
+        "zoom: fixed, whose limits are kept as given).",
     )
     contour_levels: tuple[float, ...] = Field(
         (0.5, 0.9), description="Contours of the estimated distribution of cluster effects ([] for none)."

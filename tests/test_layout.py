@@ -13,8 +13,8 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from shrinkvis import pipeline
-from shrinkvis.render import renderer
 from shrinkvis.rates.spec import is_rates
+from shrinkvis.render import renderer
 from shrinkvis.scenario import builtin_names, for_data, load
 
 VIEWS = ("shrinkage", "stages", "lines", "funnel", "caterpillar")

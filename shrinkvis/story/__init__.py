@@ -85,4 +85,5 @@ def _plane(
         story = shrinkage(estimates, spec, the_header, the_look, the_timeline)
     else:
         story = stages(estimates, spec, the_header, the_look, the_timeline)
-    return on_one_scale(story) if spec.aspect == "equal" else story
+    # fixed limits (yours, or a batch's shared axes) are kept as given
+    return on_one_scale(story) if spec.aspect == "equal" and spec.zoom != "fixed" else story

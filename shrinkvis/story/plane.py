@@ -132,8 +132,8 @@ class PlaneStory(Timed):
     @property
     def draw_order(self) -> np.ndarray:
         """(J,) indices of the clusters in drawing order: largest first, so the small clusters, which move
-        most, are drawn on top and never buried under big dots."""
-        return np.argsort(-np.asarray(self.sizes, dtype=float), kind="stable")
+        most, are drawn on top and never buried under big dots (also when every dot is the same size)."""
+        return np.lexsort((-np.asarray(self.sizes, dtype=float), -np.asarray(self.cluster_n, dtype=float)))
 
     def label_alpha(self, frame: int) -> float:
         """The movers' labels fade in over the last MOVER_LABEL_FROM… of the final move and stay."""

@@ -46,12 +46,13 @@ def shrinkage(
     require_random_slope(estimates, "shrinkage")
     no_pool, partial_pool = no_and_partial_pool(estimates)
     theme = look.theme
-    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    n = estimates.clusters["n"].to_numpy()
+    sizes = marker_sizes(n if spec.point_size == "n" else np.ones_like(n), look)
     label = BAYES_LABEL if estimates.bayes is not None else PARTIAL_POOL_LABEL
     legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (label, theme.partial_pool)])
-    legend += size_legend(estimates.clusters["n"].to_numpy(), look, theme.muted_text)
+    if spec.point_size == "n":
+        legend += size_legend(n, look, theme.muted_text)
     own = estimates.clusters[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
-    n = estimates.clusters["n"].to_numpy()
     labels = mover_labels(own, partial_pool, fixed_effects(estimates), n)
     if labels:
         legend += (LegendEntry(MOVER_LABEL_KEY, theme.text),)

@@ -47,7 +47,8 @@ def stages(
     require_random_slope(estimates, "stages")
     no_pool, partial_pool = no_and_partial_pool(estimates)
     theme = look.theme
-    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    n = estimates.clusters["n"].to_numpy()
+    sizes = marker_sizes(n if spec.point_size == "n" else np.ones_like(n), look)
     if estimates.bayes is None:
         everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
         states = [everyone, no_pool, partial_pool]
@@ -66,7 +67,8 @@ def stages(
         captions = BAYES_CAPTIONS
         labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
         legend = plane_legend(look, list(zip(labels, colors, strict=True)))[:-1]  # no complete-pooling marker
-    legend += size_legend(estimates.clusters["n"].to_numpy(), look, theme.muted_text)
+    if spec.point_size == "n":
+        legend += size_legend(n, look, theme.muted_text)
     return plane_story(
         "stages",
         estimates,
