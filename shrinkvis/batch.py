@@ -248,7 +248,9 @@ def draw_on_shared_axes(outcomes: list[Outcome]) -> None:
         out_dir = Path(outcome.out_dir)  # type: ignore[arg-type]
         story = pipeline.storyboard(fit.estimates, fit.scenario, fit.data)
         spec = fit.scenario.animation
-        files = animation.output_files(spec.view, spec.formats, out_dir / SHARED_AXES_FOLDER)
+        files = animation.output_files(
+            spec.view, spec.formats, out_dir / SHARED_AXES_FOLDER, story.timeline.n_states
+        )
         with folder_lock(out_dir):
             (out_dir / SHARED_AXES_FOLDER).mkdir(exist_ok=True)
             animation.write_animation(story, files)

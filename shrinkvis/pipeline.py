@@ -310,7 +310,9 @@ def render(
     (first state), `.svg` (final state); see `animation.write_animation`.
     """
     story = storyboard(estimates, scenario, data)
-    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    files = animation.output_files(
+        scenario.animation.view, formats or scenario.animation.formats, out_dir, story.timeline.n_states
+    )
     animation.write_animation(story, files)
     return files
 
@@ -387,7 +389,9 @@ def _run_into(
     scenario = view_for(estimates, scenario)
     story = storyboard(estimates, scenario, data)
     report = reports.build(estimates, data, scenario.display_title)
-    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    files = animation.output_files(
+        scenario.animation.view, formats or scenario.animation.formats, out_dir, story.timeline.n_states
+    )
     files["report_plot"] = out_dir / reports.PLOT_FILE
     files["report"] = out_dir / "report.md"
     files["csv"] = out_dir / "estimates.csv"

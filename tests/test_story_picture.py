@@ -332,3 +332,28 @@ def test_one_scale_is_drawn_in_a_box_of_the_views_shape(preset):
         assert 0.7 * drawer.size[1] * 0.56 < box.height  # the box keeps most of the figure's height
     finally:
         drawer.close()
+
+
+def test_singular_slope_shows_reml_and_bayes_together_named_with_a_still_of_each_stage(tmp_path):
+    """Issue 24: REML and Bayes were never on screen together, nothing on the frame said which showed,
+    and the stills skipped REML's collapse."""
+    from shrinkvis.story.funnel import BAYES_CAPTIONS
+
+    scenario, data, estimates = _fitted("singular_slope", "animation.frames=24")
+    board = pipeline.storyboard(estimates, scenario, data)
+    assert board.stage_captions == BAYES_CAPTIONS and board.beside > 0
+    last = board.n_frames - 1
+    for panel, one in enumerate(board.panels):
+        kept_points, _ = board.kept(last, panel)
+        np.testing.assert_allclose(kept_points[:, 1], one.states[1])  # REML stays …
+        np.testing.assert_allclose(board.points(last, panel)[:, 1], one.states[2])  # … beside Bayes
+        np.testing.assert_allclose(board.points(last, panel)[:, 0] - kept_points[:, 0], 2 * board.beside)
+        assert board.kept(0, panel) is None
+    middle = animation.middle_frame(board)
+    assert board.timeline.position[middle] == 1.0 and board.stage_caption(middle) == BAYES_CAPTIONS[1]
+    assert board.stage_caption(last) == BAYES_CAPTIONS[2] and board.stage_caption(0) == BAYES_CAPTIONS[0]
+    assert np.allclose(board.color(last), board.state_colors[2])
+    files = pipeline.render(estimates, scenario, tmp_path, ("png",), data)
+    assert files["png_stage2"].name == "funnel_stage2.png"
+    stills = [np.asarray(Image.open(files[kind])) for kind in ("png_start", "png_stage2", "png")]
+    assert not np.array_equal(stills[0], stills[1]) and not np.array_equal(stills[1], stills[2])

@@ -11,7 +11,16 @@ from ..story.funnel import FunnelStory
 from .base import BlitRenderer
 from .moving_ticks import MovingTicks
 from .plane import EDGE_MARK_AREA
-from .style import broken_line, draw_legend, edge_paths, grid_with_header, round_marker, style_axes
+from .style import (
+    broken_line,
+    draw_legend,
+    edge_paths,
+    grid_with_header,
+    round_marker,
+    stage_axes,
+    stage_title,
+    style_axes,
+)
 
 BAR_WIDTH = 0.65  # relative to the look's line width: a whisker a projector still shows
 BAR_ALPHA = 0.6
@@ -29,7 +38,12 @@ class FunnelRenderer(BlitRenderer):
         count = len(story.panels)
         side_by_side = look.width > look.height  # landscape: side by side; square and portrait: stacked
         rows, columns = (1, count) if side_by_side else (count, 1)
-        grid, first = grid_with_header(figure, story.header, look, rows, columns)
+        grid, first = grid_with_header(
+            figure, story.header, look, rows, columns, stage_row=bool(story.stage_captions)
+        )
+        if story.stage_captions:  # across both panels, over them
+            self._stage, self._stage_texts = stage_title(self, stage_axes(figure), story.stage_captions, look)
+        self._kept_bars, self._kept_points = [], []
         self._bars, self._points, self._edges, self._panel_axes = [], [], [], []
         self._ticks: list[MovingTicks] = []
         moves = story.camera is not None and story.camera.moves
@@ -78,10 +92,38 @@ class FunnelRenderer(BlitRenderer):
                 linewidths=0.3,
                 zorder=3,
             )
+            if story.beside:  # REML, left standing as the points move on to Bayes: under them
+                kept_color = story.state_colors[1]
+                (kept_bars,) = axes.plot(
+                    [], [], lw=BAR_WIDTH * look.line_width, zorder=2.4, color=(*kept_color[:3], BAR_ALPHA)
+                )
+                self._kept_bars.append(self.moving(kept_bars))
+                self._kept_points.append(
+                    self.moving(
+                        axes.scatter(
+                            [],
+                            [],
+                            s=story.point_area,
+                            marker=round_marker(),
+                            color=[kept_color],
+                            edgecolors=theme.background,
+                            linewidths=0.3,
+                            zorder=2.9,
+                        )
+                    )
+                )
             self._points.append(self.moving(points))
             edge = axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
             self._edges.append(self.moving(edge))
         draw_legend(figure, story.legend, look)
+
+    def background_key(self, frame: int) -> int:
+        """The stage whose caption shows (0 when the view has no captions)."""
+        return self.story.timeline.heading_state(frame) if self.story.stage_captions else 0
+
+    def show_background(self, key: Hashable) -> None:
+        if self.story.stage_captions:
+            self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
 
     def view_key(self, frame: int) -> Hashable:
         """Every panel's estimate axis at this frame, when the camera moves."""
@@ -131,6 +173,14 @@ class FunnelRenderer(BlitRenderer):
             self._edges[index].set_offsets(edge.at[edge.outside].reshape(-1, 2))
             self._edges[index].set_paths(edge_paths(edge.side[edge.outside]))
             self._edges[index].set_facecolor(color)
+            if story.beside:
+                kept = story.kept(frame, index)
+                shown = kept is not None
+                self._kept_points[index].set_visible(shown)
+                self._kept_bars[index].set_visible(shown)
+                if kept is not None:
+                    self._kept_points[index].set_offsets(kept[0])
+                    self._kept_bars[index].set_data(*broken_line(kept[1]))
 
 
 def _set_limits(axes: Any, view: Any) -> None:

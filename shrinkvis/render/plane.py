@@ -14,11 +14,11 @@ from .style import (
     broken_line,
     draw_legend,
     edge_paths,
-    fit_width,
     grid_with_header,
     mark_path,
     round_marker,
     shared_or_each,
+    stage_title,
     style_axes,
 )
 from .truth import TruthLayer
@@ -28,8 +28,6 @@ CONTOUR_WIDTH = 0.9
 CONTOUR_ALPHA = 0.55
 TRAIL_WIDTH = 0.8
 POINT_EDGE_WIDTH = 0.4
-STAGE_CAPTION_PAD = 6.0  # points between the axes and the stage caption
-STAGE_CAPTION_SHARE = 0.82  # of the figure's width: centred on the axes, which the y label pushes right
 LABEL_GAP_PX = 3.0  # between a point's rim and its label
 LABEL_INSET_PX = 2.0  # between a label and the plot's frame
 LABEL_HALO = 2.5  # pt: the label's outline in the background colour, so it reads over gridlines and trails
@@ -97,20 +95,7 @@ class PlaneRenderer(BlitRenderer):
                 )
         draw_legend(figure, story.legend, look)
         if story.stage_captions:
-            self._stage = axes.set_title(
-                "",
-                fontsize=look.stage_size,
-                fontweight="bold",
-                color=theme.text,
-                pad=STAGE_CAPTION_PAD * look.scale,
-            )
-            self._stage_texts = []
-            for caption in story.stage_captions:
-                fit_width(self._stage, caption, look.width * STAGE_CAPTION_SHARE, look.stage_size)
-                self._stage_texts.append(self._stage.get_text())
-            # the tallest caption takes its room in the layout; each caption then gets its own background
-            self._stage.set_text(max(self._stage_texts, key=lambda text: (text.count("\n"), len(text))))
-            self.versioned(self._stage)
+            self._stage, self._stage_texts = stage_title(self, axes, story.stage_captions, look)
 
         # every trail has the same colour: one broken line draws them all at once
         (trails,) = axes.plot([], [], color=theme.trail, lw=TRAIL_WIDTH * look.scale, zorder=2.5)

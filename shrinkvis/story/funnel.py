@@ -45,6 +45,12 @@ BAR_LABEL = "± 1.96 SE"
 FUNNEL_LABEL = "95% of own estimates (model)"
 FUNNEL_SAMPLES = 60  # points along each funnel line
 FUNNEL_POINT_AREA = 0.7 * POINT_AREA  # pt², a little smaller: each point also carries a bar
+BESIDE_SHARE = 0.22  # of the smallest gap between neighbouring clusters: REML and Bayes stand this far apart
+BAYES_CAPTIONS = (
+    "1 · No pooling: each cluster's own estimate",
+    "2 · REML partial pooling: variances taken as known",
+    "3 · Bayes (right) beside REML (left): variances uncertain",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,36 @@ class FunnelStory(Timed):
     horizontal: bool = False
     # the estimate axis of each panel on each frame; None: each panel's `ylim` throughout
     camera: Camera | None = None
+    # named while each key state shows, from the first frame of the move to it; empty: no captions
+    stage_captions: tuple[str, ...] = ()
+    # three key states (no pooling → REML → Bayes): from the middle state on, REML stays on screen, and
+    # the two stand this far apart along x (REML to the left, Bayes to the right); 0: nothing stays
+    beside: float = 0.0
+
+    def stage_caption(self, frame: int) -> str:
+        return self.stage_captions[self.timeline.heading_state(frame)] if self.stage_captions else ""
+
+    def _apart(self, frame: int) -> float:
+        """0 up to the middle state, 1 once the moving points have reached the last: how far apart."""
+        if not self.beside:
+            return 0.0
+        return float(np.clip(self.timeline.position[frame] - 1.0, 0.0, 1.0))
+
+    def kept(self, frame: int, panel: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(points, bars) of the middle state (REML), left where it was as the points move on to Bayes,
+        shifted left by `beside`; None while the points have not left it."""
+        apart = self._apart(frame)
+        if apart <= 0:
+            return None
+        one = self.panels[panel]
+        x = one.x - apart * self.beside
+        centre = one.states[1]
+        half = Z_95 * np.nan_to_num(one.se_states[1])
+        points = self._drawn(np.column_stack([x, centre]))
+        bars = self._drawn(
+            np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        )
+        return points, bars
 
     def estimate_limits(self, frame: int, panel: int) -> tuple[float, float]:
         if self.camera is None:
@@ -109,11 +145,12 @@ class FunnelStory(Timed):
         return self.timeline.blend(self.panels[panel].se_states, frame)
 
     def points(self, frame: int, panel: int) -> np.ndarray:
-        return self._drawn(np.column_stack([self.panels[panel].x, self.estimates(frame, panel)]))
+        x = self.panels[panel].x + self._apart(frame) * self.beside
+        return self._drawn(np.column_stack([x, self.estimates(frame, panel)]))
 
     def bars(self, frame: int, panel: int) -> np.ndarray:
         """(J, 2, 2) segments from estimate − 1.96 SE to estimate + 1.96 SE."""
-        x = self.panels[panel].x
+        x = self.panels[panel].x + self._apart(frame) * self.beside
         centre = self.estimates(frame, panel)
         half = Z_95 * np.nan_to_num(self.std_errors(frame, panel))
         return self._drawn(
@@ -124,6 +161,9 @@ class FunnelStory(Timed):
         return self._drawn(self.panels[panel].funnel_lines)
 
     def color(self, frame: int) -> np.ndarray:
+        """The moving points' colour; told in stages, that of the stage they move to (as the caption)."""
+        if self.stage_captions:
+            return np.array(self.state_colors[self.timeline.heading_state(frame)], dtype=float)
         return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
@@ -294,7 +334,15 @@ def funnel(
         camera = camera_for(tuple(starts), tuple(ends), finals, np.clip(timeline.position, 0.0, 1.0), names)
     else:
         camera = still(tuple(panel.ylim for panel in panels), timeline.n_frames, names)
+    captions: tuple[str, ...] = ()
+    beside = 0.0
+    if estimates.bayes is not None:
+        captions = BAYES_CAPTIONS
+        gaps = np.diff(np.unique(panels[0].x))
+        beside = BESIDE_SHARE * float(gaps.min()) if len(gaps) else BESIDE_SHARE
     return FunnelStory(
+        stage_captions=captions,
+        beside=beside,
         camera=camera,
         view="caterpillar" if caterpillar else "funnel",
         header=header,
