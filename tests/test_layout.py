@@ -200,3 +200,60 @@ def test_lines_titles_name_each_school_once_with_its_real_n_and_leave_room_for_e
         assert not problems(drawer)
     finally:
         drawer.close()
+
+
+def _own_groups(folder, groups: int) -> str:
+    rng = np.random.default_rng(groups)
+    rows = []
+    for group in range(groups):
+        size = int(rng.integers(2, 41))
+        effect = rng.normal(0, [1.0, 0.4])
+        for x in rng.uniform(0, 5, size):
+            rows.append(
+                f"School {group:04d},{x:.3f},{10 + effect[0] + (1 + effect[1]) * x + rng.normal(0, 1.5):.3f}"
+            )
+    path = folder / f"schools_{groups}.csv"
+    path.write_text("school,hours,score\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("groups", [3, 3000])
+def test_own_data_of_3_and_of_3000_groups_gets_a_sensible_view(tmp_path, groups):
+    """Issue 24: a sensible view from 3 to 3,000 groups — the start holds ≥ 90% of the own estimates, the
+    end ≥ 95% of the pooled ones, the biggest movers are named, the points of a crowd are smaller, and
+    nothing written overlaps or is clipped (shrinkage and caterpillar views)."""
+    from shrinkvis.story.common import CROWD_FLOOR, POINT_AREA_RANGE
+
+    file = _own_groups(tmp_path, groups)
+    for view in ("shrinkage", "caterpillar"):
+        scenario = for_data(
+            file,
+            y="score",
+            x="hours",
+            group="school",
+            overrides=[f"animation.view={view}", "animation.frames=24"],
+        )
+        data = pipeline.source_data(scenario)
+        estimates = pipeline.fit_data(data, scenario)
+        board = pipeline.storyboard(estimates, scenario, data)
+        drawer = renderer(board)
+        try:
+            found = []
+            for frame in (0, board.n_frames // 2, board.n_frames - 1):
+                drawer.frame(frame)
+                found += [f"{view} frame {frame}: {problem}" for problem in problems(drawer)]
+            placed = getattr(drawer, "placed_labels", [])
+        finally:
+            drawer.close()
+        assert not found, "\n".join(found)
+        if view != "shrinkage":
+            continue
+        (x0, x1), (y0, y1) = board.limits_at(0)
+        own = board.states[0]
+        assert np.mean((own[:, 0] >= x0) & (own[:, 0] <= x1) & (own[:, 1] >= y0) & (own[:, 1] <= y1)) >= 0.9
+        (x0, x1), (y0, y1) = board.limits_at(board.n_frames - 1)
+        end = board.end
+        assert np.mean((end[:, 0] >= x0) & (end[:, 0] <= x1) & (end[:, 1] >= y0) & (end[:, 1] <= y1)) >= 0.95
+        assert len(board.labels) == min(5, len(board.cluster)) and len(placed) >= 3
+        if groups > 1000:
+            assert board.sizes.max() <= CROWD_FLOOR * POINT_AREA_RANGE[1] * board.look.scale**2 + 1e-9

@@ -137,7 +137,7 @@ class FunnelRenderer(BlitRenderer):
     def _key_views(self) -> list[Any]:
         camera = self.story.camera
         assert camera is not None
-        return [tuple(tuple(limits) for limits in view) for view in camera.views.tolist()]
+        return camera.frame_views()
 
     def before_layout(self) -> None:
         for panel, ticks in enumerate(self._ticks):

@@ -195,7 +195,7 @@ class PlaneRenderer(BlitRenderer):
     def _key_views(self) -> list[Any]:
         camera = self.story.camera
         assert camera is not None
-        return [tuple(tuple(limits) for limits in view) for view in camera.views.tolist()]
+        return camera.frame_views()
 
     def before_layout(self) -> None:
         if self._ticks is not None:

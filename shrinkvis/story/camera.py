@@ -65,6 +65,11 @@ class Camera:
     def end(self) -> tuple[Limits, ...]:
         return self.view(len(self.position) - 1)
 
+    def frame_views(self) -> list[tuple[Limits, ...]]:
+        """Every distinct view a frame shows, in order: what the tick labels must find room for (a view
+        between two key views may need a decimal more than either)."""
+        return [self.view(frame) for frame in np.unique(self.position, return_index=True)[1]]
+
     @property
     def moves(self) -> bool:
         return bool(np.ptp(self.views, axis=0).any())
