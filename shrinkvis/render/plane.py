@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..story.plane import PlaneStory
-from .base import BlitRenderer
+from .base import POSITION_DECIMALS, BlitRenderer
 from .moving_ticks import MovingTicks
 from .style import (
     broken_line,
@@ -52,8 +52,6 @@ class PlaneRenderer(BlitRenderer):
         axes = figure.add_subplot(grid[first, 0])
         self._axes = axes
         style_axes(axes, look)
-        if story.box_aspect is not None:  # aspect: equal — the views have this shape: one unit, one length
-            axes.set_box_aspect(story.box_aspect)
         axes.set_xlim(*story.xlim)
         axes.set_ylim(*story.ylim)
         axes.set_xlabel(story.x_label)
@@ -202,6 +200,13 @@ class PlaneRenderer(BlitRenderer):
             self._ticks.reserve(self._key_views())
 
     def after_layout(self) -> None:
+        if self.story.box_aspect is not None:
+            # aspect: equal — the box takes the views' shape (one unit, one length), shrunk inside the
+            # room the layout gave it, before the labels are pinned beside it
+            self._axes.set_box_aspect(self.story.box_aspect)
+            self._axes.apply_aspect()
+            bounds = self._axes.get_position(original=False).bounds
+            self._axes.set_position(np.round(bounds, POSITION_DECIMALS))
         if self._ticks is not None:
             self._ticks.pin_labels()
             self._ticks.hide_own()
