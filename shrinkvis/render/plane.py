@@ -150,6 +150,8 @@ class PlaneRenderer(BlitRenderer):
             for label in story.labels
         ]
         self._label_offsets: list[np.ndarray | None] = [None] * len(self._labels)
+        self._label_sizes = [np.zeros(2)] * len(self._labels)  # px, width and height
+        self._label_apart = [False] * len(self._labels)
         if story.labels:
             labelled = [label.cluster for label in story.labels]
             self._rings = self.moving(
@@ -293,9 +295,11 @@ class PlaneRenderer(BlitRenderer):
                     best = ((covered > 0, rank), box)
             if best is None:
                 continue
-            box = best[1]
+            (_, rank), box = best
             taken.append(box)
             self._label_offsets[index] = np.array([box.x0 - point[0], box.y0 - point[1]])
+            self._label_sizes[index] = np.array([box.width, box.height])
+            self._label_apart[index] = rank >= len(LABEL_SIDES)  # beyond the nearest ring of places
 
     def _set_limits(self, key: Any) -> None:
         xlim, ylim = key
@@ -342,17 +346,18 @@ class PlaneRenderer(BlitRenderer):
         to_data = self._axes.transData
         placed = [offset is not None for offset in self._label_offsets]
         leaders = []
-        for label, text, offset in zip(self.story.labels, self._labels, self._label_offsets, strict=True):
+        for index, (label, text, offset) in enumerate(
+            zip(self.story.labels, self._labels, self._label_offsets, strict=True)
+        ):
             shown = offset is not None and alpha > 0
             text.set_visible(shown)
             if shown:
                 point = to_data.transform(positions[label.cluster])
                 text.set_position(to_data.inverted().transform(point + offset))
                 text.set_alpha(alpha)
-                box = text.get_window_extent()
-                nearest = np.clip(point, [box.x0, box.y0], [box.x1, box.y1])
-                reach = np.sqrt(self.story.sizes[label.cluster]) * self.figure.dpi / 72.0 / 2 + LABEL_GAP_PX
-                if np.hypot(*(nearest - point)) > 1.2 * reach:  # a label set apart: a line leads to it
+                if self._label_apart[index]:  # a label set apart: a line leads to it
+                    corner = point + offset
+                    nearest = np.clip(point, corner, corner + self._label_sizes[index])
                     leaders.append(to_data.inverted().transform(np.stack([point, nearest])))
         self._leaders.set_data(*broken_line(np.array(leaders).reshape(-1, 2, 2)))
         self._leaders.set_alpha(alpha)
