@@ -589,3 +589,22 @@ def test_more_slope_var_draws_both_axes_on_one_scale_so_its_ellipse_stands_up():
         assert tall / wide == pytest.approx(np.ptp(outline[:, 1]) / np.ptp(outline[:, 0]))
         assert tall > 1.5 * wide  # it stands up
     assert np.allclose(board.travel[-1], board.end)
+
+
+def test_small_differ_draws_its_small_clusters_alike_and_on_top():
+    """Issue 24: the small clusters, the scenario's subject, were the smallest dots, under the big ones."""
+    scenario = _scenario("small_differ")
+    assert scenario.animation.point_size == "equal"
+    data = simulate(scenario.data)
+    board = story.build(fit(data, scenario.model), scenario, data)
+    assert np.ptp(board.sizes) == 0 and not any(entry.label.startswith("n = ") for entry in board.legend)
+    drawn_n = board.cluster_n[board.draw_order]
+    assert np.all(np.diff(drawn_n) <= 0) and drawn_n[-1] == board.cluster_n.min()  # the small ones last
+
+
+def test_stages_write_a_still_of_their_middle_stage(tmp_path):
+    from shrinkvis import animation
+
+    files = animation.output_files("stages", ("png",), tmp_path, states=3)
+    assert files["png_stage2"].name == "stages_stage2.png"
+    assert "png_stage2" not in animation.output_files("shrinkage", ("png",), tmp_path)
