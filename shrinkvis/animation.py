@@ -26,7 +26,7 @@ PALETTE_SAMPLES = 9  # frames spread over the animation that the shared GIF pale
 BLEND_STEPS = 48  # colours the moving points take on their way, each kept as a palette entry
 BLEND_ALPHAS = (1.0, 0.6)  # drawn opaque (points) and over the background (the funnel's whiskers)
 VIDEO_KINDS = ("gif", "mp4")
-STILL_KINDS = ("png", "png_start", "svg")
+STILL_KINDS = ("png", "png_start", "png_stage2", "svg")
 
 
 class Frames(Protocol):
@@ -81,12 +81,21 @@ def blend_colours(story: Storyboard) -> np.ndarray:
     return np.unique(np.round(255 * colours).astype(np.uint8), axis=0)
 
 
-def output_files(view: str, formats: tuple[Format, ...], out_dir: Path) -> dict[str, Path]:
-    """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG."""
+def output_files(view: str, formats: tuple[Format, ...], out_dir: Path, states: int = 2) -> dict[str, Path]:
+    """kind → path of what is written: `<view>.<format>`, and `<view>_start.png` with a PNG; a story of
+    three key states (stages; no pooling → REML → Bayes) adds `<view>_stage2.png`, its middle state."""
     files: dict[str, Path] = {fmt: out_dir / f"{view}.{fmt}" for fmt in formats}
     if "png" in formats:
         files["png_start"] = out_dir / f"{view}_start.png"
+        if states == 3:
+            files["png_stage2"] = out_dir / f"{view}_stage2.png"
     return files
+
+
+def middle_frame(story: Storyboard) -> int:
+    """The last frame that holds the middle key state (or comes nearest to it)."""
+    distance = np.abs(story.timeline.position - 1.0)
+    return int(len(distance) - 1 - np.argmin(distance[::-1]))
 
 
 class RendererFrames:
@@ -154,12 +163,17 @@ def write_stills(
     stack: contextlib.ExitStack,
     last_frame: np.ndarray | None = None,
 ) -> None:
-    """The PNG stills (last and first frame) and the SVG (last frame) that `files` names."""
+    """The PNG stills (last, first and, with three key states, the middle one's frame) and the SVG (last
+    frame) that `files` names."""
     story = renderer.story
     if "png" in files:
         still = last_frame if last_frame is not None else renderer.frame(story.n_frames - 1)
         write_png(enter_safely(stack, atomic_path(files["png"])), still)
         write_png(enter_safely(stack, atomic_path(files["png_start"])), renderer.frame(0))
+        if "png_stage2" in files:
+            write_png(
+                enter_safely(stack, atomic_path(files["png_stage2"])), renderer.frame(middle_frame(story))
+            )
     if "svg" in files:
         enter_safely(stack, atomic_path(files["svg"])).write_bytes(renderer.svg())
 

@@ -7,12 +7,14 @@ This module imports nothing heavy at the top: the worker processes start from a 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import OutputError, ShrinkvisError, unexpected
 from .scenario import Scenario
@@ -23,6 +25,19 @@ WAIT_SECONDS = 0.2  # the batch process looks for a signal this often while it w
 STOP_SECONDS = 5.0  # how long stopped workers get to remove their temporary files
 
 
+SHARED_AXES_FOLDER = "shared-axes"  # out/<scenario>/shared-axes/: the views drawn on the batch's common axes
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One scenario as its run left it: the scenario in the view it was drawn in, the fit, and the data's
+    names (no rows: the views that share axes draw estimates only)."""
+
+    scenario: Scenario
+    estimates: Any
+    data: Any
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one scenario of a batch."""
@@ -31,6 +46,8 @@ class Outcome:
     out_dir: str | None = None
     warnings: tuple[str, ...] = field(default=())
     error: str | None = None
+    # with `--shared-axes`: what the scenario's run fitted, kept to draw it again on common axes unfitted
+    fitted: Fitted | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -45,8 +62,9 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def run_one(scenario: Scenario, out_root: str, label: str) -> Outcome:
-    """Simulate, fit and render one scenario; every failure becomes the outcome's one-line error.
+def run_one(scenario: Scenario, out_root: str, label: str, keep_fit: bool = False) -> Outcome:
+    """Simulate, fit and render one scenario, exactly as `shrinkvis run` does; every failure becomes the
+    outcome's one-line error. With `keep_fit` the outcome carries the fit (for `--shared-axes`).
 
     `label` is how the user named the scenario (a built-in name or a path). An interrupt is not a
     failure: it is raised, also when a library swallowed it or turned it into another error.
@@ -68,7 +86,11 @@ def run_one(scenario: Scenario, out_root: str, label: str) -> Outcome:
         raise_if_interrupted()
         return Outcome(label, error=unexpected(exc))
     raise_if_interrupted()
-    return Outcome(label, str(result.out_dir), tuple(result.estimates.warnings))
+    fitted = None
+    if keep_fit:
+        names_only = None if result.data is None else dataclasses.replace(result.data, frame=None)
+        fitted = Fitted(result.scenario, result.estimates, names_only)
+    return Outcome(label, str(result.out_dir), tuple(result.estimates.warnings), fitted=fitted)
 
 
 def _start_worker(parent: int) -> None:
@@ -90,12 +112,12 @@ def _exit_quietly(signum: int) -> None:
     os._exit(128 + signum)  # the batch process says what happened
 
 
-def _run_in_worker(scenario: Scenario, out_root: str, label: str) -> Outcome:
+def _run_in_worker(scenario: Scenario, out_root: str, label: str, keep_fit: bool = False) -> Outcome:
     """`run_one` in a worker: an interrupt ends the worker (never the next scenario)."""
     from .outputs import received_signal
 
     try:
-        return run_one(scenario, out_root, label)
+        return run_one(scenario, out_root, label, keep_fit)
     except KeyboardInterrupt:
         os._exit(128 + (received_signal() or 2))
 
@@ -117,8 +139,13 @@ def run_all(
     overrides: Sequence[str] = (),
     jobs: int | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    shared_axes: bool = False,
 ) -> list[Outcome]:
     """Run every scenario, up to `jobs` at a time in worker processes (1: all in this process).
+
+    Each scenario is drawn exactly as `shrinkvis run` draws it, on its own axes (the same bytes). With
+    `shared_axes`, the views with axes to share are then drawn once more on the union of their views,
+    into `<scenario>/shared-axes/`, from the fits the runs made (nothing is fitted twice).
 
     Scenario files are read here first, so a bad one is reported at once and costs no worker. Goes
     on past failures. `on_done` is called as each scenario finishes, in finishing order; the returned
@@ -141,15 +168,15 @@ def run_all(
             finish(position, Outcome(name, error=str(exc)))
 
     refuse_shared_folders(scenarios, names, out_root)
-    if len(scenarios) > 1:
-        scenarios = share_one_view(scenarios)
     jobs = min(jobs or default_jobs(), len(scenarios))
     if jobs <= 1:
         for position, scenario in scenarios.items():
-            finish(position, run_one(scenario, str(out_root), names[position]))
+            finish(position, run_one(scenario, str(out_root), names[position], shared_axes))
     else:
-        _run_in_workers(scenarios, names, str(out_root), jobs, finish)
-    return [outcomes[position] for position in range(len(names))]
+        _run_in_workers(scenarios, names, str(out_root), jobs, finish, shared_axes)
+    if shared_axes:
+        draw_on_shared_axes([outcomes[position] for position in sorted(outcomes)])
+    return [dataclasses.replace(outcomes[position], fitted=None) for position in range(len(names))]
 
 
 def refuse_shared_folders(scenarios: dict[int, Scenario], names: Sequence[str], out_root: Path | str) -> None:
@@ -173,32 +200,60 @@ def refuse_shared_folders(scenarios: dict[int, Scenario], names: Sequence[str], 
         first[folder] = position
 
 
-def share_one_view(scenarios: dict[int, Scenario]) -> dict[int, Scenario]:
-    """The same axes for every scenario whose zoom nobody chose, so that the batch compares: each is fitted
-    here once for the view it needs (fitting is quick next to drawing), and they all get the union of
-    those views as `zoom: fixed` limits. A scenario whose data fail to load keeps its own zoom (its worker
-    reports the error); `zoom: auto` in a file or `--set animation.zoom=auto` keeps a scenario's own view."""
-    from . import pipeline
+# the views whose axes a batch can share: the plane and the estimate axis of the funnel and caterpillar
+SHARED_AXES_VIEWS = ("shrinkage", "stages", "funnel", "caterpillar")
+
+
+def shared_axes_scenarios(fits: list[Fitted]) -> list[Fitted | None]:
+    """The fits with `zoom: fixed` limits on the union of their views, so that the scenarios compare
+    (fixed effects ± 3 SDs, widened to the partial-pooling estimates and most starts, of each; see
+    `story.plane.view_reach`); in the order given. None for a view without such axes (lines) and for a
+    scenario whose own file or `--set` fixes its zoom."""
     from .story.plane import shared_limits, view_reach
 
-    sharing = {p: s for p, s in scenarios.items() if "zoom" not in s.animation.model_fields_set}
-    reaches = {}
-    for position, scenario in sharing.items():
-        try:
-            reaches[position] = view_reach(pipeline.fit_data(pipeline.source_data(scenario), scenario))
-        except Exception:  # noqa: BLE001 - the worker runs it again and reports the failure in its words
+    sharing = [
+        fit.scenario.animation.view in SHARED_AXES_VIEWS and fit.scenario.animation.zoom != "fixed"
+        for fit in fits
+    ]
+    if not any(sharing):
+        return [None] * len(fits)
+    intercept, slope = shared_limits(
+        [view_reach(fit.estimates) for fit, shares in zip(fits, sharing, strict=True) if shares]
+    )
+    shared: list[Fitted | None] = []
+    for fit, shares in zip(fits, sharing, strict=True):
+        if not shares:
+            shared.append(None)
             continue
-    if len(reaches) < 2:
-        return scenarios
-    intercept, slope = shared_limits(list(reaches.values()))
-    shared = dict(scenarios)
-    for position in reaches:
-        animation = scenarios[position].animation
+        animation = fit.scenario.animation
         limits = animation.limits.model_copy(update={"intercept": intercept, "slope": slope})
-        shared[position] = scenarios[position].model_copy(
+        scenario = fit.scenario.model_copy(
             update={"animation": animation.model_copy(update={"zoom": "fixed", "limits": limits})}
         )
+        shared.append(dataclasses.replace(fit, scenario=scenario))
     return shared
+
+
+def draw_on_shared_axes(outcomes: list[Outcome]) -> None:
+    """`--shared-axes`: every scenario that ran drawn again on the batch's common axes, into
+    `<scenario>/shared-axes/`, beside (never over) its own files."""
+    from . import animation, pipeline
+    from .outputs import folder_lock
+
+    ran = [outcome for outcome in outcomes if outcome.fitted is not None and outcome.out_dir]
+    shared = shared_axes_scenarios([outcome.fitted for outcome in ran])  # type: ignore[misc]
+    for outcome, fit in zip(ran, shared, strict=True):
+        if fit is None:
+            continue
+        out_dir = Path(outcome.out_dir)  # type: ignore[arg-type]
+        story = pipeline.storyboard(fit.estimates, fit.scenario, fit.data)
+        spec = fit.scenario.animation
+        files = animation.output_files(
+            spec.view, spec.formats, out_dir / SHARED_AXES_FOLDER, story.timeline.n_states
+        )
+        with folder_lock(out_dir):
+            (out_dir / SHARED_AXES_FOLDER).mkdir(exist_ok=True)
+            animation.write_animation(story, files)
 
 
 def _run_in_workers(
@@ -207,6 +262,7 @@ def _run_in_workers(
     out_root: str,
     jobs: int,
     finish: Callable[[int, Outcome], None],
+    keep_fit: bool = False,
 ) -> None:
     """Worker processes (concurrent.futures). Every wait has a way out: a worker that dies breaks the
     pool (BrokenProcessPool) instead of hanging it, the wait for results wakes up every
@@ -229,7 +285,9 @@ def _run_in_workers(
     try:
         with signals_blocked():  # the workers start with them blocked, until their handlers are in place
             pending = {
-                pool.submit(_run_in_worker, scenarios[position], out_root, names[position]): position
+                pool.submit(
+                    _run_in_worker, scenarios[position], out_root, names[position], keep_fit
+                ): position
                 for position in largest_first
             }
         while pending:

@@ -510,6 +510,14 @@ def batch(
             help="Scenarios rendered at once, each in its own process (default: the number of cores).",
         ),
     ] = None,
+    shared_axes: Annotated[
+        bool,
+        typer.Option(
+            "--shared-axes",
+            help="Also draw every scenario on the batch's common axes, into <scenario>/shared-axes/ "
+            "(its own pictures stay as `run` draws them).",
+        ),
+    ] = False,
 ) -> None:
     """Render several scenarios in parallel, going on past failures and listing them at the end.
 
@@ -538,7 +546,9 @@ def batch(
             progress.advance(task)
             progress.update(task, description=f"{'failed' if outcome.failed else 'rendered'} {outcome.name}")
 
-        outcomes = batches.run_all(names, out, _overrides(set, format), jobs, on_done=done)
+        outcomes = batches.run_all(
+            names, out, _overrides(set, format), jobs, on_done=done, shared_axes=shared_axes
+        )
     failures = [(outcome.name, outcome.error or "") for outcome in outcomes if outcome.failed]
     typer.echo(f"rendered {len(names) - len(failures)} of {len(names)} scenarios into {out}")
     _write_gallery(out, failures)

@@ -52,6 +52,7 @@ class RunResult:
     files: dict[str, Path]
     timings: dict[str, float] = field(default_factory=dict)
     report: reports.Report | None = None
+    data: ModelData | None = None  # what was fitted (rows, or a large table's sums) and its column names
 
 
 def simulate_scenario(scenario: Scenario) -> pd.DataFrame:
@@ -309,7 +310,9 @@ def render(
     (first state), `.svg` (final state); see `animation.write_animation`.
     """
     story = storyboard(estimates, scenario, data)
-    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    files = animation.output_files(
+        scenario.animation.view, formats or scenario.animation.formats, out_dir, story.timeline.n_states
+    )
     animation.write_animation(story, files)
     return files
 
@@ -320,13 +323,16 @@ def summary(
     files: dict[str, Path],
     timings: dict[str, float],
     report: reports.Report | None = None,
+    story: storyboards.Storyboard | None = None,
 ) -> dict[str, Any]:
-    """summary.json: the scenario, the fit's population numbers, the report's numbers, the files; timings
-    under one key."""
+    """summary.json: the scenario, the fit's population numbers, the report's numbers, the axes of the
+    first and the last frame (`view`), the files; timings under one key."""
+    view = storyboards.camera_record(story) if story is not None else None
     return json_ready(
         {
             "scenario": scenario.model_dump(mode="json"),
             **estimates.population(),
+            **({"view": view} if view is not None else {}),
             **(reports.numbers(report) if report is not None else {}),
             "files": sorted(path.name for path in files.values()),
             "timings": {key: round(value, 4) for key, value in timings.items()},
@@ -383,7 +389,9 @@ def _run_into(
     scenario = view_for(estimates, scenario)
     story = storyboard(estimates, scenario, data)
     report = reports.build(estimates, data, scenario.display_title)
-    files = animation.output_files(scenario.animation.view, formats or scenario.animation.formats, out_dir)
+    files = animation.output_files(
+        scenario.animation.view, formats or scenario.animation.formats, out_dir, story.timeline.n_states
+    )
     files["report_plot"] = out_dir / reports.PLOT_FILE
     files["report"] = out_dir / "report.md"
     files["csv"] = out_dir / "estimates.csv"
@@ -409,8 +417,8 @@ def _run_into(
 
     stage("writing")
     files["json"] = out_dir / "summary.json"
-    write_json(files["json"], summary(estimates, scenario, files, timings, report))
-    return RunResult(scenario, estimates, out_dir, files, timings, report)
+    write_json(files["json"], summary(estimates, scenario, files, timings, report, story))
+    return RunResult(scenario, estimates, out_dir, files, timings, report, data)
 
 
 def write_parquet(path: Path, table: pd.DataFrame) -> None:

@@ -370,6 +370,22 @@ class AnimationSpec(_Spec):
         "(points outside are marked at the edge).",
     )
     limits: Limits = Field(Limits(), description="Axis limits for zoom: fixed.")
+    camera: bool = Field(
+        True,
+        description="zoom auto: the axes move with the story, from a view framed on the own estimates "
+        "(no pooling) to one framed on the final state; false: one view throughout.",
+    )
+    point_size: Literal["n", "equal"] = Field(
+        "n",
+        description="Shrinkage and stages views: n sizes each cluster's point by its rows (area ∝ n); equal "
+        "draws every cluster alike. Either way the smallest clusters are drawn on top.",
+    )
+    aspect: Literal["auto", "equal"] = Field(
+        "auto",
+        description="Shrinkage and stages views: auto scales each axis on its own; equal gives a unit of "
+        "intercept and of slope the same length, so the model's ellipse keeps its true shape (not with "
+        "zoom: fixed, whose limits are kept as given).",
+    )
     contour_levels: tuple[float, ...] = Field(
         (0.5, 0.9), description="Contours of the estimated distribution of cluster effects ([] for none)."
     )
@@ -706,8 +722,7 @@ def for_data(
     raw: dict[str, Any] = {
         "name": name,
         "data": {"file": str(path), "y": y, "group": group, "x": x},
-        "model": ({} if random is None else {"random": random})
-        | ({"formula": formula} if general else {}),
+        "model": ({} if random is None else {"random": random}) | ({"formula": formula} if general else {}),
     }
     rate_columns = {"trials": trials, "exposure": exposure, "se": se}
     raw["data"].update({key: value for key, value in rate_columns.items() if value is not None})

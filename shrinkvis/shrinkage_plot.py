@@ -7,7 +7,7 @@ model the curve 1 − λ(n) = (θ/n) / (ψ + θ/n) shows what the model does to 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 WIDTH, HEIGHT, DPI = 640, 420, 100
 SHOWN_RANGE = (-50.0, 150.0)  # % shown; a cluster beyond is drawn on the edge as a triangle
-JITTER = 0.28  # half the width, in units of the gap between sizes, over which equal sizes spread
+MEDIAN_HALF_WIDTH = 0.3  # of the gap between sizes (of a decade's 1/10 on a log axis): the median's bar
+POINT_ALPHA = 0.55  # clusters of one size share one column: overlapping points read darker
 MAX_SIZE_TICKS = 12  # up to this many different sizes, each gets its tick
 LOG_SIZES_FROM = 20  # largest / smallest cluster size from which the size axis is logarithmic
 
@@ -60,23 +61,59 @@ def shrinkage_by_size(plot: SizePlot) -> np.ndarray:
 
 def _drawn(plot: SizePlot) -> np.ndarray:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = size_figure(plot)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+    figure.clear()
+    return image
+
+
+def size_medians(n: np.ndarray, share: np.ndarray) -> list[tuple[float, float]]:
+    """(size, median shrinkage) of every size that two or more clusters with a finite share have."""
+    shown = np.isfinite(share)
+    result = []
+    for size in np.unique(n[shown]):
+        members = share[shown & (n == size)]
+        if len(members) >= 2:
+            result.append((float(size), float(np.median(members))))
+    return result
+
+
+def size_figure(plot: SizePlot) -> Any:
+    """The plot as a laid-out matplotlib figure: every cluster at its own size (one column per size,
+    never spread sideways: the x axis is n), with the median of each shared size as a short bar."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     n, share = plot.n, plot.share
     shown = np.isfinite(share)
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
-    canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     log_sizes = n.max() / max(n.min(), 1) >= LOG_SIZES_FROM
     if log_sizes:
         axes.set_xscale("log")
-    x = _spread_equal_sizes(n, log_sizes)
+    x = n
+    sizes = np.unique(n)
+    gap = float(np.min(np.diff(sizes))) if len(sizes) > 1 else 1.0
+    for size, median in size_medians(n, share):
+        half = size * (10 ** (0.1 * MEDIAN_HALF_WIDTH) - 1) if log_sizes else MEDIAN_HALF_WIDTH * gap
+        axes.plot([size - half, size + half], [median, median], color="0.2", lw=1.4, zorder=4, gid="median")
 
     low, high = SHOWN_RANGE
     inside = shown & (share >= low) & (share <= high)
     axes.axhspan(0, 100, color="0.96", zorder=0)
-    axes.scatter(x[inside], share[inside], s=26, color=_COLOURS.partial_pool, alpha=0.8, lw=0, zorder=3)
+    axes.scatter(
+        x[inside],
+        share[inside],
+        s=26,
+        color=_COLOURS.partial_pool,
+        alpha=POINT_ALPHA,
+        lw=0,
+        zorder=3,
+        gid="clusters",
+    )
     for limit, marker in ((low, "v"), (high, "^")):
         beyond = shown & (share < low if limit == low else share > high)
         if beyond.any():
@@ -88,11 +125,11 @@ def _drawn(plot: SizePlot) -> np.ndarray:
         psi, theta = plot.curve
         if log_sizes:
             grid = np.geomspace(n.min() / 1.1, n.max() * 1.1, 200)
-        else:  # across the whole axis, where equal sizes are spread out
+        else:
             grid = np.linspace(max(n.min() - 1, 0.5), n.max() + 1, 200)
         curve = 100 * (theta / grid) / (psi + theta / grid)
         axes.plot(grid, curve, color="0.25", lw=1.2, zorder=2, label="1 − λ = (θ/n) / (ψ + θ/n)")
-        axes.legend(loc="upper right", fontsize=8, frameon=False)
+        axes.legend(loc="upper right", fontsize=8, frameon=False)  # drawn again below with the medians
 
     values = share[inside]
     bottom = min(
@@ -104,10 +141,9 @@ def _drawn(plot: SizePlot) -> np.ndarray:
     pad = 0.05 * (top - bottom)
     axes.set_ylim(bottom - pad, top + pad)
     if not log_sizes:
-        # room for the spread of equal sizes; cluster sizes are whole numbers
-        margin = max(0.08 * np.ptp(n), JITTER + 0.2)
+        # room for the median bars; cluster sizes are whole numbers
+        margin = max(0.08 * np.ptp(n), MEDIAN_HALF_WIDTH * gap + 0.2)
         axes.set_xlim(n.min() - margin, n.max() + margin)
-        sizes = np.unique(n)
         if len(sizes) <= MAX_SIZE_TICKS:
             axes.set_xticks(sizes)
         else:
@@ -129,24 +165,7 @@ def _drawn(plot: SizePlot) -> np.ndarray:
         notes.append(f"{outside} beyond {low:.0f}…{high:.0f}% drawn on the edge (▲▼)")
     if notes:
         axes.set_title("; ".join(notes), fontsize=8, color="0.35")
-    canvas.draw()
-    image = np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
-    figure.clear()
-    return image
-
-
-def _spread_equal_sizes(n: np.ndarray, log_sizes: bool) -> np.ndarray:
-    """Clusters of the same size side by side instead of on top of each other.
-
-    The offsets follow the golden-ratio sequence: evenly spread, looking random, the same on every run.
-    """
-    x = n.copy()
-    sizes = np.unique(n)
-    gap = float(np.min(np.diff(sizes))) if len(sizes) > 1 else 1.0
-    for size in sizes:
-        members = np.flatnonzero(n == size)
-        if len(members) < 2:
-            continue
-        offsets = 2 * JITTER * ((np.arange(len(members)) * 0.6180339887) % 1.0 - 0.5)
-        x[members] = size * np.exp(offsets * 0.1) if log_sizes else size + offsets * gap
-    return x
+    if size_medians(n, share):
+        axes.plot([], [], color="0.2", lw=1.4, label="median of the clusters of one size")
+        axes.legend(loc="upper right", fontsize=8, frameon=False)
+    return figure

@@ -172,25 +172,53 @@ def test_fit_json_matches_lme4_with_the_files_column_names(tmp_path):
     table = tmp_path / "est.csv"
     result = runner.invoke(
         app,
-        ["fit", "--data", str(LME4_DIR / "intercept_only_s7.csv"), "--y", "score", "--group", "school",
-         "--json", "--estimates", str(table)],
+        [
+            "fit",
+            "--data",
+            str(LME4_DIR / "intercept_only_s7.csv"),
+            "--y",
+            "score",
+            "--group",
+            "school",
+            "--json",
+            "--estimates",
+            str(table),
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert set(payload) == {
-        "n_obs", "n_groups", "formula", "method", "engine", "fixed_effects", "std_errors", "sd_intercept",
-        "sd_slope", "corr", "residual_sd", "reml_criterion", "is_singular", "converged", "warnings", "dropped_rows",
+        "n_obs",
+        "n_groups",
+        "formula",
+        "method",
+        "engine",
+        "fixed_effects",
+        "std_errors",
+        "sd_intercept",
+        "sd_slope",
+        "corr",
+        "residual_sd",
+        "reml_criterion",
+        "is_singular",
+        "converged",
+        "warnings",
+        "dropped_rows",
         "seconds",
     }
     assert payload["formula"] == "score ~ 1 + (1 | school)"
     assert (payload["n_obs"], payload["n_groups"]) == (200, 25)
-    assert payload["fixed_effects"]["Intercept"] == pytest.approx(expected["fixed_effects"]["Intercept"], rel=1e-6)
+    assert payload["fixed_effects"]["Intercept"] == pytest.approx(
+        expected["fixed_effects"]["Intercept"], rel=1e-6
+    )
     assert payload["sd_intercept"] == pytest.approx(expected["sd_intercept"], rel=1e-4)
     assert payload["sd_slope"] is None and payload["corr"] is None
     assert payload["reml_criterion"] == pytest.approx(expected["reml_criterion"], abs=1e-4)
     written = pd.read_csv(table, dtype={"cluster": str})
     assert list(written["cluster"]) == [entry["cluster"] for entry in expected["clusters"]]
-    assert np.allclose(written["partial_intercept"], [c["partial_intercept"] for c in expected["clusters"]], atol=1e-4)
+    assert np.allclose(
+        written["partial_intercept"], [c["partial_intercept"] for c in expected["clusters"]], atol=1e-4
+    )
 
 
 def test_fit_ml_reports_the_deviance_and_singular_warning():
@@ -199,8 +227,20 @@ def test_fit_ml_reports_the_deviance_and_singular_warning():
     _, expected = load_reference("singular_s8")
     result = runner.invoke(
         app,
-        ["fit", "--data", str(LME4_DIR / "singular_s8.csv"), "--y", "y", "--x", "x", "--group", "cluster",
-         "--method", "ML", "--json"],
+        [
+            "fit",
+            "--data",
+            str(LME4_DIR / "singular_s8.csv"),
+            "--y",
+            "y",
+            "--x",
+            "x",
+            "--group",
+            "cluster",
+            "--method",
+            "ML",
+            "--json",
+        ],
     )
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
@@ -215,7 +255,8 @@ def test_fit_summary_reads_like_lme4():
     from .conftest import LME4_DIR
 
     result = runner.invoke(
-        app, ["fit", "--data", str(LME4_DIR / "baseline_s1.csv"), "--y", "y", "--x", "x", "--group", "cluster"]
+        app,
+        ["fit", "--data", str(LME4_DIR / "baseline_s1.csv"), "--y", "y", "--x", "x", "--group", "cluster"],
     )
     assert result.exit_code == 0
     assert "REML criterion at convergence: 3116.0927" in result.output

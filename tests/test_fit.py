@@ -131,7 +131,9 @@ def test_fewer_than_three_clusters_is_a_data_error():
         fit(data)
 
 
-@pytest.mark.parametrize("case", ["fewer_obs_s4", "more_subject_var_s2", "unbalanced_s6", "random_intercept_s1"])
+@pytest.mark.parametrize(
+    "case", ["fewer_obs_s4", "more_subject_var_s2", "unbalanced_s6", "random_intercept_s1"]
+)
 def test_engines_agree_where_mixedlm_converges(case):
     data, expected = load_reference(case)
     frame = _as_model_frame(data, expected)
@@ -146,4 +148,6 @@ def test_engines_agree_where_mixedlm_converges(case):
     assert statsmodels.sd_intercept == pytest.approx(exact.sd_intercept, rel=1e-2)
     assert statsmodels.residual_sd == pytest.approx(exact.residual_sd, rel=1e-3)
     assert statsmodels.criterion == pytest.approx(exact.criterion, abs=1e-2)
-    assert np.allclose(statsmodels.clusters["partial_intercept"], exact.clusters["partial_intercept"], atol=1e-2)
+    assert np.allclose(
+        statsmodels.clusters["partial_intercept"], exact.clusters["partial_intercept"], atol=1e-2
+    )

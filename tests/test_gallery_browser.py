@@ -137,7 +137,9 @@ def test_every_image_decodes_and_every_video_plays(browser, batch_out):
         name: json.loads((batch_out / name / "summary.json").read_text())["scenario"]["animation"]["view"]
         for name in folders
     }
-    assert sorted(video["src"] for video in state["videos"]) == [f"{name}/{views[name]}.mp4" for name in folders]
+    assert sorted(video["src"] for video in state["videos"]) == [
+        f"{name}/{views[name]}.mp4" for name in folders
+    ]
     for video in state["videos"]:
         assert video["error"] is None, video
         assert video["ready"] >= 2, video  # HAVE_CURRENT_DATA: a frame was decoded
@@ -146,7 +148,10 @@ def test_every_image_decodes_and_every_video_plays(browser, batch_out):
         f"{name}/{stem}"
         for name in folders
         for stem in (
-            f"{views[name]}.gif", f"{views[name]}.png", f"{views[name]}_start.png", f"{views[name]}.svg",
+            f"{views[name]}.gif",
+            f"{views[name]}.png",
+            f"{views[name]}_start.png",
+            f"{views[name]}.svg",
             "shrinkage_by_size.png",
         )
     )

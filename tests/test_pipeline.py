@@ -48,7 +48,9 @@ def test_a_failing_encoder_leaves_no_file_behind(tmp_path, small, monkeypatch):
 def test_the_notebook_api_takes_the_simulated_frame_for_the_lines_view(tmp_path):
     import shrinkvis
 
-    scenario = shrinkvis.load_scenario("fewer_obs", ["animation.frames=4", "animation.view=lines", "data.n_cluster=20"])
+    scenario = shrinkvis.load_scenario(
+        "fewer_obs", ["animation.frames=4", "animation.view=lines", "data.n_cluster=20"]
+    )
     data = shrinkvis.simulate(scenario.data)
     estimates = shrinkvis.fit(data, scenario.model)
     board = shrinkvis.storyboard(estimates, scenario, data)

@@ -319,5 +319,7 @@ def test_the_schema_rejects_what_the_loader_rejects():
     assert not _matches(schema, schema, {"data": {"n_cluster": 2}})
     assert not _matches(schema, schema, {"data": {"sd_itn": 1}})
     assert not _matches(schema, schema, {"animation": {"fps": 51}})
-    assert not _matches(schema, schema, {"data": {"file": "a.csv", "y": "y"}})  # a table needs its group column
+    assert not _matches(
+        schema, schema, {"data": {"file": "a.csv", "y": "y"}}
+    )  # a table needs its group column
     assert _matches(schema, schema, {"data": {"file": "a.csv", "y": "y", "group": "g"}})

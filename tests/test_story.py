@@ -158,6 +158,73 @@ def test_sizes_grow_with_cluster_size_and_get_a_legend(unbalanced):
     assert size_key.areas[-1] == pytest.approx(sizes.max())
 
 
+def test_twice_the_rows_look_different_and_small_clusters_are_drawn_on_top(unbalanced):
+    """Issue 24: n = 2, 5 and 9 looked alike. Area grows like n (to the power 1 while the sizes fit the
+    area range): twice the rows give clearly more ink, and the small clusters, who move most, come last."""
+    board = _build(unbalanced)
+    by_n = {int(n): float(area) for n, area in zip(board.cluster_n, board.sizes, strict=True)}
+    doubled = [n for n in by_n if 2 * n in by_n]
+    assert doubled
+    for n in doubled:
+        assert by_n[2 * n] / by_n[n] >= 1.5
+    from shrinkvis.story.common import marker_sizes
+
+    areas = marker_sizes(np.array([2, 5, 9]), board.look)  # the whole scenario's sizes (2 to 9 rows)
+    assert areas[1] / areas[0] > 2.0 and areas[2] / areas[1] > 1.6  # n ratios 2.5 and 1.8
+    drawn = board.sizes[board.draw_order]
+    assert np.all(np.diff(drawn) <= 0)  # largest first: the smallest on top
+
+
+def test_sizes_spanning_a_lot_still_tell_twice_the_rows_apart():
+    from shrinkvis.story.common import POINT_AREA_RANGE, marker_sizes
+    from shrinkvis.story.presets import look
+    from shrinkvis.story.themes import theme
+
+    small = look(600, 450, "small", theme("light", "okabe_ito"))
+    n = np.array([2, 4, 40, 80, 3000])
+    areas = marker_sizes(n, small)
+    assert areas[0] == pytest.approx(POINT_AREA_RANGE[0]) and areas[-1] == pytest.approx(POINT_AREA_RANGE[1])
+    assert areas[1] / areas[0] == pytest.approx(areas[3] / areas[2])  # one power law throughout
+    assert areas[1] / areas[0] > 1.1
+
+
+def test_the_biggest_movers_are_labelled_with_n_and_the_share_they_keep(unbalanced):
+    _, _, estimates = unbalanced
+    board = _build(unbalanced)
+    own = estimates.clusters[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
+    usable = np.all(np.isfinite(own), axis=1)
+    spread = np.std(own[usable], axis=0, ddof=1)
+    moved = np.linalg.norm((board.end - own) / spread, axis=1)
+    moved[~usable] = -np.inf
+    assert 3 <= len(board.labels) <= 5
+    assert [label.cluster for label in board.labels] == list(np.argsort(-moved)[: len(board.labels)])
+    center = board.fixed_effects
+    for label in board.labels:
+        j = label.cluster
+        kept = np.linalg.norm((board.end[j] - center) / spread) / np.linalg.norm((own[j] - center) / spread)
+        assert label.kept == pytest.approx(kept)
+        assert label.n == board.cluster_n[j]
+        assert label.text == f"n={label.n} · λ={kept:.2f}"
+    assert any(entry.label.startswith("Ringed: n rows, λ") for entry in board.legend)
+    frames = board.n_frames
+    assert (
+        board.label_alpha(0) == 0
+        and board.label_alpha(frames // 2) == 0
+        and board.label_alpha(frames - 1) == 1
+    )
+
+
+def test_a_random_intercept_shrinkage_share_is_one_minus_its_weight(random_intercept):
+    """The share a label shows for a two-effect model is computed like λ_j's complement for one effect."""
+    from shrinkvis.fit.shrinkage import adjusted_means, distance_shares, intercept_weights
+
+    _, _, estimates = random_intercept
+    own = adjusted_means(estimates)[:, None]
+    partial = estimates.clusters[["partial_intercept"]].to_numpy(dtype=float)
+    shares = distance_shares(own, partial, estimates.fixed_point[:1])
+    np.testing.assert_allclose(1 - shares, intercept_weights(estimates), rtol=1e-6)
+
+
 def test_contour_axes_come_from_sigma(baseline):
     _, _, estimates = baseline
     board = _build(baseline, "animation.contour_levels=[0.5, 0.9, 0.95]")
@@ -187,7 +254,8 @@ def test_no_contours_when_asked_for_none(baseline):
 
 def test_auto_zoom_is_fixed_effects_plus_minus_three_sds_widened_to_most_starts_padded(baseline):
     _, _, estimates = baseline
-    board = _build(baseline)
+    board = _build(baseline, "animation.camera=false")  # one view throughout
+    assert not board.camera.moves
     for axis, limits in enumerate((board.xlim, board.ylim)):
         center = board.fixed_effects[axis]
         sd = np.sqrt(estimates.cov_re[axis, axis])
@@ -271,6 +339,15 @@ def test_stages_go_complete_then_no_then_partial_pooling(baseline):
     theme = board.look.theme
     assert np.allclose(board.colors(0), theme.complete_pool)
     assert np.allclose(board.colors(int(holding_no_pool[0])), theme.no_pool)
+    # issue 24: each move is named, and coloured, from its first frame to its last: no caption changes
+    # half-way through a move, and every frame's colour is one the legend shows
+    position = board.timeline.position
+    for frame in range(1, board.n_frames):
+        if position[frame] != position[frame - 1] and position[frame - 1] % 1 != 0:  # mid-move
+            assert captions[frame] == captions[frame - 1]
+        assert any(np.allclose(board.colors(frame)[0], color) for color in board.state_colors)
+    legend_colours = [entry.color for entry in board.legend]
+    assert all(any(np.allclose(color, shown) for shown in legend_colours) for color in board.state_colors)
     # the black hole sits next to complete pooling: it appears only with partial pooling
     hole = board.mark("fixed_effects")
     assert board.mark_alpha(0, hole) == 0 and board.mark_alpha(int(holding_no_pool[0]), hole) == 0
@@ -447,3 +524,87 @@ def test_colours_in_between_are_blended_in_cielab_like_gganimate():
     assert np.allclose(colour_space.lab_to_rgb(colour_space.rgb_to_lab(rgb)), rgb, atol=1e-12)
     assert np.allclose(colour_space.rgb_to_lab(np.ones(3)), [100, 0, 0], atol=1e-6)
     assert np.allclose(colour_space.rgb_to_lab(np.zeros(3)), [0, 0, 0], atol=1e-9)
+
+
+def test_caterpillar_points_are_sized_by_n(unbalanced):
+    board = _build(unbalanced, "animation.view=caterpillar")
+    areas = np.asarray(board.point_area)
+    assert areas.shape == board.cluster_n.shape
+    order = np.argsort(board.cluster_n, kind="stable")
+    assert np.all(np.diff(areas[order]) >= 0) and areas.max() > areas.min()
+    assert any(entry.label.startswith("n = ") and entry.areas for entry in board.legend)
+
+
+def test_shrinkage_by_size_keeps_every_cluster_at_its_own_size(unbalanced):
+    """Issue 24: one cluster size was spread sideways; now the x axis is n itself, with each size's median."""
+    from shrinkvis.fit.shrinkage import shrinkage_shares
+    from shrinkvis.shrinkage_plot import SizePlot, size_figure, size_medians
+
+    _, _, estimates = unbalanced
+    n = estimates.clusters["n"].to_numpy(dtype=float)
+    share = 100 * shrinkage_shares(estimates)
+    figure = size_figure(SizePlot("Unbalanced", "cluster", n, share, None))
+    try:
+        (points,) = figure.findobj(lambda artist: artist.get_gid() == "clusters")
+        drawn = points.get_offsets()
+        inside = np.isfinite(share) & (share >= -50) & (share <= 150)
+        np.testing.assert_array_equal(drawn[:, 0], n[inside])
+        np.testing.assert_allclose(drawn[:, 1], share[inside])
+        bars = figure.findobj(lambda artist: artist.get_gid() == "median")
+        medians = size_medians(n, share)
+        assert len(bars) == len(medians) > 0
+        for bar, (size, median) in zip(bars, medians, strict=True):
+            assert np.mean(bar.get_xdata()) == pytest.approx(size) and set(bar.get_ydata()) == {median}
+    finally:
+        figure.clear()
+
+
+def test_more_slope_var_draws_both_axes_on_one_scale_so_its_ellipse_stands_up():
+    """Issue 24: scaled each on its own, the axes laid the tall ellipse flat like baseline's."""
+    scenario = _scenario("more_slope_var")
+    assert scenario.animation.aspect == "equal"
+    data = simulate(scenario.data)
+    estimates = fit(data, scenario.model)
+    board = story.build(estimates, scenario, data)
+    free = story.build(
+        estimates,
+        scenario.model_copy(update={"animation": scenario.animation.model_copy(update={"aspect": "auto"})}),
+    )
+    assert board.box_aspect is not None
+    for view, before in zip(board.camera.views, free.camera.views, strict=True):
+        (x_low, x_high), (y_low, y_high) = view
+        assert (y_high - y_low) / (x_high - x_low) == pytest.approx(board.box_aspect)
+        assert (
+            x_low <= before[0][0]
+            and x_high >= before[0][1]
+            and y_low <= before[1][0]
+            and y_high >= before[1][1]
+        )
+    (x_low, x_high), (y_low, y_high) = board.camera.end
+    for contour in board.contours:
+        outline = contour.outline()
+        # on one scale, in a box of the views' shape: its drawn height over its width is the data's
+        tall = np.ptp(outline[:, 1]) / (y_high - y_low) * board.box_aspect
+        wide = np.ptp(outline[:, 0]) / (x_high - x_low)
+        assert tall / wide == pytest.approx(np.ptp(outline[:, 1]) / np.ptp(outline[:, 0]))
+        assert tall > 1.5 * wide  # it stands up
+    assert np.allclose(board.travel[-1], board.end)
+
+
+def test_small_differ_draws_its_small_clusters_alike_and_on_top():
+    """Issue 24: the small clusters, the scenario's subject, were the smallest dots, under the big ones."""
+    scenario = _scenario("small_differ")
+    assert scenario.animation.point_size == "equal"
+    data = simulate(scenario.data)
+    board = story.build(fit(data, scenario.model), scenario, data)
+    assert np.ptp(board.sizes) == 0 and not any(entry.label.startswith("n = ") for entry in board.legend)
+    drawn_n = board.cluster_n[board.draw_order]
+    assert np.all(np.diff(drawn_n) <= 0) and drawn_n[-1] == board.cluster_n.min()  # the small ones last
+
+
+def test_stages_write_a_still_of_their_middle_stage(tmp_path):
+    from shrinkvis import animation
+
+    files = animation.output_files("stages", ("png",), tmp_path, states=3)
+    assert files["png_stage2"].name == "stages_stage2.png"
+    assert "png_stage2" not in animation.output_files("shrinkage", ("png",), tmp_path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from shrinkvis import animation, batch, pipeline, story
+from shrinkvis import animation, pipeline, story
 from shrinkvis.rates.spec import is_rates
 from shrinkvis.render import renderer
 from shrinkvis.scenario import builtin_names, load
@@ -84,6 +84,7 @@ def test_black_hole_is_a_solid_disk_over_everything_in_the_final_still_and_gif(n
     files = animation.output_files("shrinkage", ("gif", "png"), tmp_path)
     animation.write_animation(board, files)
     drawer = renderer(board)
+    drawer.frame(board.n_frames - 1)  # the camera's last view
     centre = drawer._axes.transData.transform(estimates.fixed_point)
     colour = board.look.theme.fixed_effect
     with Image.open(files["gif"]) as gif:
@@ -94,44 +95,6 @@ def test_black_hole_is_a_solid_disk_over_everything_in_the_final_still_and_gif(n
         assert count >= HOLE_PIXELS
         assert covered == 1.0
     drawer.close()
-
-
-# --- one view for a batch -----------------------------------------------------------------------------
-
-
-def test_a_batch_shares_one_view_that_holds_every_scenario():
-    names = ["baseline", "fewer_obs", "more_subject_var"]
-    scenarios = {position: load(name, ["data.n_cluster=40"]) for position, name in enumerate(names)}
-    shared = batch.share_one_view(scenarios)
-    limits = {(s.animation.limits.intercept, s.animation.limits.slope) for s in shared.values()}
-    assert len(limits) == 1 and all(s.animation.zoom == "fixed" for s in shared.values())
-    ((intercept, slope),) = limits
-    for scenario in shared.values():
-        board, estimates = _story_of(scenario)
-        assert board.xlim == intercept and board.ylim == slope
-        table = estimates.clusters
-        # every destination and at least START_SHARE of the starts in view: few edge marks at frame 0
-        assert np.all(board.edge(board.n_frames - 1).outside == False)  # noqa: E712
-        starts = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
-        inside = (starts[:, 0] >= intercept[0]) & (starts[:, 0] <= intercept[1])
-        inside &= (starts[:, 1] >= slope[0]) & (starts[:, 1] <= slope[1])
-        assert np.mean(inside) >= START_SHARE - 0.05
-    # the view of the most variable scenario is the one that sets the size: 3 of its SDs fit
-    _, estimates = _story_of(shared[2])
-    sd = np.sqrt(np.diag(estimates.cov_re))
-    assert intercept[1] - intercept[0] >= 6 * sd[0] and slope[1] - slope[0] >= 6 * sd[1]
-
-
-def test_a_chosen_zoom_keeps_its_own_view():
-    scenarios = {
-        0: load("baseline", ["data.n_cluster=40"]),
-        1: load("fewer_obs", ["data.n_cluster=40", "animation.zoom=auto"]),
-        2: load("more_obs", ["data.n_cluster=40", "data.obs_per_cluster=20"]),
-    }
-    shared = batch.share_one_view(scenarios)
-    assert shared[1] is scenarios[1]
-    assert shared[0].animation.limits == shared[2].animation.limits
-    assert shared[0].animation.zoom == "fixed"
 
 
 def _story_of(scenario):
@@ -164,6 +127,7 @@ def _visible_steps(board) -> np.ndarray:
         positions = board.positions(frame).copy()
         edge = board.edge(frame)
         positions[edge.outside] = edge.at[edge.outside]
+        drawer.show_view(drawer.view_key(frame))  # on screen: the camera moves too
         shown.append(drawer._axes.transData.transform(positions))
     drawer.close()
     return np.linalg.norm(np.diff(np.stack(shown), axis=0), axis=2)
@@ -252,7 +216,8 @@ def test_caterpillar_puts_each_cluster_on_its_row_sliding_sideways_by_its_weight
     # drawn sideways: the estimate is the x coordinate, the row the y coordinate
     assert np.allclose(board.points(0, 0), np.column_stack([start, panel.x]))
     xlim, ylim, x_label, y_label = board.axes(0)
-    assert xlim == panel.ylim and ylim == board.xlim and y_label.startswith("Clusters, ranked")
+    assert xlim == pytest.approx(board.camera.start[0]) and ylim == board.xlim
+    assert y_label.startswith("Clusters, ranked")
     assert len(board.xticks) == 0
 
 
@@ -352,3 +317,43 @@ def test_no_point_moves_more_than_15_px_between_frames_on_the_shared_batch_view(
         board = pipeline.storyboard(estimates, shared, data)
         assert board.xlim == intercept and board.ylim == slope
         assert _visible_steps(board).max() <= MAX_STEP_PX
+
+
+@pytest.mark.parametrize("preset", ["small", "slide", "square"])
+def test_one_scale_is_drawn_in_a_box_of_the_views_shape(preset):
+    """aspect: equal — a unit of intercept and a unit of slope take the same number of pixels."""
+    board, _ = _story("more_slope_var", f"animation.preset={preset}")
+    drawer = renderer(board)
+    try:
+        box = drawer.figure.axes[-1].bbox
+        for frame in (0, board.n_frames // 2, board.n_frames - 1):
+            (x_low, x_high), (y_low, y_high) = board.limits_at(frame)
+            assert box.width / (x_high - x_low) == pytest.approx(box.height / (y_high - y_low), rel=0.01)
+        assert 0.7 * drawer.size[1] * 0.56 < box.height  # the box keeps most of the figure's height
+    finally:
+        drawer.close()
+
+
+def test_singular_slope_shows_reml_and_bayes_together_named_with_a_still_of_each_stage(tmp_path):
+    """Issue 24: REML and Bayes were never on screen together, nothing on the frame said which showed,
+    and the stills skipped REML's collapse."""
+    from shrinkvis.story.funnel import BAYES_CAPTIONS
+
+    scenario, data, estimates = _fitted("singular_slope", "animation.frames=24")
+    board = pipeline.storyboard(estimates, scenario, data)
+    assert board.stage_captions == BAYES_CAPTIONS and board.beside > 0
+    last = board.n_frames - 1
+    for panel, one in enumerate(board.panels):
+        kept_points, _ = board.kept(last, panel)
+        np.testing.assert_allclose(kept_points[:, 1], one.states[1])  # REML stays …
+        np.testing.assert_allclose(board.points(last, panel)[:, 1], one.states[2])  # … beside Bayes
+        np.testing.assert_allclose(board.points(last, panel)[:, 0] - kept_points[:, 0], 2 * board.beside)
+        assert board.kept(0, panel) is None
+    middle = animation.middle_frame(board)
+    assert board.timeline.position[middle] == 1.0 and board.stage_caption(middle) == BAYES_CAPTIONS[1]
+    assert board.stage_caption(last) == BAYES_CAPTIONS[2] and board.stage_caption(0) == BAYES_CAPTIONS[0]
+    assert np.allclose(board.color(last), board.state_colors[2])
+    files = pipeline.render(estimates, scenario, tmp_path, ("png",), data)
+    assert files["png_stage2"].name == "funnel_stage2.png"
+    stills = [np.asarray(Image.open(files[kind])) for kind in ("png_start", "png_stage2", "png")]
+    assert not np.array_equal(stills[0], stills[1]) and not np.array_equal(stills[1], stills[2])

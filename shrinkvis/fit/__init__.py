@@ -188,7 +188,9 @@ def assemble(
         clusters = clusters.assign(**posterior.cluster_columns())
         fixed_values, std_errors, cov_re, residual_sd = posterior.point_estimates(names)
         if mixed.is_singular:
-            warnings[-1] += " (This is the REML fit beside the Bayesian one, whose intervals do not collapse.)"
+            warnings[-1] += (
+                " (This is the REML fit beside the Bayesian one, whose intervals do not collapse.)"
+            )
         warnings += posterior.warnings
     # a posterior whose chains fail brms's diagnostics is not a result we can vouch for
     converged = mixed.converged and (posterior is None or posterior.converged)

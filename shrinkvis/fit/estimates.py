@@ -31,7 +31,9 @@ TRUTH_COLUMNS = ("true_intercept", "true_slope")  # estimates.csv's last columns
 
 #: estimates.csv's extra columns under `engine: bayes`: each cluster's posterior mean, SD and 95 % interval
 BAYES_COLUMNS = tuple(
-    f"bayes_{coefficient}{suffix}" for coefficient in ("intercept", "slope") for suffix in ("", "_sd", "_lo", "_hi")
+    f"bayes_{coefficient}{suffix}"
+    for coefficient in ("intercept", "slope")
+    for suffix in ("", "_sd", "_lo", "_hi")
 )
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular: a diagonal element of θ at or below this is on the boundary

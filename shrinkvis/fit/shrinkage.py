@@ -109,6 +109,14 @@ def shrinkage_shares(estimates: Estimates) -> np.ndarray:
         own = table[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
         partial = table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
         center = estimates.fixed_point
+    return distance_shares(own, partial, center)
+
+
+def distance_shares(own: np.ndarray, partial: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """(J,) 1 − |partial − center| / |own − center| per row, each coordinate in units of the spread of the
+    finite `own` rows across clusters; NaN where `own` is not finite or sits on the center."""
+    own = np.asarray(own, dtype=float)
+    partial = np.asarray(partial, dtype=float)
     usable = np.all(np.isfinite(own), axis=1)
     dims = own.shape[1]
     spread = np.std(own[usable], axis=0, ddof=1) if usable.sum() > 1 else np.ones(dims)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .style import DPI, center_header
+from .style import DPI, center_header, fit_axis_labels
 
 SVG_HASH_SALT = "shrinkvis"  # fixed ids in the SVG: the same picture gives the same bytes
 POSITION_DECIMALS = 10  # of the axes positions (figure fractions): far below a pixel
@@ -64,14 +64,18 @@ class BlitRenderer:
         self.draw_static(self._figure)
         layout = self._figure.get_layout_engine()
         assert layout is not None  # made with layout="constrained"
+        # room for every text, measured once (a moving camera's views: see `before_layout`)
+        self.before_layout()
         with warnings.catch_warnings():
             # on the smallest frames the text may not leave the axes room; they are drawn as well as fits
             warnings.filterwarnings("ignore", message="constrained_layout not applied")
-            layout.execute(self._figure)  # room for every text, measured once
+            layout.execute(self._figure)
         for axes in self._figure.axes:
             # the layout's solver may differ in the last bit from one process to the next; the SVG names
             # its clip paths after the exact axes boxes, so the same picture must give the same numbers
             axes.set_position(np.round(axes.get_position().bounds, POSITION_DECIMALS))
+        fit_axis_labels(self._figure)
+        self.after_layout()
         # no engine at all rather than "none" (a placeholder engine): with any engine savefig lays the
         # figure out by drawing it once more before the SVG's own draw
         with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
@@ -80,6 +84,7 @@ class BlitRenderer:
         self._backgrounds: dict[Hashable, Any] = {}
         self._last: np.ndarray | None = None  # the last frame drawn, and its (position, background)
         self._last_key: Hashable = None
+        self.show_view(self.view_key(0))
         self._background(self.background_key(0))
 
     # --- what a view provides -----------------------------------------------------------------------
@@ -94,14 +99,29 @@ class BlitRenderer:
     def show_background(self, key: Hashable) -> None:
         """Set the `versioned` static artists to version `key` (e.g. the caption of a stage)."""
 
+    def view_key(self, frame: int) -> Hashable:
+        """Which part of the data the axes show at frame `frame` (the storyboard's camera); None unless a
+        view's camera moves. A view whose camera moves draws everything in data coordinates, and its
+        ticks, labels and gridlines (`moving_ticks`), as moving artists: the background has none."""
+        return None
+
+    def show_view(self, key: Hashable) -> None:
+        """Set the axes (and the moving ticks) to the view `key` of `view_key`; None: nothing moves."""
+
+    def before_layout(self) -> None:
+        """Before the layout: e.g. make room for the tick labels of every view of a moving camera."""
+
+    def after_layout(self) -> None:
+        """Once the layout is frozen: e.g. hide the axes' own ticks where moving ones replace them."""
+
     def update(self, frame: int) -> None:
         """Set the moving artists to frame `frame`."""
         raise NotImplementedError
 
     def frame_key(self, frame: int) -> Hashable:
-        """Frames with equal keys show the same picture: where the frame is on the timeline, and its
-        background; a view with motion of its own beyond the timeline adds it."""
-        return (float(self.story.timeline.position[frame]), self.background_key(frame))
+        """Frames with equal keys show the same picture: where the frame is on the timeline, its
+        background and its view; a view with motion of its own beyond the timeline adds it."""
+        return (float(self.story.timeline.position[frame]), self.background_key(frame), self.view_key(frame))
 
     # --- the loop -----------------------------------------------------------------------------------
     def moving(self, artist: Any) -> Any:
@@ -155,6 +175,7 @@ class BlitRenderer:
 
         with matplotlib.rc_context(self._text_rc):
             self._canvas.restore_region(self._background(self.background_key(index)))
+            self.show_view(self.view_key(index))
             self.update(index)
             renderer = self._canvas.get_renderer()
             for artist in self._moving:
@@ -183,6 +204,7 @@ class BlitRenderer:
 
         last = self.story.n_frames - 1
         self.show_background(self.background_key(last))
+        self.show_view(self.view_key(last))
         self.update(last)
         for artist in (*self._versioned, *self._moving):
             artist.set_animated(False)

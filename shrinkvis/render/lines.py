@@ -24,6 +24,7 @@ class LinesRenderer(BlitRenderer):
         grid, first = grid_with_header(figure, story.header, look, story.rows, story.columns)
         complete = line_segments(story.complete_pool, story.xlim)[0]
         self._lines = []
+        self._titles: list[tuple[Any, Any]] = []
         for index in range(story.rows * story.columns):
             row, column = divmod(index, story.columns)
             # every panel gets the same limits, so the axes need not be shared: sharing makes each panel
@@ -36,7 +37,9 @@ class LinesRenderer(BlitRenderer):
             style_axes(axes, look)
             axes.set_xlim(*story.xlim)
             axes.set_ylim(*story.ylim)
-            axes.set_title(panel.title, fontsize=look.annotation_size, color=theme.text, pad=2)
+            self._titles.append(
+                (axes.set_title(panel.title, fontsize=look.annotation_size, color=theme.text, pad=2), panel)
+            )
             # tick labels only on the outer panels: they share their axes
             bottom = index + story.columns >= len(story.panels)
             axes.tick_params(labelbottom=bottom, labelleft=column == 0)
@@ -69,6 +72,33 @@ class LinesRenderer(BlitRenderer):
             )
             self.moving(data)
         draw_legend(figure, story.legend, look)
+
+    def after_layout(self) -> None:
+        """Panel titles wider than their panels: every title drops the group's name ("Cluster 47" → "47",
+        alike in every panel), then a label still too wide loses its end to an ellipsis; the size
+        (n = 27) always shows whole."""
+        renderer = self.figure.canvas.get_renderer()
+
+        def fits(title: Any) -> bool:
+            return bool(title.get_window_extent(renderer).width <= title.axes.bbox.width)
+
+        if all(fits(title) for title, _ in self._titles):
+            return
+        for title, panel in self._titles:
+            title.set_text(f"{panel.short_name} · {panel.size_text}")
+        for title, panel in self._titles:
+            if fits(title):
+                continue
+            name = panel.short_name
+            short, long = 0, len(name)  # the longest beginning that fits, by bisection
+            while short < long:
+                middle = (short + long + 1) // 2
+                title.set_text(f"{name[:middle].rstrip()}… · {panel.size_text}")
+                if fits(title):
+                    short = middle
+                else:
+                    long = middle - 1
+            title.set_text(f"{name[:short].rstrip()}… · {panel.size_text}" if short else panel.size_text)
 
     def update(self, frame: int) -> None:
         segments = self.story.segments(frame)

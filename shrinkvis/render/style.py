@@ -38,6 +38,28 @@ def fit_width(artist: Any, text: str, width_px: float, font_size: float) -> None
     artist.set_text(textwrap.fill(text, min(even, characters)))
 
 
+MIN_LABEL_SIZE = 6.0  # pt: an axis label is made smaller down to this to stay beside its axes
+LABEL_SHRINK = 0.9
+
+
+def fit_axis_labels(figure: Any) -> None:
+    """Every axis label no longer than its axes: a y label taller than a short panel would run into the
+    title or the panel above, so its type is made smaller (after the layout, which sizes the panels)."""
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        if not axes.axison:
+            continue
+        for label, along in ((axes.yaxis.label, "height"), (axes.xaxis.label, "width")):
+            if not label.get_text() or not label.get_visible() or label.get_wrap():
+                continue  # (a wrapped label wraps within the figure when drawn)
+            room = getattr(axes.bbox, along)
+            while (
+                getattr(label.get_window_extent(renderer), along) > room
+                and label.get_fontsize() > MIN_LABEL_SIZE
+            ):
+                label.set_fontsize(max(label.get_fontsize() * LABEL_SHRINK, MIN_LABEL_SIZE))
+
+
 def style_axes(axes: Any, look: Look, grid: bool = True) -> None:
     theme = look.theme
     axes.set_facecolor(theme.background)
@@ -193,12 +215,30 @@ def draw_legend(figure: Any, entries: tuple[LegendEntry, ...], look: Look) -> No
         legend.remove()
 
 
-def grid_with_header(figure: Any, header: Header, look: Look, rows: int, columns: int) -> tuple[Any, int]:
-    """A grid whose first rows hold the header texts; returns it and the index of the first panel row."""
+def grid_with_header(
+    figure: Any, header: Header, look: Look, rows: int, columns: int, stage_row: bool = False
+) -> tuple[Any, int]:
+    """A grid whose first rows hold the header texts (and, with `stage_row`, an empty text row across
+    every panel for a stage caption: `stage_axes`); returns it and the index of the first panel row."""
     extra = len(header_rows(header))
-    grid = figure.add_gridspec(extra + rows, columns, height_ratios=[HEADER_HEIGHT] * extra + [1] * rows)
+    text_rows = extra + int(stage_row)
+    grid = figure.add_gridspec(
+        text_rows + rows, columns, height_ratios=[HEADER_HEIGHT] * text_rows + [1] * rows
+    )
     draw_header(figure, header, look, [figure.add_subplot(grid[i, :]) for i in range(extra)])
-    return grid, extra
+    if stage_row:
+        axes = figure.add_subplot(grid[extra, :])
+        axes.set_axis_off()
+        axes.set_label(STAGE_LABEL)
+    return grid, text_rows
+
+
+STAGE_LABEL = "stage"  # marks the axes across the panels that only carry a stage caption
+
+
+def stage_axes(figure: Any) -> Any:
+    """The text row `grid_with_header(stage_row=True)` made."""
+    return next(axes for axes in figure.axes if axes.get_label() == STAGE_LABEL)
 
 
 _EDGE_PATHS: dict[str, Any] = {}
@@ -255,3 +295,28 @@ def shared_or_each(values: Any) -> np.ndarray:
     if len(values) > 1 and np.all(values == values[:1]):
         return values[:1]
     return values
+
+
+STAGE_CAPTION_PAD = 6.0  # points between the axes and the stage caption
+STAGE_CAPTION_SHARE = 0.82  # of the figure's width: centred on the axes, which the y label pushes right
+
+
+def stage_title(renderer: Any, axes: Any, captions: tuple[str, ...], look: Look, loc: str = "center") -> Any:
+    """The stage caption over `axes`, one version per stage (a `versioned` artist of the renderer):
+    (the title, each stage's text fitted to the width)."""
+    title = axes.set_title(
+        "",
+        fontsize=look.stage_size,
+        fontweight="bold",
+        color=look.theme.text,
+        pad=STAGE_CAPTION_PAD * look.scale,
+        loc=loc,
+    )
+    texts = []
+    for caption in captions:
+        fit_width(title, caption, look.width * STAGE_CAPTION_SHARE, look.stage_size)
+        texts.append(title.get_text())
+    # the tallest caption takes its room in the layout; each caption then gets its own background
+    title.set_text(max(texts, key=lambda text: (text.count("\n"), len(text))))
+    renderer.versioned(title)
+    return title, texts

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..story.reveal import TruthReveal
-from .style import broken_line
 
 SEGMENT_WIDTH = 0.9
 CROSS_EDGE_WIDTH = 0.3
@@ -28,9 +27,13 @@ class TruthLayer:
         look = renderer.story.look
         theme = look.theme
         self.reveal = reveal
-        (segments,) = axes.plot(
-            [], [], lw=SEGMENT_WIDTH * look.scale, zorder=SEGMENT_ZORDER, solid_capstyle="butt"
+        from matplotlib.collections import LineCollection
+
+        # one collection: each segment in its own colour (closer or further from the truth)
+        segments = LineCollection(
+            [], linewidths=SEGMENT_WIDTH * look.scale, zorder=SEGMENT_ZORDER, capstyle="butt"
         )
+        axes.add_collection(segments, autolim=False)
         self._segments = renderer.moving(segments)
         self._crosses = renderer.moving(
             axes.scatter(
@@ -91,8 +94,8 @@ class TruthLayer:
     def update(self, frame: int) -> None:
         reveal = self.reveal
         shown = reveal.truth_alpha(frame)
-        self._segments.set_data(*broken_line(reveal.segments(frame)))
-        self._segments.set_color(reveal.segment_color(frame))
+        self._segments.set_segments(list(reveal.segments(frame)))
+        self._segments.set_colors(reveal.segment_colors(frame))
         self._crosses.set_alpha(shown)
         alphas = reveal.text_alpha(frame)
         for artist, phase in zip(self._texts, self._phases, strict=True):
@@ -104,6 +107,12 @@ class TruthLayer:
         self._box.set_visible(shown > 0)
         for artist in (self._segments, self._crosses):
             artist.set_visible(shown > 0)
+
+    def text_extent(self) -> Any:
+        """The RMSE box in pixels (where every line of it will show), once the layout is frozen."""
+        if not self._fitted:
+            self._fit_box()
+        return self._box.get_window_extent()
 
     def _fit_box(self) -> None:
         """The box around every line, measured where the frozen layout put them."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .common import Header, header
 from .funnel import FunnelStory, funnel
 from .lines import LinesStory, lines
-from .plane import PlaneStory
+from .plane import PlaneStory, on_one_scale
 from .presets import Look, look
 from .shrinkage import shrinkage
 from .stages import stages
@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+def camera_record(story: Storyboard) -> dict[str, dict[str, list[float]]] | None:
+    """The axes of the first and the last frame, for summary.json: {"start": {"intercept": [lo, hi],
+    "slope": [lo, hi]}, "end": {…}} (a one-dimensional view: the axes it has); None for the lines view,
+    whose panels each frame their own cluster."""
+    camera = getattr(story, "camera", None)
+    return None if camera is None else camera.record()
+
+
 def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = None) -> Storyboard:
     """The storyboard of the scenario's view; `data` (the modelled rows: y, x, cluster) for the lines view."""
     spec = scenario.animation
@@ -54,14 +62,28 @@ def build(estimates: Estimates, scenario: Scenario, data: pd.DataFrame | None = 
     # the Bayesian engine adds a third state to the funnel and the caterpillar: no pooling → REML → Bayes
     states = 3 if view in ("funnel", "caterpillar") and estimates.bayes is not None else STATES[view]
     the_timeline = timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing, states)
-    if reveals_truth(estimates, spec):
-        points, progress = reveal_timeline(spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing)
-        story = shrinkage(estimates, spec, the_header, the_look, points)
-        return with_truth_reveal(story, estimates, spec, progress, the_look)
-    if view == "shrinkage":
-        return shrinkage(estimates, spec, the_header, the_look, the_timeline)
-    if view == "stages":
-        return stages(estimates, spec, the_header, the_look, the_timeline)
+    if view in ("shrinkage", "stages"):
+        return _plane(estimates, scenario, the_header, the_look, the_timeline)
     if view == "lines":
         return lines(estimates, data, spec, the_header, the_look, the_timeline)
     return funnel(estimates, spec, the_header, the_look, the_timeline, caterpillar=view == "caterpillar")
+
+
+def _plane(
+    estimates: Estimates, scenario: Scenario, the_header: Header, the_look: Look, the_timeline: Timeline
+) -> PlaneStory:
+    """The shrinkage (with the truth revealed, where it is) and stages views; `aspect: equal` last, on the
+    views the story chose."""
+    spec = scenario.animation
+    if reveals_truth(estimates, spec):
+        points, progress = reveal_timeline(
+            spec.frames, spec.fps, spec.start_pause, spec.end_pause, spec.easing
+        )
+        story = shrinkage(estimates, spec, the_header, the_look, points)
+        story = with_truth_reveal(story, estimates, spec, progress, the_look)
+    elif spec.view == "shrinkage":
+        story = shrinkage(estimates, spec, the_header, the_look, the_timeline)
+    else:
+        story = stages(estimates, spec, the_header, the_look, the_timeline)
+    # fixed limits (yours, or a batch's shared axes) are kept as given
+    return on_one_scale(story) if spec.aspect == "equal" and spec.zoom != "fixed" else story

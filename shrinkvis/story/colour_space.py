@@ -35,7 +35,9 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB in 0 … 1 → (..., 3) L*, a*, b*."""
     xyz = _linear(np.asarray(rgb, dtype=float)) @ _RGB_TO_XYZ.T / _WHITE
     f = np.where(xyz > _EPSILON, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1
+    )
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:

@@ -20,6 +20,8 @@ POINT_AREA = 28.0  # pt², every cluster the same size
 # stay ≥ 7 px across at `small` (MIN_POINT_PX), easy to follow
 MIN_POINT_PX = 7.0
 POINT_AREA_RANGE = ((MIN_POINT_PX * POINTS_PER_INCH / DPI) ** 2, 100.0)
+CROWD_CLUSTERS = 300  # from this many clusters on, points get smaller in proportion (area ∝ 1 / J) …
+CROWD_FLOOR = 0.3  # … down to this share of their area (the smallest still ≈ 4 px across at `small`)
 LIMIT_PADDING = 0.06  # share of the range added on each side so nothing touches the frame
 AUTO_ZOOM_SDS = 3.0  # zoom auto: fixed effect ± 3 estimated SDs
 # zoom auto (and a batch's shared view) widens to keep this share of the clusters' starting points in view:
@@ -117,22 +119,31 @@ def require_random_slope(estimates: Estimates, view: str) -> None:
         )
 
 
-def marker_sizes(n: np.ndarray, look: Look) -> np.ndarray:
-    """Area grows linearly with cluster size when sizes differ; one size otherwise."""
+def marker_sizes(n: np.ndarray, look: Look, clusters: int | None = None) -> np.ndarray:
+    """Area proportional to cluster size when sizes differ (twice the rows, twice the ink), from the
+    smallest area up; where the sizes span more than POINT_AREA_RANGE allows, area ∝ n^p with p < 1 chosen
+    so the largest cluster gets the largest area. One size when all clusters are alike. More than
+    CROWD_CLUSTERS clusters (`clusters`, default len(n)) make every point smaller alike."""
     n = np.asarray(n, dtype=float)
+    # hundreds of clusters: every point smaller, alike, so the cloud does not become one blot
+    crowd = float(np.clip(CROWD_CLUSTERS / max(clusters or len(n), 1), CROWD_FLOOR, 1.0))
     if np.ptp(n) == 0:
-        return np.full(len(n), look.area(POINT_AREA))
+        return np.full(len(n), look.area(POINT_AREA) * crowd)
     low, high = POINT_AREA_RANGE
-    return look.area(1.0) * (low + (n - n.min()) / np.ptp(n) * (high - low))
+    smallest = max(float(n.min()), 1.0)
+    ratio = max(float(n.max()), smallest) / smallest
+    power = min(1.0, float(np.log(high / low) / np.log(ratio))) if ratio > 1 else 1.0
+    return look.area(1.0) * crowd * low * (np.maximum(n, smallest) / smallest) ** power
 
 
-def size_legend(n: np.ndarray, sizes: np.ndarray, color: RGBA) -> tuple[LegendEntry, ...]:
-    """One key of the smallest, median and largest cluster when sizes differ; nothing when all are equal."""
+def size_legend(n: np.ndarray, look: Look, color: RGBA) -> tuple[LegendEntry, ...]:
+    """One key of the smallest, median and largest cluster when sizes differ, in the very areas the plot
+    gives them; nothing when all are equal."""
     n = np.asarray(n)
     if np.ptp(n) == 0:
         return ()
     values = sorted({int(n.min()), int(np.median(n)), int(n.max())})
-    areas = np.interp(values, [n.min(), n.max()], [sizes.min(), sizes.max()])
+    areas = marker_sizes(np.append(n, values), look, clusters=len(n))[len(n) :]
     label = "n = " + ", ".join(str(value) for value in values)
     return (LegendEntry(label, color, marker="o", areas=tuple(float(area) for area in areas)),)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .camera import Camera, camera_for, framed, still
 from .common import (
     FIXED_EFFECT_LABEL,
     LIMIT_PADDING,
@@ -25,6 +26,8 @@ from .common import (
     Timed,
     axis_limits,
     edge_marks,
+    marker_sizes,
+    size_legend,
 )
 from .presets import Look
 from .timeline import Timeline
@@ -42,6 +45,12 @@ BAR_LABEL = "± 1.96 SE"
 FUNNEL_LABEL = "95% of own estimates (model)"
 FUNNEL_SAMPLES = 60  # points along each funnel line
 FUNNEL_POINT_AREA = 0.7 * POINT_AREA  # pt², a little smaller: each point also carries a bar
+BESIDE_SHARE = 0.22  # of the smallest gap between neighbouring clusters: REML and Bayes stand this far apart
+BAYES_CAPTIONS = (
+    "1 · No pooling: each cluster's own estimate",
+    "2 · REML partial pooling: variances taken as known",
+    "3 · Bayes (right) beside REML (left): variances uncertain",
+)
 
 
 @dataclass(frozen=True)
@@ -71,18 +80,60 @@ class FunnelStory(Timed):
     x_label: str
     panels: tuple[FunnelPanel, ...]
     state_colors: np.ndarray  # (2, 4)
-    point_area: float
+    point_area: float | np.ndarray  # pt²: one for all, or (J,) in the caterpillar, sized by n
     legend: tuple[LegendEntry, ...]
     # the caterpillar: estimates along the x axis, each cluster on its own row (the story's x is then
     # drawn upwards); points, bars, edges and `axes` below are in drawing coordinates either way
     horizontal: bool = False
+    # the estimate axis of each panel on each frame; None: each panel's `ylim` throughout
+    camera: Camera | None = None
+    # named while each key state shows, from the first frame of the move to it; empty: no captions
+    stage_captions: tuple[str, ...] = ()
+    # three key states (no pooling → REML → Bayes): from the middle state on, REML stays on screen, and
+    # the two stand this far apart along x (REML to the left, Bayes to the right); 0: nothing stays
+    beside: float = 0.0
+
+    def stage_caption(self, frame: int) -> str:
+        return self.stage_captions[self.timeline.heading_state(frame)] if self.stage_captions else ""
+
+    def _apart(self, frame: int) -> float:
+        """0 up to the middle state, 1 once the moving points have reached the last: how far apart."""
+        if not self.beside:
+            return 0.0
+        return float(np.clip(self.timeline.position[frame] - 1.0, 0.0, 1.0))
+
+    def kept(self, frame: int, panel: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(points, bars) of the middle state (REML), left where it was as the points move on to Bayes,
+        shifted left by `beside`; None while the points have not left it."""
+        apart = self._apart(frame)
+        if apart <= 0:
+            return None
+        one = self.panels[panel]
+        x = one.x - apart * self.beside
+        centre = one.states[1]
+        half = Z_95 * np.nan_to_num(one.se_states[1])
+        points = self._drawn(np.column_stack([x, centre]))
+        bars = self._drawn(
+            np.stack([np.column_stack([x, centre - half]), np.column_stack([x, centre + half])], axis=1)
+        )
+        return points, bars
+
+    def estimate_limits(self, frame: int, panel: int) -> tuple[float, float]:
+        if self.camera is None:
+            return self.panels[panel].ylim
+        return self.camera.view(frame)[panel]
 
     def _drawn(self, xy: np.ndarray) -> np.ndarray:
         return xy[..., ::-1] if self.horizontal else xy
 
-    def axes(self, panel: int) -> tuple[tuple[float, float], tuple[float, float], str, str]:
-        """(x limits, y limits, x label, y label) of a panel as drawn."""
-        limits_and_labels = (self.xlim, self.panels[panel].ylim, self.x_label, self.panels[panel].label)
+    def axes(self, panel: int, frame: int = 0) -> tuple[tuple[float, float], tuple[float, float], str, str]:
+        """(x limits, y limits, x label, y label) of a panel as drawn at this frame."""
+        limits_and_labels = (
+            self.xlim,
+            self.estimate_limits(frame, panel),
+            self.x_label,
+            self.panels[panel].label,
+        )
         if self.horizontal:
             return limits_and_labels[1], limits_and_labels[0], limits_and_labels[3], limits_and_labels[2]
         return limits_and_labels
@@ -94,11 +145,12 @@ class FunnelStory(Timed):
         return self.timeline.blend(self.panels[panel].se_states, frame)
 
     def points(self, frame: int, panel: int) -> np.ndarray:
-        return self._drawn(np.column_stack([self.panels[panel].x, self.estimates(frame, panel)]))
+        x = self.panels[panel].x + self._apart(frame) * self.beside
+        return self._drawn(np.column_stack([x, self.estimates(frame, panel)]))
 
     def bars(self, frame: int, panel: int) -> np.ndarray:
         """(J, 2, 2) segments from estimate − 1.96 SE to estimate + 1.96 SE."""
-        x = self.panels[panel].x
+        x = self.panels[panel].x + self._apart(frame) * self.beside
         centre = self.estimates(frame, panel)
         half = Z_95 * np.nan_to_num(self.std_errors(frame, panel))
         return self._drawn(
@@ -109,10 +161,13 @@ class FunnelStory(Timed):
         return self._drawn(self.panels[panel].funnel_lines)
 
     def color(self, frame: int) -> np.ndarray:
+        """The moving points' colour; told in stages, that of the stage they move to (as the caption)."""
+        if self.stage_captions:
+            return np.array(self.state_colors[self.timeline.heading_state(frame)], dtype=float)
         return self.timeline.blend_colours(self.state_colors, frame)
 
     def edge(self, frame: int, panel: int) -> EdgeMarks:
-        xlim, ylim, _, _ = self.axes(panel)
+        xlim, ylim, _, _ = self.axes(panel, frame)
         return edge_marks(self.points(frame, panel), xlim, ylim)
 
 
@@ -189,6 +244,7 @@ def funnel(
     # the funnel's wide mouth is the noisy small clusters: auto zoom shows every estimate (fixed still applies)
     zoom = "fit" if spec.zoom == "auto" else spec.zoom
     panels = []
+    starts, ends = [], []  # the camera's views of each panel's estimate axis
     for axis, (column, label, fixed_limits) in enumerate(effects):
         partial = table[f"partial_{column}"].to_numpy(dtype=float)
         partial_se = table[f"partial_{column}_se"].to_numpy(dtype=float)
@@ -225,6 +281,16 @@ def funnel(
             se_states.append((hi - lo) / (2 * Z_95))
         shown = np.concatenate([*states, lines[..., 1].ravel()])
         ylim = axis_limits(zoom, fixed_limits, center, sds[axis], shown, partial)
+        # the camera opens on the own estimates and ends on the pooled ones with their intervals (REML
+        # and, with the Bayesian engine, Bayes: both in one view), a wild few own estimates left outside
+        starts.append(framed([own], [[center]]))
+        pooled = np.concatenate(
+            [
+                np.concatenate([m - Z_95 * e, m + Z_95 * e])
+                for m, e in zip(states[1:], se_states[1:], strict=True)
+            ]
+        )
+        ends.append(framed([pooled], [[center]]))
         panels.append(FunnelPanel(label, center, x, np.stack(states), np.stack(se_states), ylim, lines))
     span = float(np.ptp(x)) or 1.0
     xlim = (float(x.min() - LIMIT_PADDING * span), float(x.max() + LIMIT_PADDING * span))
@@ -240,9 +306,14 @@ def funnel(
     )
     # the renderer wraps a label wider than the figure (a narrow preset) between words: the spaces within
     # the parentheses do not break, so "(n = 4 each)" goes to the next line whole
+    if caterpillar and np.ptp(n) > 0:
+        # a caterpillar's rows are ranked by estimate, not size: the points' areas say how big each is
+        area = marker_sizes(n, look)
+        legend = (*legend, *size_legend(n, look, theme.muted_text))
     if caterpillar:
         each = f"n = {int(n[0])} each" if np.ptp(n) == 0 else f"n = {int(n.min())} to {int(n.max())}"
-        x_label = f"Clusters, ranked by own estimate ({_unbroken(each)})"
+        # drawn upright beside a panel as tall as the plot: two short lines, never past the header
+        x_label = f"Clusters, ranked by\nown estimate ({_unbroken(each)})"
     elif np.ptp(n) == 0:
         x_label = f"Rank of own estimate ({_unbroken(f'n = {int(n[0])} each')})"
     else:
@@ -257,7 +328,22 @@ def funnel(
             LegendEntry("Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=area),
             *legend[3:],
         )
+    names = tuple(column for column, _, _ in effects)
+    if spec.zoom == "auto" and spec.camera:
+        finals = [panel.states[-1] for panel in panels]
+        camera = camera_for(tuple(starts), tuple(ends), finals, np.clip(timeline.position, 0.0, 1.0), names)
+    else:
+        camera = still(tuple(panel.ylim for panel in panels), timeline.n_frames, names)
+    captions: tuple[str, ...] = ()
+    beside = 0.0
+    if estimates.bayes is not None:
+        captions = BAYES_CAPTIONS
+        gaps = np.diff(np.unique(panels[0].x))
+        beside = BESIDE_SHARE * float(gaps.min()) if len(gaps) else BESIDE_SHARE
     return FunnelStory(
+        stage_captions=captions,
+        beside=beside,
+        camera=camera,
         view="caterpillar" if caterpillar else "funnel",
         header=header,
         look=look,

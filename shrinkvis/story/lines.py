@@ -49,8 +49,25 @@ class LinePanel:
     group_name: str = "Cluster"  # what a cluster is called in the data: "Subject 370"
 
     @property
+    def name(self) -> str:
+        """The cluster as the data call it: "Subject 370"; a label that says what it is already ("School
+        E" in a column `school`) is not prefixed again."""
+        if self.cluster.casefold().startswith(self.group_name.casefold()):
+            return self.cluster
+        return f"{self.group_name} {self.cluster}"
+
+    @property
+    def short_name(self) -> str:
+        """The label alone ("370"), for a panel too narrow for "Subject 370"."""
+        return self.cluster
+
+    @property
+    def size_text(self) -> str:
+        return f"n = {self.n}"
+
+    @property
     def title(self) -> str:
-        return f"{self.group_name} {self.cluster} · n = {self.n}"
+        return f"{self.name} · {self.size_text}"
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ expects the clusters' effects, N(fixed effects, Σ).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .camera import Camera, camera_for, framed, one_scale, still
 from .common import (
     COMPLETE_POOL_LABEL,
     FIXED_EFFECT_LABEL,
@@ -37,7 +39,11 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 
 X_LABEL = "Intercept (per cluster)"
 Y_LABEL = "Slope of x (per cluster)"
-CONTOUR_LABEL = "Expected spread of clusters (model)"
+CONTOUR_LABEL = "Model: {levels} of clusters within"  # the levels named in the legend, off the data
+EDGE_LABEL = "Own estimate beyond the edge"
+# the halo around the black hole only makes it easy to find: the legend says it is no interval
+BLACK_HOLE_LABEL = f"{FIXED_EFFECT_LABEL} (glow: no interval)"
+EDGE_LEGEND_AREA = 30.0  # pt² at the small preset
 ELLIPSE_SAMPLES = 181  # points around an ellipse when looking for a place for its label
 
 # The black hole, as in Clark's animations: two semi-transparent black disks, a big faint one and a smaller
@@ -76,6 +82,21 @@ class Contour:
         return self.center + unit @ rotation.T
 
 
+MOVER_LABELS = 5  # the clusters that move most, named on the plot (the renderer keeps those that fit, ≥ 3)
+MOVER_LABEL_FROM = 0.9  # share of the last move after which their labels fade in (they name where it ends)
+MOVER_LABEL_KEY = "Ringed: n rows, λ = own share kept"
+
+
+@dataclass(frozen=True)
+class ClusterLabel:
+    """A text beside one cluster's point: its size and how much of its own estimate it kept."""
+
+    cluster: int  # index into the story's clusters
+    n: int
+    kept: float  # λ_j: |partial − fixed| / |own − fixed| (standardised, see fit.shrinkage.distance_shares)
+    text: str
+
+
 @dataclass(frozen=True)
 class PlaneStory(Timed):
     """Clusters moving through key states in the (intercept, slope) plane; frame data computed on demand."""
@@ -97,13 +118,35 @@ class PlaneStory(Timed):
     complete_pool: np.ndarray  # (2,) one OLS for everyone
     contours: tuple[Contour, ...]
     legend: tuple[LegendEntry, ...]
-    xlim: tuple[float, float]
+    xlim: tuple[float, float]  # the first frame's view (the camera's start)
     ylim: tuple[float, float]
     trail_from: int  # trails lead from this key state to where each point is now
     marks: tuple[Mark, ...]  # still markers over the clusters, bottom to top: the black hole last
     travel: np.ndarray  # (K, J, 2) what the points move between: `states`, see `departures`
     truth: TruthReveal | None = None  # simulated data: the truth revealed at the end (story.truth)
     layers: tuple[str, ...] = LAYERS
+    camera: Camera | None = None  # which part of the plane each frame shows; None: xlim, ylim throughout
+    labels: tuple[ClusterLabel, ...] = ()  # the biggest movers first; shown as they arrive (`label_alpha`)
+    box_aspect: float | None = None  # height / width of the plot box, set with `aspect: equal`; None: free
+
+    @property
+    def draw_order(self) -> np.ndarray:
+        """(J,) indices of the clusters in drawing order: largest first, so the small clusters, which move
+        most, are drawn on top and never buried under big dots (also when every dot is the same size)."""
+        return np.lexsort((-np.asarray(self.sizes, dtype=float), -np.asarray(self.cluster_n, dtype=float)))
+
+    def label_alpha(self, frame: int) -> float:
+        """The movers' labels fade in over the last MOVER_LABEL_FROM… of the final move and stay."""
+        last = self.timeline.n_states - 1
+        share = (self.timeline.position[frame] - (last - 1 + MOVER_LABEL_FROM)) / (1 - MOVER_LABEL_FROM)
+        return float(np.clip(share, 0.0, 1.0))
+
+    def limits_at(self, frame: int) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x limits, y limits) of this frame."""
+        if self.camera is None:
+            return self.xlim, self.ylim
+        xlim, ylim = self.camera.view(frame)
+        return xlim, ylim
 
     @property
     def start(self) -> np.ndarray:
@@ -117,8 +160,13 @@ class PlaneStory(Timed):
         return self.timeline.blend(self.travel, frame)
 
     def colors(self, frame: int) -> np.ndarray:
-        """(J, 4): every point blends from one state's colour to the next as it moves."""
-        blend = self.timeline.blend_colours(self.state_colors, frame)
+        """(J, 4): every point blends from one state's colour to the next as it moves; in a view told in
+        stages, it takes the colour of the stage it moves to as that stage's caption shows (no in-between
+        colour that the legend lacks)."""
+        if self.stage_captions:
+            blend = self.state_colors[self.timeline.heading_state(frame)]
+        else:
+            blend = self.timeline.blend_colours(self.state_colors, frame)
         colors = np.tile(blend, (len(self.cluster), 1))
         colors[:, 3] *= self.alpha
         return colors
@@ -130,7 +178,7 @@ class PlaneStory(Timed):
         return np.stack([self.states[self.trail_from], self.positions(frame)], axis=1)
 
     def edge(self, frame: int) -> EdgeMarks:
-        return edge_marks(self.positions(frame), self.xlim, self.ylim)
+        return edge_marks(self.positions(frame), *self.limits_at(frame))
 
     def mark_alpha(self, frame: int, mark: Mark) -> float:
         """Opacity of a mark: there from the start, or fading in on its transition."""
@@ -142,7 +190,7 @@ class PlaneStory(Timed):
     def stage_caption(self, frame: int) -> str:
         if not self.stage_captions:
             return ""
-        return self.stage_captions[self.timeline.nearest_state(frame)]
+        return self.stage_captions[self.timeline.heading_state(frame)]
 
 
 def fixed_effects(estimates: Estimates) -> np.ndarray:
@@ -166,6 +214,53 @@ def no_and_partial_pool(estimates: Estimates) -> tuple[np.ndarray, np.ndarray]:
     return start, end
 
 
+def mover_labels(
+    own: np.ndarray, end: np.ndarray, center: np.ndarray, n: np.ndarray, count: int = MOVER_LABELS
+) -> tuple[ClusterLabel, ...]:
+    """The `count` clusters whose estimates move furthest from `own` (no pooling; NaN where a cluster has
+    none) to `end`, in units of the own estimates' spread across clusters, furthest first, each with its n
+    and λ_j, the share of its own distance from the fixed effects it keeps (1 − the shrinkage share)."""
+    from ..fit.shrinkage import distance_shares  # the storyboard is made where the fit is: numpy only
+
+    own = np.asarray(own, dtype=float)
+    usable = np.all(np.isfinite(own), axis=1)
+    if not usable.any():
+        return ()
+    spread = np.std(own[usable], axis=0, ddof=1) if usable.sum() > 1 else np.ones(own.shape[1])
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    moved = np.where(usable, np.linalg.norm((end - own) / spread, axis=1), -np.inf)
+    kept = 1.0 - distance_shares(own, end, center)
+    ranked = [int(j) for j in np.argsort(-moved, kind="stable")[:count] if usable[j] and np.isfinite(kept[j])]
+    return tuple(
+        ClusterLabel(j, int(n[j]), float(kept[j]), f"n={int(n[j])} · λ={kept[j]:.2f}") for j in ranked
+    )
+
+
+# the share of a figure's width and height a plane view's plot box takes with a two-row legend (measured
+# at the presets: 0.88–0.93 and 0.52–0.71): `aspect: equal` asks for a box of about this shape, so the
+# plot keeps most of its room while a unit is as long on either axis
+PLANE_BOX_SHARE = (0.9, 0.56)
+
+
+def on_one_scale(story: PlaneStory) -> PlaneStory:
+    """`aspect: equal`: the views widened so one unit of intercept is as long as one unit of slope, in a
+    plot box of the figure's usual shape; far starts set off from the new edges."""
+    if story.camera is None:
+        return story
+    look = story.look
+    ratio = (PLANE_BOX_SHARE[1] * look.height) / (PLANE_BOX_SHARE[0] * look.width)
+    camera = one_scale(story.camera, ratio)
+    xlim, ylim = camera.start
+    return dataclasses.replace(
+        story,
+        camera=camera,
+        xlim=xlim,
+        ylim=ylim,
+        travel=departures(story.states, xlim, ylim),
+        box_aspect=ratio,
+    )
+
+
 def plane_limits(
     spec: AnimationSpec, estimates: Estimates, states: np.ndarray
 ) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -182,6 +277,40 @@ def plane_limits(
         for axis in (0, 1)
     )
     return xlim, ylim
+
+
+PLANE_AXES = ("intercept", "slope")
+
+
+def plane_camera(
+    spec: AnimationSpec, estimates: Estimates, states: np.ndarray, timeline: Timeline, own_state: int = -2
+) -> Camera:
+    """`zoom: auto` with the camera on: from a view framed on the no-pooling estimates (`states[own_state]`)
+    to one framed on the final state (the states after it: partial pooling, with the Bayesian engine both
+    REML's and Bayes's; the fixed effects, complete pooling), moving while the points leave no pooling; one
+    view holding both where that frames the final state well enough (`camera_for`). Otherwise one view
+    throughout (`plane_limits`)."""
+    if spec.zoom != "auto" or not spec.camera:
+        return still(plane_limits(spec, estimates, states), timeline.n_frames, PLANE_AXES)
+    own_state %= len(states)
+    start, end = plane_views(estimates, states, own_state=own_state)
+    leaving = np.clip(timeline.position - own_state, 0.0, 1.0)
+    return camera_for(start, end, [states[-1][:, 0], states[-1][:, 1]], leaving, PLANE_AXES)
+
+
+def plane_views(
+    estimates: Estimates, states: np.ndarray, also: np.ndarray | None = None, own_state: int = -2
+) -> tuple[Any, Any]:
+    """The camera's start view, framed on the own estimates (`states[own_state]`, no pooling), and its end
+    view, framed on the states after it and, where given, every one of the points `also` (the truths);
+    both hold the fixed effects and complete pooling."""
+    marks = np.stack([fixed_effects(estimates), complete_pool(estimates)])
+    ends = marks if also is None else np.vstack([marks, also])
+    own_state %= len(states)
+    pooled = states[own_state + 1 :].reshape(-1, 2)
+    start = tuple(framed([states[own_state][:, axis]], [marks[:, axis]]) for axis in (0, 1))
+    end = tuple(framed([pooled[:, axis]], [ends[:, axis]]) for axis in (0, 1))
+    return start, end
 
 
 def random_effect_sds(estimates: Estimates) -> np.ndarray:
@@ -276,6 +405,11 @@ def departures(states: np.ndarray, xlim: tuple[float, float], ylim: tuple[float,
     return travel
 
 
+def edge_legend(look: Look, color: RGBA) -> LegendEntry:
+    """The legend's word for the triangles on the edge: own estimates beyond the view."""
+    return LegendEntry(EDGE_LABEL, color, marker=">", area=look.area(EDGE_LEGEND_AREA))
+
+
 def plane_marks(
     center: np.ndarray, complete: np.ndarray, look: Look, fixed_effects_from: int = -1
 ) -> tuple[Mark, ...]:
@@ -316,7 +450,7 @@ def marks_legend(look: Look) -> tuple[LegendEntry, ...]:
     theme = look.theme
     area = look.area_across(LEGEND_MARK_PX)
     return (
-        LegendEntry(FIXED_EFFECT_LABEL, theme.fixed_effect, marker="o", area=area),
+        LegendEntry(BLACK_HOLE_LABEL, theme.fixed_effect, marker="o", area=area),
         LegendEntry(COMPLETE_POOL_LABEL, theme.complete_pool, marker="D", area=area, hollow=True),
     )
 
@@ -335,18 +469,24 @@ def plane_story(
     legend: tuple[LegendEntry, ...],
     show_contours: bool,
     fixed_effects_from: int = -1,
+    own_state: int = -2,
 ) -> PlaneStory:
-    """The parts both plane views share: limits, contours, transparency."""
+    """The parts both plane views share: limits, contours, transparency. `states[own_state]` is no
+    pooling, where the camera opens."""
     center = fixed_effects(estimates)
-    xlim, ylim = plane_limits(spec, estimates, states)
+    camera = plane_camera(spec, estimates, states, timeline, own_state)
+    xlim, ylim = camera.start
     table = estimates.clusters
-    no_pool = states[-2]
+    no_pool = states[own_state]
     alpha = extremeness_alpha(no_pool, center) if spec.transparency == "extremeness" else np.ones(len(table))
     shown_contours = (
-        contours(center, estimates.cov_re, spec.contour_levels, xlim, ylim) if show_contours else ()
+        contours(center, estimates.cov_re, spec.contour_levels, *camera.end) if show_contours else ()
     )
     if shown_contours:
-        legend = (*legend, LegendEntry(CONTOUR_LABEL, look.theme.contour, line="-"))
+        levels = " / ".join(contour.label for contour in shown_contours)
+        legend = (*legend, LegendEntry(CONTOUR_LABEL.format(levels=levels), look.theme.contour, line="-"))
+    if edge_marks(no_pool, xlim, ylim).outside.any():  # the triangles of far starts need a word
+        legend = (*legend, edge_legend(look, state_colors[own_state]))
     return PlaneStory(
         view=view,
         header=header,
@@ -370,4 +510,5 @@ def plane_story(
         trail_from=len(states) - 2,
         travel=departures(states, xlim, ylim),
         marks=plane_marks(center, complete_pool(estimates), look, fixed_effects_from),
+        camera=camera,
     )

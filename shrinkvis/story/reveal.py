@@ -30,6 +30,7 @@ class TruthReveal:
     warning_text: str = ""  # where partial pooling is further from the truth: "small clusters (n = 8): …"
     warning_color: RGBA = (0.0, 0.0, 0.0, 1.0)
     corner: tuple[int, int] = (0, 1)  # where the text goes: (0 left | 1 right, 0 bottom | 1 top)
+    further_color: RGBA = (0.0, 0.0, 0.0, 1.0)  # a segment that pooling made longer
 
     def truth_alpha(self, frame: int) -> float:
         return float(np.clip(self.progress[frame], 0.0, 1.0))
@@ -45,12 +46,27 @@ class TruthReveal:
         end = self.own + self.slide(frame) * (self.pooled - self.own)
         return np.stack([self.truth, end], axis=1)
 
-    def segment_color(self, frame: int) -> np.ndarray:
-        """The segments blend from no pooling's colour to partial pooling's as they slide."""
-        color = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), self.slide(frame))
-        color = np.array(color, dtype=float)
-        color[3] = SEGMENT_ALPHA * self.truth_alpha(frame)
-        return color
+    @property
+    def closer(self) -> np.ndarray:
+        """(J,) bool: partial pooling ends nearer this cluster's truth than its own estimate did (distances
+        in the plane with each coefficient in units of the truths' spread, as the eye compares them)."""
+        spread = np.nanstd(self.truth, axis=0)
+        spread = np.where(spread > 0, spread, 1.0)
+        own = np.hypot(*((self.own - self.truth) / spread).T)
+        pooled = np.hypot(*((self.pooled - self.truth) / spread).T)
+        return pooled < own
+
+    def segment_colors(self, frame: int) -> np.ndarray:
+        """(J, 4) the segments start in no pooling's colour and, as they slide, turn partial pooling's where
+        pooling brought the cluster closer to its truth, the warning colour where it took it further."""
+        share = self.slide(frame)
+        closer = colour_space.blend(np.array(self.own_color), np.array(self.pooled_color), share)
+        further = colour_space.blend(np.array(self.own_color), np.array(self.further_color), share)
+        colors = np.where(
+            self.closer[:, None], np.asarray(closer, dtype=float), np.asarray(further, dtype=float)
+        )
+        colors[:, 3] = SEGMENT_ALPHA * self.truth_alpha(frame)
+        return colors
 
     def lines(self) -> tuple[tuple[str, RGBA, int], ...]:
         """The text on the frame: (line, colour, 0 shown with the truth or 1 with the slide)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +18,15 @@ from .common import (
     require_random_slope,
     size_legend,
 )
-from .plane import PlaneStory, marks_legend, no_and_partial_pool, plane_story
+from .plane import (
+    MOVER_LABEL_KEY,
+    PlaneStory,
+    fixed_effects,
+    marks_legend,
+    mover_labels,
+    no_and_partial_pool,
+    plane_story,
+)
 from .presets import Look
 from .timeline import Timeline
 
@@ -37,11 +46,17 @@ def shrinkage(
     require_random_slope(estimates, "shrinkage")
     no_pool, partial_pool = no_and_partial_pool(estimates)
     theme = look.theme
-    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    n = estimates.clusters["n"].to_numpy()
+    sizes = marker_sizes(n if spec.point_size == "n" else np.ones_like(n), look)
     label = BAYES_LABEL if estimates.bayes is not None else PARTIAL_POOL_LABEL
     legend = plane_legend(look, [(NO_POOL_LABEL, theme.no_pool), (label, theme.partial_pool)])
-    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
-    return plane_story(
+    if spec.point_size == "n":
+        legend += size_legend(n, look, theme.muted_text)
+    own = estimates.clusters[["no_pool_intercept", "no_pool_slope"]].to_numpy(dtype=float)
+    labels = mover_labels(own, partial_pool, fixed_effects(estimates), n)
+    if labels:
+        legend += (LegendEntry(MOVER_LABEL_KEY, theme.text),)
+    story = plane_story(
         "shrinkage",
         estimates,
         spec,
@@ -55,3 +70,4 @@ def shrinkage(
         legend=legend,
         show_contours=True,
     )
+    return dataclasses.replace(story, labels=labels)

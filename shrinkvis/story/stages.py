@@ -47,10 +47,12 @@ def stages(
     require_random_slope(estimates, "stages")
     no_pool, partial_pool = no_and_partial_pool(estimates)
     theme = look.theme
-    sizes = marker_sizes(estimates.clusters["n"].to_numpy(), look)
+    n = estimates.clusters["n"].to_numpy()
+    sizes = marker_sizes(n if spec.point_size == "n" else np.ones_like(n), look)
     if estimates.bayes is None:
         everyone = np.tile(complete_pool(estimates), (len(no_pool), 1))
         states = [everyone, no_pool, partial_pool]
+        own_state = 1
         colors = [theme.complete_pool, theme.no_pool, theme.partial_pool]
         captions = stage_captions(len(no_pool))
         legend = plane_legend(
@@ -60,11 +62,13 @@ def stages(
         # the Bayesian engine: no pooling → REML's conditional modes → posterior means (partial_pool here)
         reml = estimates.clusters[["partial_intercept", "partial_slope"]].to_numpy(dtype=float)
         states = [no_pool, reml, partial_pool]
+        own_state = 0
         colors = [theme.no_pool, theme.partial_pool, theme.complete_pool]
         captions = BAYES_CAPTIONS
         labels = [NO_POOL_LABEL, "REML partial pooling", BAYES_LABEL]
         legend = plane_legend(look, list(zip(labels, colors, strict=True)))[:-1]  # no complete-pooling marker
-    legend += size_legend(estimates.clusters["n"].to_numpy(), sizes, theme.muted_text)
+    if spec.point_size == "n":
+        legend += size_legend(n, look, theme.muted_text)
     return plane_story(
         "stages",
         estimates,
@@ -81,4 +85,5 @@ def stages(
         # complete pooling lands next to the fixed effects: the black hole would hide it, so it appears
         # with partial pooling, the stage it explains
         fixed_effects_from=1,
+        own_state=own_state,
     )

@@ -18,6 +18,8 @@ from .easing import ease
 
 MIN_TRANSITION_FRAMES = 2  # a transition needs its first and last frame
 
+HELD = 1e-9  # a position this close above a state still holds it
+
 Mix = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 
@@ -58,6 +60,10 @@ class Timeline:
 
     def nearest_state(self, frame: int) -> int:
         return int(np.floor(self.position[frame] + 0.5))
+
+    def heading_state(self, frame: int) -> int:
+        """The state this frame holds, or the one it is moving to: a move is named from its first frame."""
+        return int(np.ceil(self.position[frame] - HELD))
 
 
 def timeline(

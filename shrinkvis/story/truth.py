@@ -18,11 +18,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import LIMIT_PADDING, LegendEntry
+from .camera import camera_for, still
+from .common import LIMIT_PADDING, LegendEntry, edge_marks
 from .easing import ease
-from .plane import PlaneStory, departures, no_and_partial_pool
+from .plane import (
+    EDGE_LABEL,
+    PLANE_AXES,
+    PlaneStory,
+    departures,
+    edge_legend,
+    no_and_partial_pool,
+    plane_views,
+)
 from .presets import Look
-from .reveal import TruthReveal
+from .reveal import SEGMENT_ALPHA, TruthReveal
 from .timeline import Timeline
 
 if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without pandas or scipy
@@ -34,9 +43,32 @@ if TYPE_CHECKING:  # types only: a renderer process draws a storyboard without p
 # appearing, a short rest, the segments sliding. The flight keeps most, so it reads as the main act.
 REVEAL_SHARES = (("move", 0.50), ("rest", 0.08), ("appear", 0.10), ("pause", 0.04), ("slide", 0.28))
 TRUTH_AREA = 16.0  # pt², the true effect's cross at the small preset
-TRUTH_LABEL = "True effects (simulation, shown at the end)"
+TRUTH_LABEL = "True effects (simulation)"
 HEADING = "Distance to the truth (RMSE)"
+CLOSER_LABEL = "Pooled closer to its truth"
+FURTHER_LABEL = "Pooled further from it"
 TEXT_REACH = (0.5, 0.3)  # share of the plot's width and height the text may cover from its corner
+
+
+def points_in_corner(
+    points: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float], corner: tuple[int, int]
+) -> int:
+    """How many of the points the text in this corner would cover (TEXT_REACH of the plot from it)."""
+    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
+    share = share[np.all(np.isfinite(share), axis=1)]
+    near = [
+        share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
+        for axis, side in enumerate(corner)
+    ]
+    return int(np.sum(near[0] & near[1]))
+
+
+def with_room(limits: tuple[float, float], top: int) -> tuple[float, float]:
+    """`limits` grown at the top (1) or the bottom (0) so that what they held fills all but TEXT_REACH of
+    the height: the text's corner is empty."""
+    low, high = limits
+    extra = TEXT_REACH[1] / (1 - TEXT_REACH[1]) * (high - low)
+    return (low, high + extra) if top else (low - extra, high)
 
 
 def quietest_corner(
@@ -44,15 +76,9 @@ def quietest_corner(
 ) -> tuple[int, int]:
     """The corner of the plot whose text would cover the fewest of these points: (0 left | 1 right,
     0 bottom | 1 top), the upper left when they tie."""
-    share = (points - [xlim[0], ylim[0]]) / [xlim[1] - xlim[0], ylim[1] - ylim[0]]
-    share = share[np.all(np.isfinite(share), axis=1)]
-    counts = {}
-    for corner in ((0, 1), (1, 1), (0, 0), (1, 0)):
-        near = [
-            share[:, axis] > 1 - TEXT_REACH[axis] if side else share[:, axis] < TEXT_REACH[axis]
-            for axis, side in enumerate(corner)
-        ]
-        counts[corner] = int(np.sum(near[0] & near[1]))
+    counts = {
+        corner: points_in_corner(points, xlim, ylim, corner) for corner in ((0, 1), (1, 1), (0, 0), (1, 0))
+    }
     return min(counts, key=lambda corner: counts[corner])  # min keeps the first of equals
 
 
@@ -110,8 +136,31 @@ def with_truth_reveal(
     truth = estimates.clusters[["true_intercept", "true_slope"]].to_numpy(dtype=float)
     theme = look.theme
     xlim, ylim = story.xlim, story.ylim
-    if spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
+    camera = story.camera
+    if spec.zoom == "auto" and spec.camera:
+        # the end view holds every true effect too (simulated effects have no wild few, and a group apart
+        # is the story, small_differ's); the camera moves with the flight, and the reveal happens there
+        # (a second move as the truth appears would be too quick: that part is a tenth of the time)
+        start, end = plane_views(estimates, story.states, also=truth)
+        position = story.camera.position if story.camera is not None else story.timeline.position
+        camera = camera_for(start, end, [pooled[:, 0], pooled[:, 1]], position, PLANE_AXES)
+        xlim, ylim = camera.start
+    elif spec.zoom != "fixed":  # the view widens to every true effect, which the reveal is about
         xlim, ylim = _widened(xlim, truth[:, 0]), _widened(ylim, truth[:, 1])
+        camera = still((xlim, ylim), len(progress), PLANE_AXES)
+    final_x, final_y = camera.end if camera is not None else (xlim, ylim)
+    shown = np.vstack([pooled, truth])
+    corner = quietest_corner(shown, final_x, final_y)
+    if spec.zoom != "fixed" and camera is not None and points_in_corner(shown, final_x, final_y, corner):
+        # no corner is free: the final view grows on the corner's side by the text's height, so the RMSE
+        # box sits on empty plot instead of on the clusters it speaks of
+        final_y = with_room(final_y, corner[1])
+        views = camera.views.copy()
+        views[-1, 1] = final_y
+        if not camera.moves:
+            views[:, 1] = final_y
+            xlim, ylim = final_x, final_y
+        camera = dataclasses.replace(camera, views=views)
     reveal = TruthReveal(
         truth=truth,
         own=own,
@@ -126,9 +175,19 @@ def with_truth_reveal(
         pooled_text=f"partial pooling: {_pair(score.overall.rmse['partial_pooling'])}",
         warning_text=_losses(score),
         warning_color=theme.warning,
-        corner=quietest_corner(np.vstack([pooled, truth]), xlim, ylim),
+        corner=corner,
+        further_color=theme.warning,
     )
-    legend = (*story.legend, LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area))
+    legend = story.legend
+    if edge_marks(own, xlim, ylim).outside.any() and not any(entry.label == EDGE_LABEL for entry in legend):
+        # this camera opens on another view than the story's: its far starts need their word too
+        legend = (*legend, edge_legend(look, theme.no_pool))
+    legend = (
+        *legend,
+        LegendEntry(TRUTH_LABEL, theme.text, marker="X", area=reveal.area),
+        LegendEntry(CLOSER_LABEL, theme.partial_pool, line="-", alpha=SEGMENT_ALPHA),
+        LegendEntry(FURTHER_LABEL, theme.warning, line="-", alpha=SEGMENT_ALPHA),
+    )
     # the widened view changes where far starts enter it: their departures follow the new limits
     return dataclasses.replace(
         story,
@@ -137,6 +196,7 @@ def with_truth_reveal(
         xlim=xlim,
         ylim=ylim,
         travel=departures(story.states, xlim, ylim),
+        camera=camera,
     )
 
 
