@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -269,7 +270,9 @@ def cli_cases(root: Path) -> None:
     os.mkfifo(work / "fifo.csv")
     (work / "dangling.csv").symlink_to(work / "nowhere.csv")
     (work / "mixed").mkdir()
-    pd.DataFrame({"y": [1.0], "x": [2.0], "g": ["a"]}).to_parquet(work / "mixed" / "a.parquet")
+    duckdb.from_df(pd.DataFrame({"y": [1.0], "x": [2.0], "g": ["a"]})).write_parquet(
+        str(work / "mixed" / "a.parquet")
+    )
     (work / "mixed" / "b.csv").write_text("y,x,g\n1,2,a\n")
     bad = [
         ["fit", "--data", "nothing.csv", "--y", "y", "--group", "g"],

@@ -863,8 +863,10 @@ def list_scenarios() -> None:
     """
     from . import scenario as scenarios
 
-    for name in scenarios.builtin_names():
-        typer.echo(f"{name:<18} {scenarios.load(name).display_title}")
+    names = scenarios.builtin_names()
+    width = max(map(len, names), default=0) + 1
+    for name in names:
+        typer.echo(f"{name:<{width}} {scenarios.load(name).display_title}")
 
 
 @app.command()

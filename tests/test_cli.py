@@ -133,6 +133,9 @@ def test_list_names_all_builtins():
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
     assert "more_subject_var" in result.output and "More subject-level variance" in result.output
+    # the titles line up in one column, however long the longest name (small_differ_remedy)
+    starts = {line.index(title) for line in result.output.splitlines() for title in [line.split(None, 1)[1]]}
+    assert len(starts) == 1
 
 
 def test_validate_prints_filled_in_settings(tmp_path):
