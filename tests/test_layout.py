@@ -13,7 +13,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from shrinkvis import pipeline
-from shrinkvis.rates.spec import is_rates
+from shrinkvis.rates.spec import RATE_VIEWS, is_rates
 from shrinkvis.render import renderer
 from shrinkvis.scenario import builtin_names, for_data, load
 
@@ -157,6 +157,47 @@ def test_no_text_overlaps_or_leaves_the_figure(fitted, name, view, preset, theme
     labels = getattr(board, "labels", ())
     # the biggest movers are named on the plot: at least three of them (or every one, with fewer)
     assert len(placed) >= min(3, len(labels)), f"{len(placed)} of {len(labels)} labels placed"
+
+
+@pytest.fixture(scope="module")
+def rates_fitted():
+    from shrinkvis.rates.pipeline import fit_rates, rate_data
+
+    return {name: (load(name), fit_rates(rate_data(load(name)), load(name))) for name in RATES}
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("view", RATE_VIEWS)
+@pytest.mark.parametrize("name", RATES)
+def test_no_text_overlaps_or_leaves_the_figure_in_the_rates_views(rates_fitted, name, view, preset, theme):
+    """The rates scenarios (surgical, baseball, eight_schools, hospitals) on their own views: 18 players'
+    names at the small preset ran into each other before their size was fitted to the rows."""
+    from shrinkvis.rates.pipeline import storyboard
+    from shrinkvis.scenario import PRESET_SIZES
+
+    scenario, fit = rates_fitted[name]
+    width, height = PRESET_SIZES[preset]
+    animation = scenario.animation.model_copy(
+        update={
+            "view": view,
+            "preset": preset,
+            "theme": theme,
+            "width": width,
+            "height": height,
+            "frames": 24,
+        }
+    )
+    board = storyboard(fit, scenario.model_copy(update={"animation": animation}))
+    drawer = renderer(board)
+    try:
+        found = []
+        for frame in sorted({0, board.n_frames // 2, board.n_frames - 1}):
+            drawer.frame(frame)
+            found += [f"frame {frame}: {problem}" for problem in problems(drawer)]
+    finally:
+        drawer.close()
+    assert not found, "\n".join(found)
 
 
 def test_the_measure_sees_an_overlap_and_a_clipped_text(fitted):

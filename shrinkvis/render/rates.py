@@ -96,6 +96,11 @@ class RatesRenderer(BlitRenderer):
         if story.truth_links is not None:
             links.set_data(*broken_line(story.truth_links))
         draw_legend(figure, story.legend, look)
+        self._axes = axes
+
+    def after_layout(self) -> None:
+        if self.story.view == "caterpillar" and self.story.yticks is not None:
+            fit_row_labels(self._axes, self.figure)
 
     def update(self, frame: int) -> None:
         story = self.story
@@ -122,3 +127,22 @@ class RatesRenderer(BlitRenderer):
         if shown > 0:  # the halo fades with its line (a path effect does not take the artist's alpha)
             for line in (self._truth_line, self._partial_line):
                 line.set_path_effects([self._halo(shown)])
+
+
+ROW_LABEL_LEADING = 1.25  # a row label's height is about this many times its font size
+
+
+def fit_row_labels(axes: Any, figure: Any) -> None:
+    """The caterpillar's row labels (one per unit: 18 players' names at the small preset) set small enough
+    that neighbouring rows do not overlap once the layout is fixed."""
+    labels = axes.get_yticklabels()
+    positions = axes.get_yticks()
+    if len(positions) < 2 or not labels:
+        return
+    low, high = axes.get_ylim()
+    height_px = axes.get_window_extent(figure.canvas.get_renderer()).height
+    row_px = height_px * float(np.min(np.diff(np.sort(positions)))) / abs(high - low)
+    largest_pt = row_px * 72.0 / figure.dpi / ROW_LABEL_LEADING
+    current = labels[0].get_fontsize()
+    if largest_pt < current:
+        axes.tick_params(axis="y", labelsize=largest_pt)
