@@ -138,12 +138,8 @@ def _case(fitted, name, view, preset, theme):
     return pipeline.storyboard(estimates, scenario.model_copy(update={"animation": animation}), data)
 
 
-@pytest.mark.parametrize("theme", THEMES)
-@pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("view", VIEWS)
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_no_text_overlaps_or_leaves_the_figure(fitted, name, view, preset, theme):
-    board = _case(fitted, name, view, preset, theme)
+def problems_over_frames(board) -> tuple[list[str], list]:
+    """The problems of the first, the middle and the last frame, and the movers' labels placed."""
     drawer = renderer(board)
     try:
         found = []
@@ -153,6 +149,16 @@ def test_no_text_overlaps_or_leaves_the_figure(fitted, name, view, preset, theme
         placed = getattr(drawer, "placed_labels", [])
     finally:
         drawer.close()
+    return found, placed
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_no_text_overlaps_or_leaves_the_figure(fitted, name, view, preset, theme):
+    board = _case(fitted, name, view, preset, theme)
+    found, placed = problems_over_frames(board)
     assert not found, "\n".join(found)
     labels = getattr(board, "labels", ())
     # the biggest movers are named on the plot: at least three of them (or every one, with fewer)
@@ -188,15 +194,7 @@ def test_no_text_overlaps_or_leaves_the_figure_in_the_rates_views(rates_fitted, 
             "frames": 24,
         }
     )
-    board = storyboard(fit, scenario.model_copy(update={"animation": animation}))
-    drawer = renderer(board)
-    try:
-        found = []
-        for frame in sorted({0, board.n_frames // 2, board.n_frames - 1}):
-            drawer.frame(frame)
-            found += [f"frame {frame}: {problem}" for problem in problems(drawer)]
-    finally:
-        drawer.close()
+    found, _ = problems_over_frames(storyboard(fit, scenario.model_copy(update={"animation": animation})))
     assert not found, "\n".join(found)
 
 
