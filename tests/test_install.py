@@ -35,3 +35,18 @@ def test_the_spark_test_says_why_it_skips():
     source = (ROOT / "tests" / "test_aggregate_spark.py").read_text(encoding="utf-8")
     assert 'find_spec("pyspark") is None' in source
     assert "pyspark is not installed: the Spark test runs after pip install '.[spark]'" in source
+
+
+def test_every_file_of_the_built_in_scenarios_ships_in_the_package():
+    """A non-editable install carries only what package-data names: surgical.csv, baseball.csv and
+    eight_schools.csv were left out ("scenarios/surgical.csv: no such file" after pip install .)."""
+    from fnmatch import fnmatch
+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["shrinkvis"]
+    shipped = ROOT / "shrinkvis" / "scenarios"
+    files = sorted(path.relative_to(ROOT / "shrinkvis").as_posix() for path in shipped.iterdir())
+    assert any(name.endswith(".csv") for name in files)
+    for name in files:
+        assert any(fnmatch(name, pattern) for pattern in package_data), f"{name} is not in package-data"
