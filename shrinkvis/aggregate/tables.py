@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,9 @@ from ..fit.sums import ClusterSums, centred_stats
 BYTES_PER_CLUSTER = 2_000
 
 
-def ordered(
-    table: pd.DataFrame, centre_y: float, centre_x: float, dropped: int, has_x: bool, name: str
-) -> ClusterSums:
-    """The sums in the in-memory path's cluster order (numeric order when every label is a number)."""
-    columns = ["sy", "syy"] + (["sx", "sxx", "sxy"] if has_x else [])
+def _checked_order(table: pd.DataFrame, columns: list[str], name: str) -> tuple[np.ndarray, Any]:
+    """An engine's per-cluster table checked (finite sums, within the memory budget) and the permutation
+    that puts its clusters in the in-memory path's order, with the labels in that order."""
     values = table[columns].to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
@@ -31,7 +30,15 @@ def ordered(
         )
     check_memory(len(table), name)
     rank, labels = cluster_order(table["label"].reset_index(drop=True))
-    order = np.argsort(rank, kind="stable")
+    return np.argsort(rank, kind="stable"), labels
+
+
+def ordered(
+    table: pd.DataFrame, centre_y: float, centre_x: float, dropped: int, has_x: bool, name: str
+) -> ClusterSums:
+    """The sums in the in-memory path's cluster order (numeric order when every label is a number)."""
+    columns = ["sy", "syy"] + (["sx", "sxx", "sxy"] if has_x else [])
+    order, labels = _checked_order(table, columns, name)
     pick = lambda column: table[column].to_numpy()[order]  # noqa: E731
     stats = centred_stats(
         pick("n"),
@@ -56,15 +63,7 @@ def blocks_table(
     columns) as `Blocks`, in the in-memory path's cluster order."""
     k = len(plan.summed)
     sums = [f"s{a}" for a in range(k)] + [f"p{a}_{b}" for a in range(k) for b in range(a, k)]
-    values = table[sums].to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        raise DataError(
-            f"{name}: a value in cluster {table['label'].iloc[row]!r} is not a finite number (NaN or infinite)"
-        )
-    check_memory(len(table), name)
-    rank, labels = cluster_order(table["label"].reset_index(drop=True))
-    order = np.argsort(rank, kind="stable")
+    order, labels = _checked_order(table, sums, name)
     products = np.empty((len(table), k, k))
     for a in range(k):
         for b in range(a, k):

@@ -17,6 +17,7 @@ uncertainty of the variance parameters, and differ from lme4's (by 13 % on one d
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -28,23 +29,15 @@ from .profiled import ClusterStats, fit_at, fit_profiled
 OPTIMIZERS = (["lbfgs"], ["powell"], ["nm"])
 
 
-def fit_mixedlm(rows: ModelRows, stats: ClusterStats, random: str, method: str) -> EngineFit:
-    from statsmodels.regression.mixed_linear_model import MixedLM  # heavy: imported only when used
-
-    codes, n_groups = rows.codes, rows.n_groups
-    centre_x, centre_y = stats.centre_x, stats.centre_y
-    y = rows.y - centre_y
-    x = None if rows.x is None else rows.x - centre_x
-    ones = np.ones((len(y), 1))
-    exog = ones if x is None else np.column_stack([ones, x])
-    exog_re = exog if random == "slope" else ones
-    model = MixedLM(y, exog, groups=codes, exog_re=exog_re)
-    result = None
+def fit_with_fallbacks(model: Any, method: str, **options: Any) -> Any:
+    """MixedLM's fit by the first of `OPTIMIZERS` that converges (else the first one that ended at a finite
+    log-likelihood); convergence is judged afterwards against the exact optimum, so warnings are silenced."""
+    result, last_error = None, None
     for optimizer in OPTIMIZERS:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence is checked below, not left to warnings
+            warnings.simplefilter("ignore")
             try:
-                attempt = model.fit(reml=method == "REML", method=optimizer)
+                attempt = model.fit(reml=method == "REML", method=optimizer, **options)
             except (np.linalg.LinAlgError, ValueError) as exc:
                 last_error = exc
                 continue
@@ -58,6 +51,21 @@ def fit_mixedlm(rows: ModelRows, stats: ClusterStats, random: str, method: str) 
             break
     if result is None:
         raise FitError(f"statsmodels MixedLM could not fit the model: {last_error}")
+    return result
+
+
+def fit_mixedlm(rows: ModelRows, stats: ClusterStats, random: str, method: str) -> EngineFit:
+    from statsmodels.regression.mixed_linear_model import MixedLM  # heavy: imported only when used
+
+    codes, n_groups = rows.codes, rows.n_groups
+    centre_x, centre_y = stats.centre_x, stats.centre_y
+    y = rows.y - centre_y
+    x = None if rows.x is None else rows.x - centre_x
+    ones = np.ones((len(y), 1))
+    exog = ones if x is None else np.column_stack([ones, x])
+    exog_re = exog if random == "slope" else ones
+    model = MixedLM(y, exog, groups=codes, exog_re=exog_re)
+    result = fit_with_fallbacks(model, method)
 
     q = exog_re.shape[1]
     cov_re = np.asarray(result.cov_re, dtype=float).reshape(q, q)

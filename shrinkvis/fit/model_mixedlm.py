@@ -13,17 +13,14 @@ above the exact optimum is reported as not converged, with the gap.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 
 from ..design import Design
-from ..errors import FitError
 from .blocks import Blocks, blocks_of, working
 from .estimates import OPTIMUM_GAP_TOLERANCE, relative_factor
 from .lmm import LmmFit, LmmProblem, fit_lmm_at
-
-OPTIMIZERS = (["lbfgs"], ["powell"], ["nm"])
+from .mixedlm import fit_with_fallbacks
 
 
 def _working_rows(design: Design, blocks: Blocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,24 +47,7 @@ def fit_mixedlm_design(design: Design, method: str = "REML") -> tuple[LmmFit, fl
     if len(design.blocks) > 1:
         free = MixedLMParams.from_components(fe_params=np.ones(X.shape[1]), cov_re=mask)
     model = MixedLM(y, X, groups=design.codes, exog_re=Z)
-    result, last_error = None, None
-    for optimizer in OPTIMIZERS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence is judged below, against the exact optimum
-            try:
-                attempt = model.fit(reml=method == "REML", method=optimizer, free=free)
-            except (np.linalg.LinAlgError, ValueError) as exc:
-                last_error = exc
-                continue
-        if not np.isfinite(attempt.llf):
-            last_error = ValueError(f"{optimizer[0]} ended at a log-likelihood of {attempt.llf}")
-            continue
-        if result is None or attempt.converged:
-            result = attempt
-        if attempt.converged:
-            break
-    if result is None:
-        raise FitError(f"statsmodels MixedLM could not fit the model: {last_error}")
+    result = fit_with_fallbacks(model, method, free=free)
     relative = np.asarray(result.cov_re, dtype=float).reshape(q, q) * mask / float(result.scale)
     factor = np.zeros((q, q))
     start = 0
