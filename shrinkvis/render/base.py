@@ -221,3 +221,25 @@ class BlitRenderer:
 
     def close(self) -> None:
         self._figure.clear()
+
+
+class StagedCameraRenderer(BlitRenderer):
+    """A view whose story may caption its stages (`stage_captions`, a text `_stage` with one caption per
+    stage in `_stage_texts`, made by `style.stage_title`) and may move a camera (`camera`): the caption
+    shown is part of the background, the camera's view is the frame's view key."""
+
+    _stage: Any
+    _stage_texts: Any
+
+    def background_key(self, frame: int) -> int:
+        """The stage whose caption shows (0 when the view has no captions)."""
+        return self.story.timeline.heading_state(frame) if self.story.stage_captions else 0
+
+    def show_background(self, key: Hashable) -> None:
+        if self.story.stage_captions:
+            self._stage.set_text(self._stage_texts[int(key)])
+
+    def view_key(self, frame: int) -> Hashable:
+        """The camera's view at this frame (every panel's estimate axis), when it moves."""
+        camera = self.story.camera
+        return camera.view(frame) if camera is not None and camera.moves else None

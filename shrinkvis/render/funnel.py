@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..story.funnel import FunnelStory
-from .base import BlitRenderer
+from .base import StagedCameraRenderer
 from .moving_ticks import MovingTicks
 from .plane import EDGE_MARK_AREA
 from .style import (
@@ -28,7 +28,7 @@ FUNNEL_LINE_WIDTH = 0.7
 FIXED_LINE_WIDTH = 0.8  # relative to the look's line width
 
 
-class FunnelRenderer(BlitRenderer):
+class FunnelRenderer(StagedCameraRenderer):
     story: FunnelStory
 
     def draw_static(self, figure: Any) -> None:
@@ -116,19 +116,6 @@ class FunnelRenderer(BlitRenderer):
             edge = axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
             self._edges.append(self.moving(edge))
         draw_legend(figure, story.legend, look)
-
-    def background_key(self, frame: int) -> int:
-        """The stage whose caption shows (0 when the view has no captions)."""
-        return self.story.timeline.heading_state(frame) if self.story.stage_captions else 0
-
-    def show_background(self, key: Hashable) -> None:
-        if self.story.stage_captions:
-            self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
-
-    def view_key(self, frame: int) -> Hashable:
-        """Every panel's estimate axis at this frame, when the camera moves."""
-        camera = self.story.camera
-        return camera.view(frame) if camera is not None and camera.moves else None
 
     def _panel_view(self, panel: int, limits: tuple[float, float]) -> Any:
         """(x limits, y limits) of a panel whose estimate axis shows `limits`."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..story.plane import PlaneStory
-from .base import POSITION_DECIMALS, BlitRenderer
+from .base import POSITION_DECIMALS, StagedCameraRenderer
 from .moving_ticks import MovingTicks
 from .style import (
     broken_line,
@@ -39,7 +39,7 @@ RING_AREA = 2.2  # times the cluster's own marker area
 LEADER_WIDTH = 0.7  # pt
 
 
-class PlaneRenderer(BlitRenderer):
+class PlaneRenderer(StagedCameraRenderer):
     story: PlaneStory
 
     def draw_static(self, figure: Any) -> None:
@@ -178,19 +178,6 @@ class PlaneRenderer(BlitRenderer):
     def frame_key(self, frame: int) -> Hashable:
         key = super().frame_key(frame)
         return key if self._truth is None else (key, self._truth.key(frame))
-
-    def background_key(self, frame: int) -> int:
-        """The stage whose caption shows (0 when the view has no captions)."""
-        return self.story.timeline.heading_state(frame) if self.story.stage_captions else 0
-
-    def show_background(self, key: Hashable) -> None:
-        if self.story.stage_captions:
-            self._stage.set_text(self._stage_texts[int(key)])  # type: ignore[call-overload]
-
-    def view_key(self, frame: int) -> Hashable:
-        """The camera's view at this frame, when it moves."""
-        camera = self.story.camera
-        return camera.view(frame) if camera is not None and camera.moves else None
 
     def _key_views(self) -> list[Any]:
         camera = self.story.camera
