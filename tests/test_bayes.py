@@ -401,9 +401,9 @@ def test_brms_summary_columns_line_up_whatever_the_label(tmp_path):
 
 
 def test_a_posterior_that_fails_the_diagnostics_says_so_everywhere_and_exits_3(tmp_path, monkeypatch):
-    from shrinkvis.fit import bayes
+    from shrinkvis.fit import sampler
 
-    monkeypatch.setattr(bayes, "ESS_WARN", 10**9)  # no chain can pass: the not-converged path end to end
+    monkeypatch.setattr(sampler, "ESS_WARN", 10**9)  # no chain can pass: the not-converged path end to end
     result = _cli_fit(tmp_path, "--json")
     assert result.exit_code == 3, result.output
     payload = json.loads(result.stdout)
