@@ -280,8 +280,6 @@ class _ClassTarget:
         c = self.xty[None] - within[:, :p, p + q]
         yy = self.yty - within[:, p + q, p + q]
         K = len(v)
-        log_p = np.full(K, np.nan)
-        beta, a_inv = np.zeros((K, p)), np.zeros((K, p, p))
         ok = np.all(np.isfinite(A.reshape(K, -1)), axis=1)
         try:
             chol = np.linalg.cholesky(np.where(ok[:, None, None], A, np.eye(p)))
@@ -373,7 +371,7 @@ def _draw_fixed(
     """One draw of beta~ (working) per kept draw: beta~ ~ N(beta_hat, sigma~^2 A^-1), times the intercept's
     Student-t prior (the intercept by rejection, the rest from their Gaussian conditional given it)."""
     K, p = beta.shape
-    chol = np.linalg.cholesky(a_inv + 1e-300 * np.eye(p))
+    chol = np.linalg.cholesky(a_inv)
     free = beta + sigma[:, None] * np.einsum("kab,kb->ka", chol, rng.standard_normal((K, p)))
     m = target.intercept_weights
     if m is None:
