@@ -672,6 +672,8 @@ def fit_command(
         seconds = time.perf_counter() - started
         summary = report.model_json(model, seconds) if json_output else None
         typer.echo(json.dumps(summary) if summary is not None else report.model_summary(model, str(data)))
+        if not model.converged and model.posterior is not None:
+            raise typer.Exit(NOT_CONVERGED_EXIT)
         return
     overrides = [Override(f"model.engine={engine}", f"--engine {engine}")]
     if method is not None:

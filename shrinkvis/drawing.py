@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.synchronize import Semaphore
 
-    from .shrinkage_plot import SizePlot
+    from .report.size_plot import SizePlot
     from .story import Storyboard
 
 # Room for the frames in flight: the whole baseline (72 distinct frames of 600×450), so that the drawing
@@ -283,8 +283,9 @@ def _load() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
 
-    from . import animation, render, shrinkage_plot  # noqa: F401
+    from . import animation, render  # noqa: F401
     from .render import funnel, lines, plane  # noqa: F401
+    from .report import size_plot  # noqa: F401
 
 
 def _draw(connection: Connection, shared: mmap.mmap, wait_for_slot: Any, job: Job) -> None:
@@ -292,7 +293,7 @@ def _draw(connection: Connection, shared: mmap.mmap, wait_for_slot: Any, job: Jo
     from .encode import write_png
     from .outputs import atomic_path, enter_safely
     from .render import renderer as make_renderer
-    from .shrinkage_plot import shrinkage_by_size
+    from .report.size_plot import shrinkage_by_size
 
     story = job.story
     with contextlib.ExitStack() as stack:

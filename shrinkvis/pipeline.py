@@ -32,8 +32,8 @@ from .outputs import (
     write_text,
 )
 from .progress import Stage, quiet
+from .report.size_plot import SizePlot, shrinkage_by_size, size_plot
 from .scenario import DataFileSpec, DataSpec, Format, ModelSpec, Scenario
-from .shrinkage_plot import SizePlot, shrinkage_by_size, size_plot
 from .simulate import simulate, simulation
 
 if TYPE_CHECKING:
@@ -111,20 +111,15 @@ def fit_formula_data(data: ModelData, scenario: Scenario) -> Estimates:
 
     model, formula = scenario.model, scenario.model.formula
     assert formula is not None
-    if model.engine not in ("exact", "statsmodels"):
-        raise ScenarioError(
-            f"model.engine = {model.engine}: model.formula {formula!r} is fitted by the exact or the statsmodels "
-            "engine (the Bayesian engine takes y ~ x + (x | cluster) and its special cases so far)"
-        )
     if scenario.animation.view == "lines":
         raise ScenarioError(
             f"animation.view = lines draws y against x with each cluster's line, which leaves out the other "
             f"terms of {formula!r}; choose shrinkage, stages, funnel or caterpillar"
         )
     if isinstance(scenario.data, DataFileSpec):
-        fitted = _fit_formula_file(scenario.data.file, formula, model.method, model.engine)
+        fitted = fit_formula(scenario.data.file, formula, model.method, model.engine, bayes=model.bayes)
     else:
-        fitted = fit_design(design(formula, data.frame), model.method, model.engine)
+        fitted = fit_design(design(formula, data.frame), model.method, model.engine, model.bayes)
     estimates = as_estimates(fitted, scenario.animation.plane)
     shown = plane_effects(fitted, scenario.animation.plane)
     known = {INTERCEPT: "true_intercept", "x": "true_slope"}
@@ -156,28 +151,31 @@ def fit_formula(
     method: str = "REML",
     engine: str = "exact",
     on_progress: Callable[[float], None] | None = None,
+    bayes: Any = None,
 ) -> ModelFit:
     """`shrinkvis fit --formula` for a model beyond the two-effect ones: read the table and apply the
     formula (a large table: DuckDB sums its per-cluster blocks), fit the three ways of pooling
-    (fit/model_fit.py)."""
+    (fit/model_fit.py), and under `--engine bayes` the posterior (`bayes`: a BayesSpec, or None)."""
     from .data import read_table
     from .design import design
     from .fit.model_fit import fit_design
     from .model import parse_model
 
     parsed = parse_model(formula)  # a formula error before the file is read
-    if engine not in ("exact", "statsmodels"):
-        raise ScenarioError(
-            f"--engine {engine} fits the two-effect formulas (y ~ x + (x | g) and its special cases); "
-            f"{formula!r} is fitted by --engine exact or --engine statsmodels"
-        )
+    if engine not in ("exact", "statsmodels", "bayes"):
+        raise ScenarioError(f"--engine {engine}: use exact, statsmodels or bayes")
     if method not in ("REML", "ML"):
         raise ScenarioError(f"--method {method}: use REML or ML")
     if summed_by_duckdb(file):
         if engine != "exact":
+            needs = (
+                "statsmodels MixedLM needs the rows"
+                if engine == "statsmodels"
+                else "brms's default priors need the median and MAD of every row's y"
+            )
             raise ScenarioError(
                 f"--engine {engine}: {file} is summed per cluster by DuckDB (a large table, a glob or a folder), "
-                "and statsmodels MixedLM needs the rows; the exact engine fits the sums (--engine exact)"
+                f"and {needs}; the exact engine fits the sums (--engine exact)"
             )
         from .aggregate.on_duckdb import file_blocks
         from .fit.blocks import sums_plan
@@ -186,12 +184,7 @@ def fit_formula(
         blocks, dropped = file_blocks(file, sums_plan(parsed), on_progress=on_progress)
         return fit_blocks(blocks, parsed, method, dropped)
     table = read_table(file, text_columns=(parsed.group,))
-    return fit_design(design(parsed, table), method, engine)
-
-
-def _fit_formula_file(file: str, formula: str, method: str, engine: str) -> ModelFit:
-    """A table's rows under any formula: its own columns, not the y, x and cluster of `ModelData`."""
-    return fit_formula(file, formula, method, engine)
+    return fit_design(design(parsed, table), method, engine, bayes)
 
 
 def view_for(estimates: Estimates, scenario: Scenario) -> Scenario:

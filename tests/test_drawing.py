@@ -12,8 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from shrinkvis import drawing, encode, pipeline, scenario, shrinkage_plot
+from shrinkvis import drawing, encode, pipeline, scenario
 from shrinkvis.errors import Interrupted, OutputError, RenderError
+from shrinkvis.report import size_plot as shrinkage_plot
 
 from . import processes
 

@@ -538,7 +538,7 @@ def test_caterpillar_points_are_sized_by_n(unbalanced):
 def test_shrinkage_by_size_keeps_every_cluster_at_its_own_size(unbalanced):
     """Issue 24: one cluster size was spread sideways; now the x axis is n itself, with each size's median."""
     from shrinkvis.fit.shrinkage import shrinkage_shares
-    from shrinkvis.shrinkage_plot import SizePlot, size_figure, size_medians
+    from shrinkvis.report.size_plot import SizePlot, size_figure, size_medians
 
     _, _, estimates = unbalanced
     n = estimates.clusters["n"].to_numpy(dtype=float)

@@ -430,7 +430,9 @@ def _plan_rows(
 ) -> ReadRows:
     """The summed columns of a model (response first) as numbers under the reading rules."""
     first, *others = plan.summed
-    return ReadRows(relation, first, plan.group, None, source, text=text, rows_of=rows_of, others=tuple(others))
+    return ReadRows(
+        relation, first, plan.group, None, source, text=text, rows_of=rows_of, others=tuple(others)
+    )
 
 
 def duckdb_blocks(
@@ -471,7 +473,9 @@ def duckdb_blocks(
     aggregates = [f"count(*) {only} AS n"]
     aggregates += [f"sum({d[a]}) {only} AS s{a}" for a in range(k)]
     aggregates += [f"sum({d[a]} * {d[b]}) {only} AS p{a}_{b}" for a in range(k) for b in range(a, k)]
-    aggregates += [f"min({as_double[a]}) {only} AS lo{a}, max({as_double[a]}) {only} AS hi{a}" for a in range(k)]
+    aggregates += [
+        f"min({as_double[a]}) {only} AS lo{a}, max({as_double[a]}) {only} AS hi{a}" for a in range(k)
+    ]
     g = quoted(plan.group)
     sql = f"SELECT {g} AS label, count(*) AS all_rows, {', '.join(aggregates)} FROM src GROUP BY {g}"
     table = _checked(lambda: _watched(lambda: relation.query("src", sql).df(), progress), name)

@@ -525,6 +525,9 @@ class BayesFit:
         True  # every parameter within brms's thresholds (R-hat <= 1.01, bulk and tail ESS >= 400)
     )
     reml: dict[str, Any] = field(default_factory=dict)  # the REML fit's population numbers, for comparison
+    #: role -> brms name, where the roles are not read from the names (a picture of two random effects of
+    #: a larger model: lmm_bayes.ClassBayesFit.view)
+    roles: dict[str, str] = field(default_factory=dict)
 
     def cluster_columns(self) -> dict[str, np.ndarray]:
         """estimates.csv's bayes_* columns."""
@@ -558,6 +561,8 @@ class BayesFit:
 
     def names(self) -> dict[str, str]:
         """Role (intercept, slope, sd_intercept, sd_slope, corr, sigma) -> brms name, where present."""
+        if self.roles:
+            return dict(self.roles)
         roles = {}
         for name in self.posterior:
             if name == "b_Intercept":

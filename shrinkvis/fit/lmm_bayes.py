@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..model import INTERCEPT
-from .bayes import _HERMITE_NODES, CHAINS, DRAWS, PILOT, Priors, _num, _t_text
+from .bayes import _HERMITE_NODES, CHAINS, DRAWS, PILOT, BayesFit, Priors, _num, _t_text
 from .blocks import Blocks, Working, working
 from .lmm import LmmFit
 from .sampler import (
@@ -507,6 +507,61 @@ class ClassBayesFit:
     def cor_name(self, a: str, b: str) -> str:
         return f"cor_{self.group}__{brms_name(a)}__{brms_name(b)}"
 
+    def view(self, shown: tuple[str, ...]) -> BayesFit:
+        """The posterior as the two-effect engine's result for a picture of one or two random effects
+        (`shown`, the intercept's place first): their clusters as the intercept and slope columns, the roles
+        pointing at their parameters; the posterior keeps every parameter."""
+        from .bayes import BayesFit
+        from .bayes import _ClusterSummary as Summary
+
+        index = [self.random_names.index(name) for name in shown]
+        parts = [self.clusters[k] for k in index]
+        roles = {"sd_intercept": self.sd_name(shown[0]), "sigma": "sigma"}
+        if shown[0] in self.fixed_names:
+            roles["intercept"] = self.fixed_name(shown[0])
+        if len(shown) > 1:
+            roles["sd_slope"] = self.sd_name(shown[1])
+            if shown[1] in self.fixed_names:
+                roles["slope"] = self.fixed_name(shown[1])
+            for a, b in ((shown[0], shown[1]), (shown[1], shown[0])):
+                if self.cor_name(a, b) in self.posterior:
+                    roles["corr"] = self.cor_name(a, b)
+        nan = np.full(parts[0].mean.shape, math.nan)
+        slope = parts[1] if len(parts) > 1 else _ClusterSummary(nan, nan, nan, nan)
+        sd, cor = self.reml["sd"], self.reml["cor"]
+        pair = f"{shown[0]}:{shown[1]}" if len(shown) > 1 else ""
+        reml = {
+            "fixed_effects": {"Intercept": self.reml["fixed_effects"].get(shown[0])},
+            "std_errors": {"Intercept": self.reml["std_errors"].get(shown[0])},
+            "sd_intercept": sd[shown[0]],
+            "sd_slope": sd[shown[1]] if len(shown) > 1 else None,
+            "corr": cor.get(pair, cor.get(f"{shown[-1]}:{shown[0]}")) if pair else None,
+            "residual_sd": self.reml["residual_sd"],
+            "is_singular": self.reml["is_singular"],
+        }
+        if len(shown) > 1:
+            reml["fixed_effects"][shown[1]] = self.reml["fixed_effects"].get(shown[1])
+            reml["std_errors"][shown[1]] = self.reml["std_errors"].get(shown[1])
+        return BayesFit(
+            posterior=self.posterior,
+            intercept=Summary(
+                *(np.asarray(v) for v in (parts[0].mean, parts[0].sd, parts[0].lo, parts[0].hi))
+            ),
+            slope=Summary(*(np.asarray(v) for v in (slope.mean, slope.sd, slope.lo, slope.hi))),
+            priors=self.priors,
+            prior_summary=self.prior_summary,
+            chains=self.chains,
+            draws=self.draws,
+            acceptance=self.acceptance,
+            cluster_draws=self.cluster_draws,
+            quantile_draws=self.quantile_draws,
+            warnings=self.warnings,
+            proposal=self.proposal,
+            converged=self.converged,
+            reml=reml,
+            roles=roles,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "reml": self.reml,
@@ -536,11 +591,13 @@ def _prior_summary(
     def row(prior: str, cls: str, coef: str = "", grp: str = "") -> None:
         rows.append({"prior": prior, "class": cls, "coef": coef, "group": grp})
 
-    slopes = [name for name in fixed if name != INTERCEPT]
-    if slopes:
+    slopes = sorted(
+        (brms_name(name) for name in fixed if name != INTERCEPT), key=lambda name: (name.lower(), name)
+    )
+    if slopes:  # brms lists the coefficients in R's sort order
         row("(flat)", "b")
         for name in slopes:
-            row("(flat)", "b", brms_name(name))
+            row("(flat)", "b", name)
     if INTERCEPT in fixed:
         row(_t_text(priors.df, priors.intercept_location, priors.intercept_scale), "Intercept")
     if any(m > 1 for m in sizes):

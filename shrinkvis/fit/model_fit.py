@@ -9,7 +9,9 @@
   would leave every cluster unidentified as soon as the model has a cluster-level predictor (log(n), a
   county's uranium), which is exactly where the comparison matters. NaN where the cluster cannot identify
   its own Z (fewer rows than columns, or columns collinear within the cluster);
-- complete pooling: one least-squares fit of the fixed part (R's `lm(y ~ fixed part)`).
+- complete pooling: one least-squares fit of the fixed part (R's `lm(y ~ fixed part)`);
+- Bayes (engine `bayes`, lmm_bayes.py): the posterior at brms's default priors beside the REML fit;
+  per cluster each random effect's coefficient as brms's `coef` (posterior mean, SD, 95 % interval).
 
 All from the per-cluster blocks, in working coordinates and mapped back as the exact fit is.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,9 @@ from ..model import INTERCEPT, ModelFormula
 from .blocks import Blocks, _columns_map, blocks_of
 from .estimates import CLUSTER_COLUMNS, Estimates
 from .lmm import LmmFit, fit_lmm
+
+if TYPE_CHECKING:
+    from .lmm_bayes import ClassBayesFit
 
 __all__ = ["ModelFit", "as_estimates", "column_stem", "fit_blocks", "fit_design", "plane_effects"]
 
@@ -54,6 +60,13 @@ class ModelFit:
     own_residual_sd: float = math.nan
     engine: str = "exact"
     optimum_gap: float | None = None  # statsmodels: criterion at its θ above the exact optimum
+    posterior: ClassBayesFit | None = None  # engine bayes: the posterior beside the REML fit
+
+    @property
+    def converged(self) -> bool:
+        """The fit can be vouched for: the optimiser converged and, under Bayes, the chains pass brms's
+        diagnostics."""
+        return self.mixed.converged and (self.posterior is None or self.posterior.converged)
 
     @property
     def warnings(self) -> list[str]:
@@ -74,7 +87,14 @@ class ModelFit:
             out.append(
                 f"singular fit: {what}, more than the data support; their conditional SEs collapse toward "
                 "zero. Fix: fewer random effects or more rows per cluster."
+                + (
+                    " (This is the REML fit beside the Bayesian one, whose intervals do not collapse.)"
+                    if self.posterior is not None
+                    else ""
+                )
             )
+        if self.posterior is not None:
+            out += list(self.posterior.warnings)
         return out
 
 
@@ -83,10 +103,15 @@ def column_stem(name: str) -> str:
     return "intercept" if name == INTERCEPT else name
 
 
-def fit_design(design: Design, method: str = "REML", engine: str = "exact") -> ModelFit:
+def fit_design(design: Design, method: str = "REML", engine: str = "exact", bayes: Any = None) -> ModelFit:
     """The three ways of pooling for a model applied to rows in memory; partial pooling by the exact
-    engine or by statsmodels MixedLM (judged by the exact engine, model_mixedlm.py)."""
+    engine or by statsmodels MixedLM (judged by the exact engine, model_mixedlm.py); with engine `bayes`
+    also the posterior at brms's default priors (`bayes`: the scenario's BayesSpec, priors and sampler;
+    None for the defaults)."""
     blocks = blocks_of(design)
+    if engine == "bayes":
+        fitted = fit_blocks(blocks, design.formula, method, design.dropped_rows)
+        return with_posterior(fitted, blocks, design.y, bayes)
     if engine == "statsmodels":
         from .model_mixedlm import fit_mixedlm_design
 
@@ -128,6 +153,32 @@ def fit_blocks(
         cluster_level=cluster_level,
         own_residual_sd=own_sd,
     )
+
+
+def with_posterior(model: ModelFit, blocks: Blocks, y: np.ndarray, spec: Any = None) -> ModelFit:
+    """The fit with the posterior of its model beside it (lmm_bayes.py), at brms's default priors from y
+    unless `spec` (a BayesSpec) sets them; estimates.csv gains bayes_<effect>, _sd, _lo and _hi."""
+    from .bayes import default_priors
+    from .lmm_bayes import fit_class_bayes
+
+    keys = ("intercept_location", "intercept_scale", "sd_scale", "sigma_scale", "lkj")
+    priors = default_priors(y, **{key: getattr(spec, key, None) for key in keys})
+    sampler = (
+        {"seed": 1} if spec is None else {key: getattr(spec, key) for key in ("seed", "chains", "draws")}
+    )
+    try:
+        posterior = fit_class_bayes(blocks, model.mixed, priors, group=model.group, **sampler)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        from ..errors import FitError
+
+        raise FitError(f"the Bayesian fit failed: {exc}") from None
+    table = model.clusters.copy()
+    for name, summary in zip(posterior.random_names, posterior.clusters, strict=True):
+        stem = column_stem(name)
+        pairs = (("", summary.mean), ("_sd", summary.sd), ("_lo", summary.lo), ("_hi", summary.hi))
+        for suffix, values in pairs:
+            table[f"bayes_{stem}{suffix}"] = values
+    return dataclasses.replace(model, clusters=table, posterior=posterior, engine="bayes")
 
 
 def _least_squares(
@@ -304,12 +355,27 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         "clusters": int(has_own.sum()),
     }
     complete = model.complete_pooling
+    cov_re, residual_sd, view = mixed.cov_re[np.ix_(index, index)], mixed.sigma, None
+    if model.posterior is not None:
+        # as the two-effect engine: the population numbers are posterior means, the partial_* columns stay
+        # REML's and the bayes_* columns are the posterior's
+        posterior = model.posterior
+        view = posterior.view(shown)
+        clusters = clusters.assign(**view.cluster_columns())
+        means = {name: posterior.posterior[posterior.fixed_name(name)] for name in mixed.fixed_names}
+        fixed = {name: row["mean"] for name, row in means.items()}
+        errors = {name: row["sd"] for name, row in means.items()}
+        sds = [posterior.posterior[posterior.sd_name(name)]["mean"] for name in shown]
+        cov_re = np.diag(np.square(sds))
+        if len(shown) > 1 and "corr" in view.names():
+            cov_re[0, 1] = cov_re[1, 0] = posterior.posterior[view.names()["corr"]]["mean"] * sds[0] * sds[1]
+        residual_sd = posterior.posterior["sigma"]["mean"]
     return Estimates(
         clusters=clusters,
         fixed_effects={name: fixed.get(name, 0.0) for name in order},
         std_errors={name: errors.get(name, 0.0) for name in order},
-        cov_re=mixed.cov_re[np.ix_(index, index)],
-        residual_sd=mixed.sigma,
+        cov_re=cov_re,
+        residual_sd=residual_sd,
         complete_pooling={  # a random effect outside the fixed part has fixed effect 0 in every fit
             "estimates": {name: complete["estimates"].get(name, 0.0) for name in order},
             "std_errors": {name: complete["std_errors"].get(name, 0.0) for name in order},
@@ -318,7 +384,7 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         method=mixed.method,
         engine=model.engine,
         criterion=mixed.criterion,
-        converged=mixed.converged,
+        converged=model.converged,
         is_singular=mixed.is_singular,
         n_obs=mixed.n_obs,
         gradient_norm=mixed.gradient_norm,
@@ -326,6 +392,7 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         no_pooling=no_pooling,
         optimum_gap=model.optimum_gap,
         formula=model.design_formula,
+        bayes=view,
     )
 
 

@@ -32,7 +32,7 @@ FADED_ALPHA = 0.3  # transparency by extremeness: opacity of the most central cl
 
 NO_POOL_LABEL = "No pooling (per-cluster OLS)"
 PARTIAL_POOL_LABEL = "Partial pooling (mixed model)"
-BAYES_LABEL = "Partial pooling (Bayes, posterior mean)"
+BAYES_LABEL = "Partial pooling (posterior mean)"  # as short as the REML label: the legend keeps two columns
 COMPLETE_POOL_LABEL = "Complete pooling (one OLS)"
 FIXED_EFFECT_LABEL = "Fixed effects"
 

@@ -40,6 +40,7 @@ for (name in wanted) {
   keep <- grep("^(b_|sd_|cor_|sigma$)", variables(draws), value = TRUE)
   population <- summarise_draws(subset_draws(draws, variable = keep), mean, sd,
                                 ~quantile(.x, c(0.025, 0.5, 0.975)), mcse_mean, rhat, ess_bulk, ess_tail)
+  names(population)[match(c("2.5%", "50%", "97.5%"), names(population))] <- c("q2.5", "q50", "q97.5")
   coefs <- coef(fit)$cluster  # clusters x (Estimate, Est.Error, Q2.5, Q97.5) x coefficient
   clusters <- do.call(rbind, lapply(dimnames(coefs)[[3]], function(term) {
     data.frame(cluster = rownames(coefs), coefficient = term, mean = coefs[, "Estimate", term],

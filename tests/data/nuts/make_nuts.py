@@ -99,8 +99,14 @@ def summary(draws):
     ess = float(effective_sample_size(draws))
     sd = float(flat.std(ddof=1))
     return {
-        "mean": float(flat.mean()), "sd": sd, "q2.5": float(q[0]), "q50": float(q[1]), "q97.5": float(q[2]),
-        "mcse_mean": sd / math.sqrt(ess), "rhat": float(split_gelman_rubin(draws)), "ess_bulk": ess,
+        "mean": float(flat.mean()),
+        "sd": sd,
+        "q2.5": float(q[0]),
+        "q50": float(q[1]),
+        "q97.5": float(q[2]),
+        "mcse_mean": sd / math.sqrt(ess),
+        "rhat": float(split_gelman_rubin(draws)),
+        "ess_bulk": ess,
     }
 
 
@@ -120,36 +126,64 @@ def run(case):
     kernel = NUTS(model, dense_mass=True, target_accept_prob=target, max_tree_depth=10)
     mcmc = MCMC(kernel, num_warmup=WARMUP, num_samples=DRAWS, num_chains=CHAINS, progress_bar=False)
     started = time.time()
-    mcmc.run(jax.random.PRNGKey(2026), x=jnp.asarray(data["x"].to_numpy()), g=jnp.asarray(codes),
-             n_groups=len(labels), y=jnp.asarray(y / unit), location=location / unit, scale=scale / unit)
+    mcmc.run(
+        jax.random.PRNGKey(2026),
+        x=jnp.asarray(data["x"].to_numpy()),
+        g=jnp.asarray(codes),
+        n_groups=len(labels),
+        y=jnp.asarray(y / unit),
+        location=location / unit,
+        scale=scale / unit,
+    )
     seconds = time.time() - started
     s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     for key in ("b_Intercept", "b_x", "sd", "sigma", "coef0", "coef1"):
         s[key] = s[key] * unit
     divergent = int(np.asarray(mcmc.get_extra_fields(group_by_chain=True)["diverging"]).sum())
     population = {
-        "b_Intercept": s["b_Intercept"], "b_x": s["b_x"], "sd_cluster__Intercept": s["sd"][..., 0],
-        "sd_cluster__x": s["sd"][..., 1], "cor_cluster__Intercept__x": s["cor"], "sigma": s["sigma"],
+        "b_Intercept": s["b_Intercept"],
+        "b_x": s["b_x"],
+        "sd_cluster__Intercept": s["sd"][..., 0],
+        "sd_cluster__x": s["sd"][..., 1],
+        "cor_cluster__Intercept__x": s["cor"],
+        "sigma": s["sigma"],
     }
     clusters = []
     for j, label in enumerate(labels):
         for name, key in (("Intercept", "coef0"), ("x", "coef1")):
             row = summary(s[key][..., j])
-            clusters.append({"cluster": str(label), "coefficient": name,
-                             **{k: row[k] for k in ("mean", "sd", "q2.5", "q97.5")}})
+            clusters.append(
+                {
+                    "cluster": str(label),
+                    "coefficient": name,
+                    **{k: row[k] for k in ("mean", "sd", "q2.5", "q97.5")},
+                }
+            )
     out = {
-        "case": case, "formula": "y ~ x + (x | cluster)", "n_obs": len(data), "n_groups": len(labels),
-        "columns": {"y": "y", "x": "x", "group": "cluster"}, "random": "slope",
+        "case": case,
+        "formula": "y ~ x + (x | cluster)",
+        "n_obs": len(data),
+        "n_groups": len(labels),
+        "columns": {"y": "y", "x": "x", "group": "cluster"},
+        "random": "slope",
         "sampler": f"NumPyro {numpyro.__version__} NUTS, dense mass matrix, target_accept {target}, float64",
-        "chains": CHAINS, "warmup": WARMUP, "draws": CHAINS * DRAWS, "seconds": seconds, "divergent": divergent,
-        "priors": {"intercept_location": location, "scale": scale}, "sampled_on_y_divided_by": unit,
+        "chains": CHAINS,
+        "warmup": WARMUP,
+        "draws": CHAINS * DRAWS,
+        "seconds": seconds,
+        "divergent": divergent,
+        "priors": {"intercept_location": location, "scale": scale},
+        "sampled_on_y_divided_by": unit,
         "population": [{"variable": k, **summary(v)} for k, v in population.items()],
         "clusters": clusters,
     }
     (HERE / f"{case}_nuts.json").write_text(json.dumps(out, indent=1) + "\n")
     worst = max(row["rhat"] for row in out["population"])
     least = min(row["ess_bulk"] for row in out["population"])
-    print(f"{case}: {seconds:.0f} s, divergent {divergent}, max rhat {worst:.4f}, min ess {least:.0f}", flush=True)
+    print(
+        f"{case}: {seconds:.0f} s, divergent {divergent}, max rhat {worst:.4f}, min ess {least:.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

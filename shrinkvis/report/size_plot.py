@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .story.themes import theme
+from ..story.themes import theme
 
 if TYPE_CHECKING:
-    from .report import Report
+    from . import Report
 
 WIDTH, HEIGHT, DPI = 640, 420, 100
 SHOWN_RANGE = (-50.0, 150.0)  # % shown; a cluster beyond is drawn on the edge as a triangle

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .data import ModelData
-from .fit import Estimates
-from .fit.scores import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
-from .fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
-from .outputs import json_ready
+from ..data import ModelData
+from ..fit import Estimates
+from ..fit.scores import CLEAR_LOSS, OWN, POOLED, GroupScore, TruthScore
+from ..fit.shrinkage import PoolingRow, blup_identity_error, pooling_comparison, shrinkage_table
+from ..outputs import json_ready
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .fit.model_fit import ModelFit
+    from ..fit.model_fit import ModelFit
 
 POOLING_NAMES = {
     "complete_pooling": "complete pooling",
@@ -77,7 +77,7 @@ def fit_json(estimates: Estimates, data: ModelData, seconds: float) -> dict[str,
 def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = True) -> str:
     """A text summary laid out like lme4's `summary(lmer(...))` (brms's `summary` for the Bayesian engine)."""
     if estimates.bayes is not None:
-        from .report_bayes import brms_summary
+        from .bayes import brms_summary
 
         text = brms_summary(estimates, data, formula(data, estimates.random))
         return text + "".join(f"\nwarning: {w}" for w in estimates.warnings if with_warnings)
@@ -622,7 +622,7 @@ def markdown(report: Report, plot_file: str | None = PLOT_FILE) -> str:
     fence = _backticks(summary, 3)
     lines += ["", "## Model summary", "", f"{fence}text", summary, fence]
     if estimates.bayes is not None:
-        from .report_bayes import comparison_markdown
+        from .bayes import comparison_markdown
 
         lines += comparison_markdown(estimates, report.x_name)
     lines += ["", "## Complete, no and partial pooling", ""]
@@ -710,7 +710,7 @@ def show(report: Report, console: Console) -> None:
         fixed.add_row(_coefficient(name), _num(value), _num(se), _num(value / se, 2))
     console.print(fixed)
     if estimates.bayes is not None:
-        from .report_bayes import comparison_table
+        from .bayes import comparison_table
 
         console.print(comparison_table(estimates, report.x_name))
 
@@ -787,13 +787,15 @@ def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
             criterion_key: mixed.criterion,
             "theta": mixed.theta,
             "is_singular": mixed.is_singular,
-            "converged": mixed.converged,
+            "converged": model.converged,
             "gradient_norm": mixed.gradient_norm,
             "optimum_gap": model.optimum_gap,
             "complete_pooling": model.complete_pooling,
             "warnings": model.warnings,
             "dropped_rows": model.dropped_rows,
             "seconds": round(seconds, 4),
+            # engine bayes: the numbers above are the REML fit's; the posterior (brms's names) beside them
+            **(model.posterior.to_json() if model.posterior is not None else {}),
         }
     )
 
@@ -810,7 +812,7 @@ def model_summary(model: ModelFit, source: str) -> str:
     mixed = model.mixed
     method = "REML" if mixed.method == "REML" else "maximum likelihood"
     lines = [
-        f"Linear mixed model fit by {method} ['{model.engine}' engine]",
+        f"Linear mixed model fit by {method} ['{'exact' if model.posterior is not None else model.engine}' engine]",
         f"Formula: {model.design_formula}",
     ]
     lines += [f"   Data: {source}", ""]
@@ -870,6 +872,10 @@ def model_summary(model: ModelFit, source: str) -> str:
         for row in range(1, p):
             cells = " ".join(f"{correlation[row, col]:6.3f}" for col in range(row))
             lines.append(f" {mixed.fixed_names[row]:<{fixed_width}} {cells}")
+    if model.posterior is not None:
+        from .bayes import class_summary
+
+        lines += ["", "", class_summary(model, source)]
     warnings = model.warnings
     if warnings:
         lines.append("")

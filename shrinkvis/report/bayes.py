@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..fit.lmm_bayes import brms_name
+
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .data import ModelData
-    from .fit import Estimates
-    from .fit.bayes import BayesFit
+    from ..data import ModelData
+    from ..fit import Estimates
+    from ..fit.bayes import BayesFit
+    from ..fit.model_fit import ModelFit
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -218,3 +221,66 @@ def comparison_markdown(estimates: Estimates, x_name: str | None) -> list[str]:
     lines += ["| prior | class | coef | group |", "|---|---|---|---|"]
     lines += [f"| {p['prior']} | {p['class']} | {p['coef']} | {p['group']} |" for p in bayes.prior_summary]
     return lines
+
+
+def class_summary(model: ModelFit, source: str) -> str:
+    """A model of the whole class under `--engine bayes`: brms's ``summary`` of every parameter (group-level
+    SDs and correlations, population-level effects, sigma) and its ``prior_summary``, all in one set of
+    column widths."""
+    posterior = model.posterior
+    assert posterior is not None
+    names = posterior.random_names
+    group_rows = [(f"sd({brms_name(name)})", posterior.sd_name(name)) for name in names]
+    start = 0
+    for size in model.mixed.blocks:
+        for b in range(start, start + size):
+            for a in range(start, b):
+                label = f"cor({brms_name(names[a])},{brms_name(names[b])})"
+                group_rows.append((label, posterior.cor_name(names[a], names[b])))
+        start += size
+    fixed_rows = [(brms_name(name), posterior.fixed_name(name)) for name in model.mixed.fixed_names]
+    blocks = [group_rows, fixed_rows, [("sigma", "sigma")]]
+    cells = {
+        label: [_cell(key, posterior.posterior[name][key]) for _, key in SUMMARY_COLUMNS]
+        for block in blocks
+        for label, name in block
+    }
+    label_width = max(len(label) for label in cells)
+    widths = [
+        max(len(heading), *(len(row[i]) for row in cells.values()))
+        for i, (heading, _) in enumerate(SUMMARY_COLUMNS)
+    ]
+    heading = " ".join(
+        [" " * label_width]
+        + [name.rjust(width) for (name, _), width in zip(SUMMARY_COLUMNS, widths, strict=True)]
+    )
+
+    def table(block: list[tuple[str, str]]) -> list[str]:
+        rows = [
+            " ".join(
+                [label.ljust(label_width)] + [c.rjust(w) for c, w in zip(cells[label], widths, strict=True)]
+            )
+            for label, _ in block
+        ]
+        return [heading, *rows]
+
+    lines = [
+        " Family: gaussian",
+        "  Links: mu = identity; sigma = identity",
+        f"Formula: {model.design_formula}",
+        f"   Data: {source} (Number of observations: {model.mixed.n_obs})",
+        f"  Draws: {posterior.chains} chains, each with {posterior.draws} kept draws;",
+        f"         total draws = {posterior.chains * posterior.draws} ['bayes' engine, acceptance "
+        f"{posterior.acceptance:.0%}]",
+    ]
+    if not posterior.converged:
+        lines += ["", "NOT CONVERGED: these summaries cannot be vouched for (see the warning below)."]
+    lines += ["", "Group-Level Effects:", f"~{model.group} (Number of levels: {len(model.mixed.labels)})"]
+    lines += table(group_rows)
+    lines += ["", "Population-Level Effects:", *table(fixed_rows)]
+    lines += ["", "Family Specific Parameters:", *table(blocks[2]), "", "Priors:"]
+    keys = ("prior", "class", "coef", "group")
+    prior_widths = [max(len(key), *(len(prior[key]) for prior in posterior.prior_summary)) for key in keys]
+    for prior in [dict(zip(keys, keys, strict=True)), *posterior.prior_summary]:
+        lines.append(" ".join(prior[key].rjust(width) for key, width in zip(keys, prior_widths, strict=True)))
+    return "\n".join(lines)

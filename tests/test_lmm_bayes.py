@@ -1,0 +1,232 @@
+"""The Bayesian engine for the whole class (fit/lmm_bayes.py) against brms 2.18 fits of eight models of the
+class at brms's default priors (tests/data/lme4_class/<case>_brms.json, made by make_brms_class.R)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shrinkvis.design import design
+from shrinkvis.fit.blocks import blocks_of
+from shrinkvis.fit.lmm_bayes import brms_name, log_jacobian_cpc
+from shrinkvis.fit.model_fit import fit_design
+from shrinkvis.scenario import BayesSpec
+
+HERE = Path(__file__).parent / "data" / "lme4_class"
+CASES = sorted(path.stem.removesuffix("_brms") for path in HERE.glob("*_brms.json"))
+#: as many draws as brms's references (4 chains x 2,500), so that the two Monte Carlo errors are alike
+SPEC = BayesSpec(draws=2500, seed=20261205)
+
+
+@functools.cache
+def _frame() -> pd.DataFrame:
+    return pd.read_csv(HERE / "class.csv")
+
+
+@functools.cache
+def _fit(case: str, shift: float = 0.0):
+    brms = json.loads((HERE / f"{case}_brms.json").read_text())
+    frame = _frame().assign(y=_frame()["y"] + shift)
+    return fit_design(design(brms["formula"], frame), "REML", "bayes", SPEC), brms
+
+
+def test_the_eight_cases_are_there():
+    assert set(CASES) == {
+        "factor",
+        "independent",
+        "log_n",
+        "no_intercept",
+        "slope_not_fixed",
+        "three_fixed",
+        "two_bars",
+        "two_slopes",
+    }
+
+
+@pytest.fixture(scope="module", params=CASES)
+def matched(request):
+    return _fit(request.param)
+
+
+def test_the_priors_are_the_ones_brms_chose(matched):
+    model, brms = matched
+    assert model.posterior.prior_summary == [
+        {
+            "prior": row["prior"] or ("(flat)" if row["class"] == "b" else ""),
+            **{key: row[key] for key in ("class", "coef", "group")},
+        }
+        for row in brms["priors"]
+    ]
+
+
+def test_population_posterior_matches_brms(matched):
+    model, brms = matched
+    ours = model.posterior.posterior
+    assert set(ours) == {row["variable"] for row in brms["population"]}  # brms's names, every one
+    for row in brms["population"]:
+        mine = ours[row["variable"]]
+        mcse = math.hypot(mine["mcse_mean"], row["mcse_mean"])
+        assert abs(mine["mean"] - row["mean"]) <= 4 * mcse, row["variable"]
+        assert abs(mine["sd"] - row["sd"]) <= 0.1 * row["sd"], row["variable"]
+        # the Monte Carlo error of a 2.5 % quantile at these ESS is ~0.07 SD (both fits together)
+        for key in ("q2.5", "q97.5"):
+            assert abs(mine[key] - row[key]) <= 0.2 * row["sd"], (row["variable"], key)
+        assert mine["rhat"] < 1.01 and mine["ess_bulk"] > 400 and mine["ess_tail"] > 400, row["variable"]
+    assert model.converged and not model.posterior.warnings
+
+
+def test_every_cluster_coefficient_matches_brms_coef(matched):
+    model, brms = matched
+    table = model.clusters.set_index("cluster")
+    stems = {
+        brms_name(name): ("intercept" if name == "(Intercept)" else name) for name in model.mixed.random_names
+    }
+    # brms's coef() lists every population-level coefficient per cluster; the random effects' are compared
+    assert set(stems) <= {row["coefficient"] for row in brms["clusters"]}
+    for row in (row for row in brms["clusters"] if row["coefficient"] in stems):
+        stem = stems[row["coefficient"]]
+        where = (row["cluster"], row["coefficient"])
+        assert abs(table.loc[row["cluster"], f"bayes_{stem}"] - row["mean"]) <= 0.1 * row["sd"], where
+        assert abs(table.loc[row["cluster"], f"bayes_{stem}_sd"] - row["sd"]) <= 0.1 * row["sd"], where
+        for key, end in (("q2.5", "lo"), ("q97.5", "hi")):
+            assert abs(table.loc[row["cluster"], f"bayes_{stem}_{end}"] - row[key]) <= 0.2 * row["sd"], where
+
+
+def test_a_shift_of_y_moves_only_the_intercept():
+    """y + 10^6: brms's intercept prior moves with the median, so only b_Intercept (and each cluster's
+    intercept) moves, by exactly the shift; every other summary stays within Monte Carlo noise."""
+    plain, _ = _fit("three_fixed")
+    moved, _ = _fit("three_fixed", 1e6)
+    for name, row in plain.posterior.posterior.items():
+        other = moved.posterior.posterior[name]
+        offset = 1e6 if name == "b_Intercept" else 0.0
+        assert abs(other["mean"] - offset - row["mean"]) <= 0.1 * row["sd"], name
+        assert other["sd"] == pytest.approx(row["sd"], rel=0.1), name
+    shifted = moved.clusters["bayes_intercept"] - 1e6
+    assert np.allclose(
+        shifted, plain.clusters["bayes_intercept"], atol=0.1 * plain.clusters["bayes_intercept_sd"].min()
+    )
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_the_jacobian_of_the_partial_correlations_is_the_determinant_of_the_map(m):
+    """log |dR/dz| (lmm_bayes._corr_factor) against the determinant of finite differences of the map from
+    the canonical partial correlations to the correlations below the diagonal."""
+    from shrinkvis.fit.lmm_bayes import _corr_factor
+
+    rng = np.random.default_rng(m)
+    k = m * (m - 1) // 2
+    for _ in range(5):
+        z = rng.uniform(-0.9, 0.9, k)
+
+        def lower(values: np.ndarray) -> np.ndarray:
+            L = _corr_factor(values[None, :], m)[0][0]
+            R = L @ L.T
+            return R[np.tril_indices(m, -1)]
+
+        h = 1e-6
+        jacobian = np.column_stack([(lower(z + h * e) - lower(z - h * e)) / (2 * h) for e in np.eye(k)])
+        assert log_jacobian_cpc(z, m)[0] == pytest.approx(math.log(abs(np.linalg.det(jacobian))), abs=1e-6)
+
+
+def test_parameter_names_are_brms_names():
+    assert [
+        brms_name(name) for name in ("(Intercept)", "log(n)", "I(x2^2)", "x1:treatB", "poly(x1, 2)1")
+    ] == [
+        "Intercept",
+        "logn",
+        "Ix2E2",
+        "x1:treatB",
+        "polyx121",
+    ]
+
+
+def test_the_blocks_engine_and_the_design_agree_on_the_table(matched):
+    """estimates.csv keeps REML's columns and adds the posterior's per random effect."""
+    model, _ = matched
+    for name in model.mixed.random_names:
+        stem = "intercept" if name == "(Intercept)" else name
+        for suffix in ("", "_sd", "_lo", "_hi"):
+            column = model.clusters[f"bayes_{stem}{suffix}"]
+            assert np.isfinite(column).all()
+        assert (model.clusters[f"bayes_{stem}_lo"] < model.clusters[f"bayes_{stem}_hi"]).all()
+    assert len(model.clusters) == blocks_of(design(model.design_formula, _frame())).n_groups
+
+
+def _cli(tmp_path, *options):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    path = tmp_path / "class.csv"
+    _frame().to_csv(path, index=False)
+    command = [
+        "fit",
+        "--data",
+        str(path),
+        "--formula",
+        "y ~ x1 + log(n) + (x1 | cluster)",
+        "--engine",
+        "bayes",
+    ]
+    return CliRunner().invoke(app, [*command, *options])
+
+
+def test_fit_prints_the_posterior_with_brms_names(tmp_path):
+    result = _cli(tmp_path, "--json", "--estimates", str(tmp_path / "estimates.csv"))
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["engine"] == "bayes" and payload["converged"] is True
+    assert set(payload["posterior"]) == {
+        "b_Intercept",
+        "b_x1",
+        "b_logn",
+        "sd_cluster__Intercept",
+        "sd_cluster__x1",
+        "cor_cluster__Intercept__x1",
+        "sigma",
+    }
+    assert payload["fixed_effects"]["log(n)"] == pytest.approx(payload["reml"]["fixed_effects"]["log(n)"])
+    table = pd.read_csv(tmp_path / "estimates.csv")
+    assert {"bayes_intercept", "bayes_x1_sd", "bayes_x1_lo", "bayes_x1_hi"} <= set(table.columns)
+    text = _cli(tmp_path)
+    assert text.exit_code == 0
+    assert "Population-Level Effects:" in text.stdout and "logn" in text.stdout
+    assert "Correlation of Fixed Effects:" in text.stdout  # the REML fit beside it, as lme4 prints it
+
+
+def test_a_posterior_that_fails_the_diagnostics_exits_3_and_says_so(tmp_path, monkeypatch):
+    from shrinkvis.fit import sampler
+
+    monkeypatch.setattr(sampler, "ESS_WARN", 10**9)
+    result = _cli(tmp_path, "--json")
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.stdout)
+    assert payload["converged"] is False and payload["sampler"]["converged"] is False
+    assert any(w.startswith("the Bayesian fit did not converge") for w in payload["warnings"])
+    text = _cli(tmp_path)
+    assert text.exit_code == 3 and "NOT CONVERGED" in text.stdout
+
+
+def test_a_table_summed_by_duckdb_is_refused_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame = _frame()
+    frame.iloc[:200].to_csv(folder / "a.csv", index=False)
+    frame.iloc[200:].to_csv(folder / "b.csv", index=False)
+    result = CliRunner().invoke(
+        app, ["fit", "--data", str(folder), "--formula", "y ~ x1 + x2 + (x1 | cluster)", "--engine", "bayes"]
+    )
+    assert result.exit_code == 2
+    message = result.output.strip().splitlines()
+    assert len(message) == 1 and "median and MAD" in message[0] and "--engine exact" in message[0]
