@@ -190,7 +190,12 @@ def main() -> None:
     baseline = run["runs"]
     without_fit = [r.wall - fit for r, fit in zip(baseline, run["fit"], strict=True)]
     rows = [
-        ("`shrinkvis run baseline` (GIF, MP4, PNGs, SVG, report)", walls(baseline), cpus(baseline), "≤ 2.5 s"),
+        (
+            "`shrinkvis run baseline` (GIF, MP4, PNGs, SVG, report)",
+            walls(baseline),
+            cpus(baseline),
+            "≤ 2.5 s",
+        ),
         ("… its fit step (exact engine, as summary.json times it)", seconds(run["fit"]), "", ""),
         ("… everything but the fit step", seconds(without_fit), "", ""),
     ]

@@ -263,7 +263,7 @@ def test_the_small_differ_remedy_fits(tmp_path: Path) -> None:
     assert numbers["converged"]
 
 
-def test_fit_names_its_engine_and_refuses_the_bayesian_one_for_now() -> None:
+def test_fit_names_its_engine() -> None:
     arguments = ["fit", "--data", str(CLASS / "class.csv"), "--formula", "y ~ x1 + (x1 || cluster)"]
     result = runner.invoke(app, [*arguments, "--engine", "statsmodels", "--json"])
     assert result.exit_code == 0, result.output
@@ -271,6 +271,10 @@ def test_fit_names_its_engine_and_refuses_the_bayesian_one_for_now() -> None:
     assert numbers["engine"] == "statsmodels"
     assert numbers["optimum_gap"] <= 1e-3
     assert numbers["random_effects"]["cor"] == {}  # `||`: no correlation estimated
-    result = runner.invoke(app, [*arguments, "--engine", "bayes"])
-    assert result.exit_code == 2
-    assert "is fitted by --engine exact or --engine statsmodels" in result.output
+    result = runner.invoke(app, [*arguments, "--engine", "bayes", "--json"])
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.output)
+    assert numbers["engine"] == "bayes"
+    # `||`: independent SDs, no correlation in the posterior either
+    assert not any(name.startswith("cor_") for name in numbers["posterior"])
+    assert {"sd_cluster__Intercept", "sd_cluster__x1"} <= set(numbers["posterior"])

@@ -245,7 +245,22 @@ class _ClassTarget:
         return start
 
     def reported(self, v: np.ndarray) -> np.ndarray:
-        return np.array(v, dtype=float, copy=True)
+        """Rows of v as the reported parameters: per bar the log SDs and the atanh correlations of Sigma for
+        Z as given (a bar centred in working coordinates mixes its SDs), then log sigma -- where the
+        diagnostics that decide whether to draw more are computed."""
+        C, _, _, _ = self.parts(np.atleast_2d(v))
+        out = np.empty_like(np.atleast_2d(v))
+        at = 0
+        for m, (part, A) in zip(self.sizes, self.bars, strict=True):
+            G = np.einsum("ab,kbc->kac", A, C[:, part, part])
+            cov = np.einsum("kac,kbc->kab", G, G)
+            sd = np.sqrt(np.einsum("kaa->ka", cov))
+            out[:, at : at + m] = np.log(sd)
+            for index, (i, j) in enumerate(_pairs(m)):
+                out[:, at + m + index] = np.arctanh(np.clip(cov[:, i, j] / (sd[:, i] * sd[:, j]), -1.0, 1.0))
+            at += m + m * (m - 1) // 2
+        out[:, -1] = np.atleast_2d(v)[:, -1]
+        return out
 
     # ---- the density
 
@@ -636,6 +651,39 @@ def _start(target: _ClassTarget, reml: LmmFit) -> list[float]:
     return u0
 
 
+#: A random slope's column whose mean is further than this many SDs from 0 gets a warning (bayes.py's)
+ORIGIN_WARN = 5.0
+
+
+def _origin_warnings(blocks: Blocks) -> list[str]:
+    """brms's priors are on Sigma for the columns as given. A random slope in a bar with a random intercept,
+    on a column far from 0, makes that intercept an extrapolation whose SD is about |mean| times the slope's
+    SD, so the half-t prior on it also shrinks the slope's SD and the posterior depends on where the
+    column's 0 is (as bayes._origin_warning says for the two-effect models). Say so, per such column."""
+    out = []
+    n = blocks.cross[:, 0, 0].sum()
+    start = 0
+    for size in blocks.blocks:
+        members = blocks.random_columns[start : start + size]
+        names = blocks.random_names[start : start + size]
+        start += size
+        if not any(blocks.constant[w] for w in members):
+            continue
+        for w, name in zip(members, names, strict=True):
+            if blocks.constant[w] or n <= 0:
+                continue
+            shift = blocks.cross[:, 0, w].sum() / n
+            spread = blocks.scales[w] * math.sqrt(max(blocks.cross[:, w, w].sum() / n - shift * shift, 0.0))
+            mean = blocks.centres[w] + blocks.scales[w] * shift
+            if spread > 0 and abs(mean) > ORIGIN_WARN * spread:
+                out.append(
+                    f"{name} sits {abs(mean) / spread:.3g} SDs from 0 (mean {mean:.6g}): brms's priors are on the "
+                    f"random intercept at {name} = 0, so they also shrink the SD of its slope and the posterior "
+                    f"depends on where {name} = 0 is; subtract a value near its mean from {name} to avoid this"
+                )
+    return out
+
+
 def fit_class_bayes(
     blocks: Blocks,
     reml: LmmFit,
@@ -718,7 +766,7 @@ def fit_class_bayes(
             "importance_share": None if not math.isfinite(share) else round(share, 4),
         },
         converged=not convergence_problems(posterior, draws, kept.accepted),
-        warnings=tuple(_warnings(posterior, kept.accepted, draws)),
+        warnings=tuple(_warnings(posterior, kept.accepted, draws) + _origin_warnings(blocks)),
         reml={
             "fixed_effects": dict(zip(reml.fixed_names, map(float, reml.fixed_effects), strict=True)),
             "std_errors": dict(zip(reml.fixed_names, map(float, reml.std_errors), strict=True)),

@@ -161,6 +161,12 @@ def interval_sentences(estimates: Estimates, x_name: str | None) -> list[str]:
             f"(estimate ± 1.96 conditional SE) than under Bayes (95 % credible interval); the REML interval is "
             f"{np.median(ratio):.0%} of the Bayesian width at the median (from {ratio.min():.0%} to {ratio.max():.0%})."
         )
+    if sentences and estimates.formula is not None:
+        sentences.append(
+            "The Bayesian interval is that of the cluster's coefficient (brms's coef: fixed effect plus random "
+            "effect), so it also carries the fixed effect's uncertainty, which REML's conditional SE leaves out; "
+            "with other terms in the model (a cluster-level predictor such as log(n)) that can be most of its width."
+        )
     return sentences
 
 
