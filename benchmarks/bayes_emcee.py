@@ -26,11 +26,12 @@ BURN = 300
 
 
 def _emcee_chains(walkers: int, steps: int):
-    """A drop-in for bayes._run_chains that runs emcee instead (the pilot run is skipped: emcee adapts)."""
+    """A drop-in for the sampler's _run_chains (fit/sampler.py) that runs emcee instead (the pilot run is skipped:
+    emcee adapts)."""
     import emcee
     import numpy as np
 
-    from shrinkvis.fit import bayes
+    from shrinkvis.fit import sampler as bayes
 
     counter = {"evaluations": 0}
 

@@ -254,3 +254,24 @@ def test_statsmodels_test_models_converge(case):
     for name, sd in reference["sd"].items():
         row = model.posterior.posterior[model.posterior.sd_name(name)]
         assert row["q2.5"] < sd < row["q97.5"] or sd < 1e-3  # REML's SD inside the posterior's 95 % interval
+
+
+@pytest.mark.parametrize("engine", ["exact", "bayes"])
+def test_run_draws_a_random_slope_that_is_not_a_fixed_effect(tmp_path, engine):
+    """`run` of y ~ x1 + (1 + x2 | g): the plane shows x2's random slope, whose fixed effect is 0 (it once
+    failed with KeyError 'x2', then divided by its SE of 0 in the report)."""
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    path = tmp_path / "class.csv"
+    _frame().to_csv(path, index=False)
+    small = ["--set", "animation.frames=4", "--set", "animation.width=160", "--set", "animation.height=120"]
+    command = ["run", "--data", str(path), "--formula", "y ~ x1 + (1 + x2 | cluster)", "--engine", engine]
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), "--format", "png", *small])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "class" / "estimates.csv")
+    assert np.isfinite(table["partial_slope"]).all()
+    assert ("bayes_slope" in table.columns) == (engine == "bayes")
+    report = (tmp_path / "out" / "class" / "report.md").read_text()
+    assert "y ~ x1 + (1 + x2 | cluster)" in report

@@ -48,23 +48,22 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 from .sampler import (
-    GOOD_SHARE,
-    WARMUP,
-    _adapted,
+    METHOD,
     _Chains,
-    _extended,
     _importance_share,
     _laplace_proposal,
     _Mixture,
-    _mixture_quantiles,
     _modes,
     _Proposal,
-    _run_chains,
     _State,
     _summary,
     _warnings,
     convergence_problems,
     diagnostics,
+    mixture_summary,
+    proposal_summary,
+    sample,
+    t_times_gaussian,
 )
 
 __all__ = [
@@ -78,11 +77,9 @@ __all__ = [
     "log_posterior",
 ]
 
-#: Independent chains; draws kept per chain; warm-up per chain (the proposal is fixed, so warm-up only
-#: forgets the start); pilot draws per chain used to refit the proposal.
+#: Independent chains; draws kept per chain (the warm-up and the pilot run: sampler.py).
 CHAINS = 4
 DRAWS = 1000
-PILOT = 150
 
 #: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see _cluster_draws).
 CLUSTER_DRAWS = 1000
@@ -384,19 +381,7 @@ def _draw_fixed(target: _Target, chains: _Chains, sigma: np.ndarray, rng: np.ran
     s2 = sigma.reshape(-1) ** 2
     mean0 = beta[:, 0] + cy
     sd0 = np.sqrt(s2 * a_inv[:, 0, 0])
-    nearest = np.clip(target.priors.intercept_location, mean0 - 8.0 * sd0, mean0 + 8.0 * sd0)
-    log_top = target.intercept_log_t(nearest)
-    intercept = np.empty_like(mean0)
-    todo = np.arange(mean0.size)
-    for _ in range(1000):
-        cand = mean0[todo] + sd0[todo] * rng.standard_normal(todo.size)
-        ok = np.log(rng.random(todo.size)) < target.intercept_log_t(cand) - log_top[todo]
-        intercept[todo[ok]] = cand[ok]
-        todo = todo[~ok]
-        if todo.size == 0:
-            break
-    else:
-        intercept[todo] = mean0[todo]  # practically unreachable: acceptance is >= t(8 SD) / t(0)
+    intercept = t_times_gaussian(mean0, sd0, target.intercept_log_t, target.priors.intercept_location, rng)
     drawn = np.empty_like(beta)
     drawn[:, 0] = intercept - cy
     if beta.shape[1] == 2:
@@ -487,16 +472,8 @@ def _cluster_summaries(
         row += int(keep.sum())
     results = []
     for i in range(2):
-        mean_dev = sums[i, 0] / n_moment
-        variance = sums[i, 2] / n_moment + np.maximum(sums[i, 1] / n_moment - mean_dev**2, 0.0)
-        mean, sd = ref[i] + mean_dev, np.sqrt(variance)
         means, sds = stored[2 * i].astype(float), np.sqrt(stored[2 * i + 1].astype(float))
-        if float(sd.max()) > 0.0:
-            lo = _mixture_quantiles(means, sds, mean, sd, 0.025)
-            hi = _mixture_quantiles(means, sds, mean, sd, 0.975)
-        else:
-            lo = hi = mean
-        results.append(_ClusterSummary(mean=mean, sd=sd, lo=lo, hi=hi))
+        results.append(_ClusterSummary(*mixture_summary(sums[i], ref[i], n_moment, means, sds)))
     return results[0], results[1], n_moment, n_quantile
 
 
@@ -590,9 +567,7 @@ class BayesFit:
             "priors": self.prior_summary,
             "sampler": {
                 "converged": self.converged,
-                "method": "independence Metropolis-Hastings (Student-t or Student-t mixture proposal fitted to "
-                "the posterior's modes and by adaptive importance sampling) with random-walk steps, on the variance "
-                "parameters; fixed and cluster effects drawn from their exact conditionals",
+                "method": METHOD,
                 "chains": self.chains,
                 "draws_per_chain": self.draws,
                 "acceptance": self.acceptance,
@@ -667,14 +642,7 @@ def fit_bayes(
         u0.append(math.atanh(float(np.clip(0.0 if not math.isfinite(corr) else corr, -0.9, 0.9))))
     u0.append(math.log(sigma))
     target, proposal, share = _coordinates(target, u0, rng)
-    if share < GOOD_SHARE:
-        proposal, share = _adapted(target, proposal, share, rng)
-    if isinstance(proposal, _Proposal):  # one mode: the Student-t refitted to a short pilot run
-        pilot = _run_chains(target, proposal, rng, chains, PILOT, WARMUP, local=False)
-        flat = pilot.u.reshape(-1, target.dim)
-        proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
-    kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
-    kept = _extended(target, proposal, kept, rng)
+    kept, proposal, share = sample(target, proposal, share, rng, chains, draws)
     draws = kept.u.shape[1]
 
     v = kept.u.reshape(-1, target.dim)
@@ -719,13 +687,13 @@ def fit_bayes(
         chains=chains,
         draws=draws,
         acceptance=kept.accepted,
-        proposal={
-            "coordinates": "Sigma of the intercept at x = 0"
+        proposal=proposal_summary(
+            proposal,
+            share,
+            "Sigma of the intercept at x = 0"
             if target.anchor != 0.0
             else "Sigma of the intercept at the mean of x",
-            "components": 1 if isinstance(proposal, _Proposal) else int(proposal.weights.size),
-            "importance_share": None if not math.isfinite(share) else round(share, 4),
-        },
+        ),
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
         converged=not convergence_problems(posterior, draws, kept.accepted),

@@ -39,24 +39,22 @@ from typing import Any
 import numpy as np
 
 from ..model import INTERCEPT
-from .bayes import _HERMITE_NODES, CHAINS, DRAWS, PILOT, BayesFit, Priors, _num, _t_text
+from .bayes import _HERMITE_NODES, CHAINS, DRAWS, BayesFit, Priors, _num, _t_text
 from .blocks import Blocks, Working, working
 from .lmm import LmmFit
 from .sampler import (
-    GOOD_SHARE,
-    WARMUP,
-    _adapted,
-    _extended,
+    METHOD,
     _importance_share,
     _laplace_proposal,
-    _mixture_quantiles,
     _modes,
-    _Proposal,
-    _run_chains,
     _State,
     _summary,
     _warnings,
     convergence_problems,
+    mixture_summary,
+    proposal_summary,
+    sample,
+    t_times_gaussian,
 )
 
 __all__ = ["ClassBayesFit", "brms_name", "fit_class_bayes", "log_jacobian_cpc"]
@@ -392,19 +390,7 @@ def _draw_fixed(
     if m is None:
         return free
     mean, spread = target.intercept_moments(beta, a_inv, sigma)
-    nearest = np.clip(target.priors.intercept_location, mean - 8.0 * spread, mean + 8.0 * spread)
-    log_top = target.intercept_log_t(nearest)
-    value = np.empty(K)
-    todo = np.arange(K)
-    for _ in range(1000):
-        cand = mean[todo] + spread[todo] * rng.standard_normal(todo.size)
-        ok = np.log(rng.random(todo.size)) < target.intercept_log_t(cand) - log_top[todo]
-        value[todo[ok]] = cand[ok]
-        todo = todo[~ok]
-        if todo.size == 0:
-            break
-    else:
-        value[todo] = mean[todo]  # practically unreachable: acceptance is >= t(8 SD) / t(0)
+    value = t_times_gaussian(mean, spread, target.intercept_log_t, target.priors.intercept_location, rng)
     # condition the free draw on m . beta~ = (value - c_y) / s_y (a Gaussian's conditional by correction)
     wanted = (value - target.y_centre) / target.y_scale
     am = np.einsum("kab,b->ka", a_inv, m)
@@ -471,18 +457,14 @@ def _cluster_summaries(
         stored_mean[:, row : row + count] = np.transpose(mean[keep], (2, 0, 1))
         stored_sd[:, row : row + count] = np.sqrt(np.transpose(var[keep], (2, 0, 1)))
         row += count
-    out = []
-    for t in range(q):
-        mean_dev = sums[t, 0] / n_moment
-        variance = sums[t, 2] / n_moment + np.maximum(sums[t, 1] / n_moment - mean_dev**2, 0.0)
-        mean, sd = ref[t] + mean_dev, np.sqrt(variance)
-        means, sds = stored_mean[t].astype(float), stored_sd[t].astype(float)
-        if float(sd.max()) > 0.0:
-            lo = _mixture_quantiles(means, sds, mean, sd, 0.025)
-            hi = _mixture_quantiles(means, sds, mean, sd, 0.975)
-        else:
-            lo = hi = mean
-        out.append(_ClusterSummary(mean=mean, sd=sd, lo=lo, hi=hi))
+    out = [
+        _ClusterSummary(
+            *mixture_summary(
+                sums[t], ref[t], n_moment, stored_mean[t].astype(float), stored_sd[t].astype(float)
+            )
+        )
+        for t in range(q)
+    ]
     return out, n_moment, n_quantile
 
 
@@ -584,9 +566,7 @@ class ClassBayesFit:
             "priors": self.prior_summary,
             "sampler": {
                 "converged": self.converged,
-                "method": "independence Metropolis-Hastings (Student-t or Student-t mixture proposal fitted to "
-                "the posterior's modes and by adaptive importance sampling) with random-walk steps, on the variance "
-                "parameters; fixed and cluster effects drawn from their exact conditionals",
+                "method": METHOD,
                 "chains": self.chains,
                 "draws_per_chain": self.draws,
                 "acceptance": self.acceptance,
@@ -704,14 +684,7 @@ def fit_class_bayes(
         raise ValueError("the posterior density is zero at the REML estimates")
     proposal = _laplace_proposal(modes)
     share = _importance_share(target, proposal, rng)
-    if share < GOOD_SHARE:
-        proposal, share = _adapted(target, proposal, share, rng)
-    if isinstance(proposal, _Proposal):  # one mode: the Student-t refitted to a short pilot run
-        pilot = _run_chains(target, proposal, rng, chains, PILOT, WARMUP, local=False)
-        flat = pilot.u.reshape(-1, target.dim)
-        proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
-    kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
-    kept = _extended(target, proposal, kept, rng)
+    kept, proposal, share = sample(target, proposal, share, rng, chains, draws)
     draws = kept.u.shape[1]
 
     v = kept.u.reshape(-1, target.dim)
@@ -760,11 +733,9 @@ def fit_class_bayes(
         cluster_draws=n_moment,
         quantile_draws=n_quantile,
         group=group,
-        proposal={
-            "coordinates": "working (each bar's columns centred where it has an intercept)",
-            "components": 1 if isinstance(proposal, _Proposal) else int(proposal.weights.size),
-            "importance_share": None if not math.isfinite(share) else round(share, 4),
-        },
+        proposal=proposal_summary(
+            proposal, share, "working (each bar's columns centred where it has an intercept)"
+        ),
         converged=not convergence_problems(posterior, draws, kept.accepted),
         warnings=tuple(_warnings(posterior, kept.accepted, draws) + _origin_warnings(blocks)),
         reml={

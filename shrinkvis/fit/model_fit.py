@@ -320,7 +320,7 @@ def as_estimates(model: ModelFit, plane: tuple[str, ...] | None = None) -> Estim
         return table[f"{kind}_{stems[index]}{suffix}"].to_numpy(dtype=float) if index < len(stems) else nan
 
     # a picture of one random effect: every cluster shares the next fixed effect, known without error
-    shared = np.full(len(table), fixed[order[1]] if len(order) > 1 else np.nan)
+    shared = np.full(len(table), fixed.get(order[1], 0.0) if len(order) > 1 else np.nan)
 
     clusters = pd.DataFrame(
         {

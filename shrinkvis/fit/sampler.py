@@ -675,3 +675,82 @@ def _warnings(posterior: dict[str, dict[str, float]], acceptance: float, draws: 
             "shape it proposes from, so its draws are strongly autocorrelated"
         )
     return out
+
+
+#: How the sampler works, in one sentence (summary.json's sampler.method)
+METHOD = (
+    "independence Metropolis-Hastings (Student-t or Student-t mixture proposal fitted to the posterior's modes "
+    "and by adaptive importance sampling) with random-walk steps, on the variance parameters; fixed and cluster "
+    "effects drawn from their exact conditionals"
+)
+#: pilot draws per chain used to refit a one-component proposal
+PILOT = 150
+
+
+def sample(
+    target: Target,
+    proposal: _Proposal | _Mixture,
+    share: float,
+    rng: np.random.Generator,
+    chains: int,
+    draws: int,
+) -> tuple[_Chains, _Proposal | _Mixture, float]:
+    """The chains from a starting proposal and its importance share: the proposal refitted by population
+    Monte Carlo where its share is poor, a one-component proposal refitted to a short pilot run, the chains,
+    and more draws where they agree but are short of effective draws. Returns the kept chains, the proposal
+    and its share."""
+    if share < GOOD_SHARE:
+        proposal, share = _adapted(target, proposal, share, rng)
+    if isinstance(proposal, _Proposal):  # one mode: the Student-t refitted to a short pilot run
+        pilot = _run_chains(target, proposal, rng, chains, PILOT, WARMUP, local=False)
+        flat = pilot.u.reshape(-1, target.dim)
+        proposal = _Proposal.fitted(flat.mean(axis=0), np.cov(flat.T).reshape(target.dim, target.dim), 1.25)
+    kept = _run_chains(target, proposal, rng, chains, draws, WARMUP)
+    return _extended(target, proposal, kept, rng), proposal, share
+
+
+def proposal_summary(proposal: _Proposal | _Mixture, share: float, coordinates: str) -> dict[str, Any]:
+    """summary.json's sampler.proposal: the coordinates sampled, the proposal's components, its share."""
+    return {
+        "coordinates": coordinates,
+        "components": 1 if isinstance(proposal, _Proposal) else int(proposal.weights.size),
+        "importance_share": None if not math.isfinite(share) else round(share, 4),
+    }
+
+
+def t_times_gaussian(
+    mean: np.ndarray, spread: np.ndarray, log_t: Any, location: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One draw per row from N(mean, spread^2) times a Student-t prior (``log_t``, its log kernel, centred at
+    ``location``), by rejection: the envelope is the prior's largest value within 8 SDs of the Gaussian."""
+    nearest = np.clip(location, mean - 8.0 * spread, mean + 8.0 * spread)
+    log_top = log_t(nearest)
+    value = np.empty_like(mean)
+    todo = np.arange(mean.size)
+    for _ in range(1000):
+        cand = mean[todo] + spread[todo] * rng.standard_normal(todo.size)
+        ok = np.log(rng.random(todo.size)) < log_t(cand) - log_top[todo]
+        value[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+        if todo.size == 0:
+            break
+    else:
+        value[todo] = mean[todo]  # practically unreachable: acceptance is >= t(8 SD) / t(0)
+    return value
+
+
+def mixture_summary(
+    sums: np.ndarray, ref: np.ndarray, count: int, means: np.ndarray, sds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster the mean, SD and 2.5 % / 97.5 % quantiles of a mixture of Gaussians over ``count`` draws,
+    from ``sums`` (3, J): sum of (mean - ref), of its square, of the variances; and the (draw, cluster)
+    means and SDs kept for the quantiles."""
+    mean_dev = sums[0] / count
+    variance = sums[2] / count + np.maximum(sums[1] / count - mean_dev**2, 0.0)
+    mean, sd = ref + mean_dev, np.sqrt(variance)
+    if float(sd.max()) > 0.0:
+        lo = _mixture_quantiles(means, sds, mean, sd, 0.025)
+        hi = _mixture_quantiles(means, sds, mean, sd, 0.975)
+    else:
+        lo = hi = mean
+    return mean, sd, lo, hi

@@ -108,6 +108,8 @@ def lme4_summary(estimates: Estimates, data: ModelData, with_warnings: bool = Tr
     lines += ["", "Fixed effects:", f" {'':<12} {'Estimate':>10} {'Std. Error':>10} {'t value':>8}"]
     for name, value in estimates.fixed_effects.items():
         se = estimates.std_errors[name]
+        if se == 0.0 and value == 0.0:
+            continue  # a random effect shown on the plane that is not a fixed effect of the model
         label = "(Intercept)" if name == "Intercept" else name
         lines.append(f" {label:<12} {value:>10.4f} {se:>10.4f} {value / se:>8.2f}")
     if estimates.warnings and with_warnings:

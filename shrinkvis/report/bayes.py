@@ -41,23 +41,50 @@ def _cell(key: str, value: float) -> str:
 
 
 def brms_summary(estimates: Estimates, data: ModelData, formula: str) -> str:
-    """The posterior laid out like brms's ``summary(brm(...))``, and the priors like ``prior_summary``.
-
-    Every block shares one set of column widths, wide enough for the longest label and number, so that
-    the columns line up whatever the predictor's name or the data's scale."""
+    """The posterior laid out like brms's ``summary(brm(...))``, and the priors like ``prior_summary``."""
     bayes = estimates.bayes
     assert bayes is not None
     roles = bayes.names()
     x = data.x_name or "x"
-    blocks: list[list[tuple[str, str]]] = [[("sd(Intercept)", "sd_intercept")]]
+    group_rows = [("sd(Intercept)", roles["sd_intercept"])]
     if "sd_slope" in roles:
-        blocks[0] += [(f"sd({x})", "sd_slope"), (f"cor(Intercept,{x})", "corr")]
-    blocks.append([("Intercept", "intercept")] + ([(x, "slope")] if "slope" in roles else []))
-    blocks.append([("sigma", "sigma")])
+        group_rows.append((f"sd({x})", roles["sd_slope"]))
+    if "corr" in roles:
+        group_rows.append((f"cor(Intercept,{x})", roles["corr"]))
+    fixed_rows = [
+        (label, roles[role]) for label, role in (("Intercept", "intercept"), (x, "slope")) if role in roles
+    ]
+    return _brms_text(
+        bayes.posterior,
+        (group_rows, fixed_rows),
+        formula=formula,
+        data=f"{data.source} (Number of observations: {estimates.n_obs})",
+        draws=(bayes.chains, bayes.draws, bayes.acceptance),
+        converged=bayes.converged,
+        group=f"~{data.group_name} (Number of levels: {estimates.n_groups})",
+        priors=bayes.prior_summary,
+    )
+
+
+def _brms_text(
+    posterior: dict[str, dict[str, float]],
+    rows: tuple[list[tuple[str, str]], list[tuple[str, str]]],
+    *,
+    formula: str,
+    data: str,
+    draws: tuple[int, int, float],
+    converged: bool,
+    group: str,
+    priors: list[dict[str, str]],
+) -> str:
+    """brms's summary of the parameters in ``rows`` (group-level, population-level; each a label and the
+    parameter's name), then sigma and the priors. Every block shares one set of column widths, wide enough
+    for the longest label and number, so that the columns line up whatever the names or the data's scale."""
+    blocks = [*rows, [("sigma", "sigma")]]
     cells = {
-        label: [_cell(key, bayes.posterior[roles[role]][key]) for _, key in SUMMARY_COLUMNS]
+        label: [_cell(key, posterior[name][key]) for _, key in SUMMARY_COLUMNS]
         for block in blocks
-        for label, role in block
+        for label, name in block
     }
     label_width = max(len(label) for label in cells)
     widths = [
@@ -70,31 +97,31 @@ def brms_summary(estimates: Estimates, data: ModelData, formula: str) -> str:
     )
 
     def table(block: list[tuple[str, str]]) -> list[str]:
-        rows = [
+        lines = [
             " ".join(
                 [label.ljust(label_width)] + [c.rjust(w) for c, w in zip(cells[label], widths, strict=True)]
             )
             for label, _ in block
         ]
-        return [heading, *rows]
+        return [heading, *lines]
 
+    chains, per_chain, acceptance = draws
     lines = [
         " Family: gaussian",
         "  Links: mu = identity; sigma = identity",
         f"Formula: {formula}",
-        f"   Data: {data.source} (Number of observations: {estimates.n_obs})",
-        f"  Draws: {bayes.chains} chains, each with {bayes.draws} kept draws;",
-        f"         total draws = {bayes.chains * bayes.draws} ['bayes' engine, acceptance {bayes.acceptance:.0%}]",
+        f"   Data: {data}",
+        f"  Draws: {chains} chains, each with {per_chain} kept draws;",
+        f"         total draws = {chains * per_chain} ['bayes' engine, acceptance {acceptance:.0%}]",
     ]
-    if not bayes.converged:
+    if not converged:
         lines += ["", "NOT CONVERGED: these summaries cannot be vouched for (see the warning below)."]
-    lines += ["", "Group-Level Effects:", f"~{data.group_name} (Number of levels: {estimates.n_groups})"]
-    lines += table(blocks[0])
+    lines += ["", "Group-Level Effects:", group, *table(blocks[0])]
     lines += ["", "Population-Level Effects:", *table(blocks[1])]
     lines += ["", "Family Specific Parameters:", *table(blocks[2]), "", "Priors:"]
     keys = ("prior", "class", "coef", "group")
-    prior_widths = [max(len(key), *(len(prior[key]) for prior in bayes.prior_summary)) for key in keys]
-    for prior in [dict(zip(keys, keys, strict=True)), *bayes.prior_summary]:
+    prior_widths = [max(len(key), *(len(prior[key]) for prior in priors)) for key in keys]
+    for prior in [dict(zip(keys, keys, strict=True)), *priors]:
         lines.append(" ".join(prior[key].rjust(width) for key, width in zip(keys, prior_widths, strict=True)))
     return "\n".join(lines)
 
@@ -231,8 +258,7 @@ def comparison_markdown(estimates: Estimates, x_name: str | None) -> list[str]:
 
 def class_summary(model: ModelFit, source: str) -> str:
     """A model of the whole class under `--engine bayes`: brms's ``summary`` of every parameter (group-level
-    SDs and correlations, population-level effects, sigma) and its ``prior_summary``, all in one set of
-    column widths."""
+    SDs and correlations within each bar, population-level effects, sigma) and its ``prior_summary``."""
     posterior = model.posterior
     assert posterior is not None
     names = posterior.random_names
@@ -245,48 +271,13 @@ def class_summary(model: ModelFit, source: str) -> str:
                 group_rows.append((label, posterior.cor_name(names[a], names[b])))
         start += size
     fixed_rows = [(brms_name(name), posterior.fixed_name(name)) for name in model.mixed.fixed_names]
-    blocks = [group_rows, fixed_rows, [("sigma", "sigma")]]
-    cells = {
-        label: [_cell(key, posterior.posterior[name][key]) for _, key in SUMMARY_COLUMNS]
-        for block in blocks
-        for label, name in block
-    }
-    label_width = max(len(label) for label in cells)
-    widths = [
-        max(len(heading), *(len(row[i]) for row in cells.values()))
-        for i, (heading, _) in enumerate(SUMMARY_COLUMNS)
-    ]
-    heading = " ".join(
-        [" " * label_width]
-        + [name.rjust(width) for (name, _), width in zip(SUMMARY_COLUMNS, widths, strict=True)]
+    return _brms_text(
+        posterior.posterior,
+        (group_rows, fixed_rows),
+        formula=model.design_formula,
+        data=f"{source} (Number of observations: {model.mixed.n_obs})",
+        draws=(posterior.chains, posterior.draws, posterior.acceptance),
+        converged=posterior.converged,
+        group=f"~{model.group} (Number of levels: {len(model.mixed.labels)})",
+        priors=posterior.prior_summary,
     )
-
-    def table(block: list[tuple[str, str]]) -> list[str]:
-        rows = [
-            " ".join(
-                [label.ljust(label_width)] + [c.rjust(w) for c, w in zip(cells[label], widths, strict=True)]
-            )
-            for label, _ in block
-        ]
-        return [heading, *rows]
-
-    lines = [
-        " Family: gaussian",
-        "  Links: mu = identity; sigma = identity",
-        f"Formula: {model.design_formula}",
-        f"   Data: {source} (Number of observations: {model.mixed.n_obs})",
-        f"  Draws: {posterior.chains} chains, each with {posterior.draws} kept draws;",
-        f"         total draws = {posterior.chains * posterior.draws} ['bayes' engine, acceptance "
-        f"{posterior.acceptance:.0%}]",
-    ]
-    if not posterior.converged:
-        lines += ["", "NOT CONVERGED: these summaries cannot be vouched for (see the warning below)."]
-    lines += ["", "Group-Level Effects:", f"~{model.group} (Number of levels: {len(model.mixed.labels)})"]
-    lines += table(group_rows)
-    lines += ["", "Population-Level Effects:", *table(fixed_rows)]
-    lines += ["", "Family Specific Parameters:", *table(blocks[2]), "", "Priors:"]
-    keys = ("prior", "class", "coef", "group")
-    prior_widths = [max(len(key), *(len(prior[key]) for prior in posterior.prior_summary)) for key in keys]
-    for prior in [dict(zip(keys, keys, strict=True)), *posterior.prior_summary]:
-        lines.append(" ".join(prior[key].rjust(width) for key, width in zip(keys, prior_widths, strict=True)))
-    return "\n".join(lines)
