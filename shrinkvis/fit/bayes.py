@@ -48,7 +48,6 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 from .sampler import (
-    METHOD,
     _Chains,
     _importance_share,
     _laplace_proposal,
@@ -61,6 +60,7 @@ from .sampler import (
     convergence_problems,
     diagnostics,
     mixture_summary,
+    posterior_json,
     proposal_summary,
     sample,
     t_times_gaussian,
@@ -561,21 +561,7 @@ class BayesFit:
         return self.posterior[name]["mean"] if name else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "reml": self.reml,
-            "posterior": self.posterior,
-            "priors": self.prior_summary,
-            "sampler": {
-                "converged": self.converged,
-                "method": METHOD,
-                "chains": self.chains,
-                "draws_per_chain": self.draws,
-                "acceptance": self.acceptance,
-                "proposal": self.proposal,
-                "cluster_draws": self.cluster_draws,
-                "quantile_draws": self.quantile_draws,
-            },
-        }
+        return posterior_json(self)
 
 
 def _target(

@@ -43,7 +43,6 @@ from .bayes import _HERMITE_NODES, CHAINS, DRAWS, BayesFit, Priors, _num, _t_tex
 from .blocks import Blocks, Working, working
 from .lmm import LmmFit
 from .sampler import (
-    METHOD,
     _importance_share,
     _laplace_proposal,
     _modes,
@@ -52,6 +51,7 @@ from .sampler import (
     _warnings,
     convergence_problems,
     mixture_summary,
+    posterior_json,
     proposal_summary,
     sample,
     t_times_gaussian,
@@ -560,21 +560,7 @@ class ClassBayesFit:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "reml": self.reml,
-            "posterior": self.posterior,
-            "priors": self.prior_summary,
-            "sampler": {
-                "converged": self.converged,
-                "method": METHOD,
-                "chains": self.chains,
-                "draws_per_chain": self.draws,
-                "acceptance": self.acceptance,
-                "proposal": self.proposal,
-                "cluster_draws": self.cluster_draws,
-                "quantile_draws": self.quantile_draws,
-            },
-        }
+        return posterior_json(self)
 
 
 def _prior_summary(

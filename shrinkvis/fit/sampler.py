@@ -754,3 +754,23 @@ def mixture_summary(
     else:
         lo = hi = mean
     return mean, sd, lo, hi
+
+
+def posterior_json(fit: Any) -> dict[str, Any]:
+    """summary.json's and `fit --json`'s Bayesian keys for either engine's result: the REML numbers beside,
+    the posterior (brms's names), the priors and how the sampler ran."""
+    return {
+        "reml": fit.reml,
+        "posterior": fit.posterior,
+        "priors": fit.prior_summary,
+        "sampler": {
+            "converged": fit.converged,
+            "method": METHOD,
+            "chains": fit.chains,
+            "draws_per_chain": fit.draws,
+            "acceptance": fit.acceptance,
+            "proposal": fit.proposal,
+            "cluster_draws": fit.cluster_draws,
+            "quantile_draws": fit.quantile_draws,
+        },
+    }
