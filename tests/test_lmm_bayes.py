@@ -275,3 +275,21 @@ def test_run_draws_a_random_slope_that_is_not_a_fixed_effect(tmp_path, engine):
     assert ("bayes_slope" in table.columns) == (engine == "bayes")
     report = (tmp_path / "out" / "class" / "report.md").read_text()
     assert "y ~ x1 + (1 + x2 | cluster)" in report
+
+
+def test_the_pictures_intercept_with_log_n_is_the_clusters_own_not_an_extrapolation():
+    """y ~ x1 + log(n) + (x1 | g): brms's coef intercept is b_Intercept + r_j, the intercept at log(n) = 0,
+    whose SD carries b_Intercept's (1.5 here). The picture takes log(n) off at the REML estimate, so its
+    posterior is that of the cluster's own intercept less that term: the same centre, a smaller SD."""
+    from shrinkvis.fit.model_fit import as_estimates
+
+    model, _ = _fit("log_n")
+    picture = as_estimates(model).clusters
+    coef_sd = model.clusters["bayes_intercept_sd"].to_numpy()
+    own_sd = picture["bayes_intercept_sd"].to_numpy()
+    assert np.median(coef_sd) > 1.2 and np.all(own_sd < coef_sd) and np.median(own_sd / coef_sd) < 0.8
+    shift = model.posterior.posterior["b_logn"]["mean"] - model.mixed.fixed_effects[2]
+    log_n = np.log(model.clusters["n"].to_numpy())
+    expected = model.clusters["bayes_intercept"].to_numpy() + shift * log_n
+    assert np.allclose(picture["bayes_intercept"], expected, atol=0.1 * own_sd.min())
+    assert (picture["bayes_intercept_lo"] < picture["bayes_intercept"]).all()

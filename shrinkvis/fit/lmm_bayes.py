@@ -57,7 +57,7 @@ from .sampler import (
     t_times_gaussian,
 )
 
-__all__ = ["ClassBayesFit", "brms_name", "fit_class_bayes", "log_jacobian_cpc"]
+__all__ = ["Adjustment", "ClassBayesFit", "brms_name", "fit_class_bayes", "log_jacobian_cpc"]
 
 #: brms's renaming of a coefficient's name into a parameter name (brms:::rename, 2.18): these strings,
 #: in this order, become these
@@ -432,10 +432,14 @@ def _cluster_summaries(
     beta_working: np.ndarray,
     fixed_of_term: list[int | None],
     rng: np.random.Generator,
+    adjust: Adjustment | None = None,
 ) -> tuple[list[_ClusterSummary], int, int]:
     """Posterior mean, SD and 95 % interval of every cluster's coefficient of each random effect (its
-    fixed effect, where the term has one, plus its random effect): mixtures over draws of Gaussians."""
+    fixed effect, where the term has one, plus its random effect): mixtures over draws of Gaussians. With
+    ``adjust``, one more summary after those: the intercept with the cluster-level terms added at each
+    draw's values and taken off at fixed ones (:class:`Adjustment`)."""
     w, q = target.w, target.q
+    rows = q + (adjust is not None)
     J = target.n_groups
     total = v.shape[0]
     n_moment = int(min(total, CLUSTER_DRAWS, max(200, CLUSTER_CELLS // J)))
@@ -443,10 +447,10 @@ def _cluster_summaries(
     picks = np.sort(rng.choice(total, n_moment, replace=False)) if n_moment < total else np.arange(total)
     in_quantile = np.zeros(n_moment, dtype=bool)
     in_quantile[np.linspace(0, n_moment - 1, n_quantile).round().astype(int)] = True
-    sums = np.zeros((q, 3, J))
-    ref = np.zeros((q, J))
-    stored_mean = np.empty((q, n_quantile, J), dtype=np.float32)
-    stored_sd = np.empty((q, n_quantile, J), dtype=np.float32)
+    sums = np.zeros((rows, 3, J))
+    ref = np.zeros((rows, J))
+    stored_mean = np.empty((rows, n_quantile, J), dtype=np.float32)
+    stored_sd = np.empty((rows, n_quantile, J), dtype=np.float32)
     A_z, s = w.random_map, w.y_scale
     row = 0
     step = max(1, CELLS // max(J, 1))
@@ -474,6 +478,10 @@ def _cluster_summaries(
         for t, k in enumerate(fixed_of_term):
             if k is not None:
                 mean[:, :, t] += beta_model[index, k][:, None]
+        if adjust is not None:
+            shift = (beta_model[index][:, adjust.fixed] - adjust.at) @ adjust.values  # (K, J)
+            mean = np.concatenate([mean, (mean[:, :, adjust.term] + shift)[:, :, None]], axis=2)
+            var = np.concatenate([var, var[:, :, adjust.term : adjust.term + 1]], axis=2)
         if start == 0:
             ref = mean[0].T.copy()
         dev = np.transpose(mean, (2, 0, 1)) - ref[:, None, :]  # (q, K, J)
@@ -491,9 +499,24 @@ def _cluster_summaries(
                 sums[t], ref[t], n_moment, stored_mean[t].astype(float), stored_sd[t].astype(float)
             )
         )
-        for t in range(q)
+        for t in range(rows)
     ]
     return out, n_moment, n_quantile
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """Cluster-level fixed effects (columns constant within each cluster, such as log(n)) for the picture's
+    intercept: ``term`` is the intercept's index among the random effects, ``fixed`` the indices of those
+    fixed effects, ``values`` (m, J) their value in each cluster, ``at`` (m,) the estimates they are taken
+    off at. The picture shows each cluster's intercept less those terms at fixed estimates; its posterior is
+    that of intercept + sum (beta_o - at_o) x_oj, which carries the uncertainty of the cluster's own
+    intercept, not that of the intercept extrapolated to x_o = 0 (for log(n), clusters of 1 row)."""
+
+    term: int
+    fixed: np.ndarray
+    values: np.ndarray
+    at: np.ndarray
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -522,6 +545,9 @@ class ClassBayesFit:
     proposal: dict[str, Any] = field(default_factory=dict)
     converged: bool = True
     reml: dict[str, Any] = field(default_factory=dict)
+    #: per cluster the intercept less the cluster-level terms at the REML estimates (:class:`Adjustment`),
+    #: the picture's intercept; None without cluster-level fixed effects
+    adjusted_intercept: _ClusterSummary | None = None
 
     def fixed_name(self, name: str) -> str:
         return f"b_{brms_name(name)}"
@@ -541,6 +567,8 @@ class ClassBayesFit:
 
         index = [self.random_names.index(name) for name in shown]
         parts = [self.clusters[k] for k in index]
+        if shown[0] == INTERCEPT and self.adjusted_intercept is not None:
+            parts[0] = self.adjusted_intercept
         roles = {"sd_intercept": self.sd_name(shown[0]), "sigma": "sigma"}
         if shown[0] in self.fixed_names:
             roles["intercept"] = self.fixed_name(shown[0])
@@ -687,6 +715,7 @@ def fit_class_bayes(
     seed: int,
     chains: int = CHAINS,
     draws: int = DRAWS,
+    adjust: Adjustment | None = None,
 ) -> ClassBayesFit:
     """Sample the posterior of the blocks' model under ``priors`` (data units), started at the REML fit."""
     rng = np.random.default_rng(seed)
@@ -733,12 +762,14 @@ def fit_class_bayes(
     fixed_of_term = [
         blocks.fixed_names.index(name) if name in blocks.fixed_names else None for name in blocks.random_names
     ]
-    clusters, n_moment, n_quantile = _cluster_summaries(target, v, beta, beta_w, fixed_of_term, rng)
+    clusters, n_moment, n_quantile = _cluster_summaries(target, v, beta, beta_w, fixed_of_term, rng, adjust)
+    adjusted = clusters.pop() if adjust is not None else None
     return ClassBayesFit(
         posterior=posterior,
         random_names=blocks.random_names,
         fixed_names=blocks.fixed_names,
         clusters=tuple(clusters),
+        adjusted_intercept=adjusted,
         priors=priors,
         prior_summary=_prior_summary(priors, blocks.fixed_names, blocks.random_names, blocks.blocks, group),
         chains=chains,

@@ -159,15 +159,25 @@ def with_posterior(model: ModelFit, blocks: Blocks, y: np.ndarray, spec: Any = N
     """The fit with the posterior of its model beside it (lmm_bayes.py), at brms's default priors from y
     unless `spec` (a BayesSpec) sets them; estimates.csv gains bayes_<effect>, _sd, _lo and _hi."""
     from .bayes import default_priors
-    from .lmm_bayes import fit_class_bayes
+    from .lmm_bayes import Adjustment, fit_class_bayes
 
     keys = ("intercept_location", "intercept_scale", "sd_scale", "sigma_scale", "lkj")
     priors = default_priors(y, **{key: getattr(spec, key, None) for key in keys})
     sampler = (
         {"seed": 1} if spec is None else {key: getattr(spec, key) for key in ("seed", "chains", "draws")}
     )
+    level = _cluster_level_columns(blocks)
+    adjust = None
+    if level and INTERCEPT in model.mixed.random_names:
+        fixed = np.array([k for k, _ in level])
+        adjust = Adjustment(
+            term=model.mixed.random_names.index(INTERCEPT),
+            fixed=fixed,
+            values=np.array([values for _, values in level]),
+            at=model.mixed.fixed_effects[fixed],
+        )
     try:
-        posterior = fit_class_bayes(blocks, model.mixed, priors, group=model.group, **sampler)
+        posterior = fit_class_bayes(blocks, model.mixed, priors, group=model.group, adjust=adjust, **sampler)
     except (np.linalg.LinAlgError, ValueError) as exc:
         from ..errors import FitError
 
@@ -248,22 +258,30 @@ def _no_pool(blocks: Blocks, mixed: LmmFit) -> tuple[dict[str, np.ndarray], dict
 WITHIN_RTOL = 1e-10
 
 
-def _cluster_level(blocks: Blocks, mixed: LmmFit) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Σ β̂_o x_oj per cluster over the fixed columns o that are constant within every cluster (and are not
-    random effects), and their names."""
+def _cluster_level_columns(blocks: Blocks) -> list[tuple[int, np.ndarray]]:
+    """The fixed columns o that are constant within every cluster (and are not random effects): each as
+    its index in X and its value in each cluster."""
     n = blocks.n.astype(float)
     several = n > 1
     safe_n = np.where(n > 0, n, 1.0)
-    shift = np.zeros(len(n))
-    names = []
-    for w, name, beta in zip(blocks.fixed_columns, mixed.fixed_names, mixed.fixed_effects, strict=True):
+    out = []
+    for k, w in enumerate(blocks.fixed_columns):
         if w == 0 or w in blocks.random_columns or blocks.constant[w]:
             continue
         linear, square = blocks.cross[:, 0, w], blocks.cross[:, w, w]
         within = square - linear * linear / safe_n
         if np.all(within[several] <= WITHIN_RTOL * np.maximum(square[several], 1e-300)):
-            shift += beta * (blocks.centres[w] + blocks.scales[w] * linear / safe_n)
-            names.append(name)
+            out.append((k, blocks.centres[w] + blocks.scales[w] * linear / safe_n))
+    return out
+
+
+def _cluster_level(blocks: Blocks, mixed: LmmFit) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Σ β̂_o x_oj per cluster over the cluster-level fixed columns o, and their names."""
+    shift = np.zeros(blocks.n_groups)
+    names = []
+    for k, values in _cluster_level_columns(blocks):
+        shift += mixed.fixed_effects[k] * values
+        names.append(mixed.fixed_names[k])
     return shift, tuple(names)
 
 

@@ -43,8 +43,12 @@ class Estimator:
 
 
 def estimators(estimates: Estimates) -> list[Estimator]:
-    """No pooling, complete pooling and partial pooling of a fit, as per-cluster (intercept, slope)."""
+    """No pooling, complete pooling and partial pooling of a fit, as per-cluster (intercept, slope); partial
+    pooling is the posterior mean under the Bayesian engine (what the pictures draw), REML's BLUP otherwise."""
     table = estimates.clusters
+    # under the Bayesian engine the pictures draw the posterior means as partial pooling: score those
+    bayes = estimates.bayes is not None and "bayes_intercept" in table.columns
+    pooled, spread = ("bayes", "sd") if bayes else ("partial", "se")
     complete = list(estimates.complete_pooling["estimates"].values())
     complete_point = np.array([complete[0], complete[1] if len(complete) > 1 else np.nan])
     return [
@@ -58,8 +62,8 @@ def estimators(estimates: Estimates) -> list[Estimator]:
         Estimator(
             POOLED,
             "partial pooling",
-            table[["partial_intercept", "partial_slope"]].to_numpy(dtype=float),
-            table[["partial_intercept_se", "partial_slope_se"]].to_numpy(dtype=float),
+            table[[f"{pooled}_intercept", f"{pooled}_slope"]].to_numpy(dtype=float),
+            table[[f"{pooled}_intercept_{spread}", f"{pooled}_slope_{spread}"]].to_numpy(dtype=float),
         ),
     ]
 

@@ -190,9 +190,9 @@ def interval_sentences(estimates: Estimates, x_name: str | None) -> list[str]:
         )
     if sentences and estimates.formula is not None:
         sentences.append(
-            "The Bayesian interval is that of the cluster's coefficient (brms's coef: fixed effect plus random "
-            "effect), so it also carries the fixed effect's uncertainty, which REML's conditional SE leaves out; "
-            "with other terms in the model (a cluster-level predictor such as log(n)) that can be most of its width."
+            "The Bayesian interval is that of the cluster's coefficient (its fixed effect plus its random effect; "
+            "with a cluster-level predictor such as log(n), the intercept less that term at the REML estimate, as "
+            "drawn), so it also carries the fixed effect's uncertainty, which REML's conditional SE leaves out."
         )
     return sentences
 
