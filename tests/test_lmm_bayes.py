@@ -192,7 +192,14 @@ def test_fit_prints_the_posterior_with_brms_names(tmp_path):
         "cor_cluster__Intercept__x1",
         "sigma",
     }
-    assert payload["fixed_effects"]["log(n)"] == pytest.approx(payload["reml"]["fixed_effects"]["log(n)"])
+    # as the two-effect engine: population numbers are posterior means, REML's under "reml"
+    assert payload["fixed_effects"]["log(n)"] == payload["posterior"]["b_logn"]["mean"]
+    assert payload["std_errors"]["x1"] == payload["posterior"]["b_x1"]["sd"]
+    assert (
+        payload["random_effects"]["cor"]["(Intercept):x1"]
+        == payload["posterior"]["cor_cluster__Intercept__x1"]["mean"]
+    )
+    assert payload["reml"]["fixed_effects"]["log(n)"] != payload["fixed_effects"]["log(n)"]
     table = pd.read_csv(tmp_path / "estimates.csv")
     assert {"bayes_intercept", "bayes_x1_sd", "bayes_x1_lo", "bayes_x1_hi"} <= set(table.columns)
     text = _cli(tmp_path)

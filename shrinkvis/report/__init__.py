@@ -769,10 +769,47 @@ def _show_truth(report: Report, console: Console) -> None:
 # Any model of the class (fit/model_fit.py)
 
 
+def _bar_pairs(names: tuple[str, ...], blocks: tuple[int, ...]) -> list[tuple[str, str]]:
+    """The pairs of random effects within each bar, in lme4's VarCorr order (column by column)."""
+    pairs, start = [], 0
+    for size in blocks:
+        pairs += [
+            (names[col], names[row])
+            for col in range(start, start + size)
+            for row in range(col + 1, start + size)
+        ]
+        start += size
+    return pairs
+
+
 def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
     """The one JSON object `shrinkvis fit --json` prints for a model beyond the two-effect ones."""
     mixed = model.mixed
     criterion_key = "reml_criterion" if mixed.method == "REML" else "ml_deviance"
+    population = {
+        "fixed_effects": dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True)),
+        "std_errors": dict(zip(mixed.fixed_names, mixed.std_errors, strict=True)),
+        "random_effects": {"group": model.group, "sd": mixed.sd_re, "cor": mixed.cor_re},
+        "residual_sd": mixed.sigma,
+    }
+    if model.posterior is not None:
+        # as the two-effect engine's JSON: the population numbers are posterior means (SDs for the
+        # errors), REML's are under "reml"; vcov, loglik, the criterion and theta stay REML's
+        posterior = model.posterior
+        rows = posterior.posterior
+        population = {
+            "fixed_effects": {name: rows[posterior.fixed_name(name)]["mean"] for name in mixed.fixed_names},
+            "std_errors": {name: rows[posterior.fixed_name(name)]["sd"] for name in mixed.fixed_names},
+            "random_effects": {
+                "group": model.group,
+                "sd": {name: rows[posterior.sd_name(name)]["mean"] for name in mixed.random_names},
+                "cor": {
+                    f"{a}:{b}": rows[posterior.cor_name(a, b)]["mean"]
+                    for a, b in _bar_pairs(mixed.random_names, mixed.blocks)
+                },
+            },
+            "residual_sd": rows["sigma"]["mean"],
+        }
     return json_ready(
         {
             "n_obs": mixed.n_obs,
@@ -780,11 +817,11 @@ def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
             "formula": model.design_formula,
             "method": mixed.method,
             "engine": model.engine,
-            "fixed_effects": dict(zip(mixed.fixed_names, mixed.fixed_effects, strict=True)),
-            "std_errors": dict(zip(mixed.fixed_names, mixed.std_errors, strict=True)),
+            "fixed_effects": population["fixed_effects"],
+            "std_errors": population["std_errors"],
             "vcov": mixed.fixed_cov,
-            "random_effects": {"group": model.group, "sd": mixed.sd_re, "cor": mixed.cor_re},
-            "residual_sd": mixed.sigma,
+            "random_effects": population["random_effects"],
+            "residual_sd": population["residual_sd"],
             "loglik": mixed.loglik,
             criterion_key: mixed.criterion,
             "theta": mixed.theta,
@@ -796,7 +833,7 @@ def model_json(model: ModelFit, seconds: float) -> dict[str, Any]:
             "warnings": model.warnings,
             "dropped_rows": model.dropped_rows,
             "seconds": round(seconds, 4),
-            # engine bayes: the numbers above are the REML fit's; the posterior (brms's names) beside them
+            # engine bayes: the posterior (brms's names), the priors, the sampler and REML's numbers
             **(model.posterior.to_json() if model.posterior is not None else {}),
         }
     )
