@@ -162,8 +162,12 @@ def test_a_signal_stops_the_whole_batch(tmp_path, jobs, delay, signum, group):
     (os.killpg if group else os.kill)(running.pid, signum)
     signalled = time.time()
     _assert_stopped_cleanly(running, signum, out)
-    if running.returncode != 0:  # a second after the signal, no scenario was finished any more
-        assert [path for path in out.glob("*/summary.json") if path.stat().st_mtime > signalled + 1] == []
+    if running.returncode != 0:
+        # only the scenarios already running at the signal (at most one per worker) may still finish; a
+        # wall-clock bound ("none a second later") failed once with the machine loaded (load ~4 on 2 cores:
+        # a scenario at its last file finished 1.x s after the signal, before its worker was scheduled)
+        late = [path for path in out.glob("*/summary.json") if path.stat().st_mtime >= signalled]
+        assert len(late) <= int(jobs), late
 
 
 @processes.needs_proc
