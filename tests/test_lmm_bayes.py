@@ -300,3 +300,21 @@ def test_the_pictures_intercept_with_log_n_is_the_clusters_own_not_an_extrapolat
     expected = model.clusters["bayes_intercept"].to_numpy() + shift * log_n
     assert np.allclose(picture["bayes_intercept"], expected, atol=0.1 * own_sd.min())
     assert (picture["bayes_intercept_lo"] < picture["bayes_intercept"]).all()
+
+
+@pytest.mark.parametrize("formula", ["y ~ x1 + (x1 | cluster)", "y ~ x1 + log(n) + (x1 | cluster)"])
+def test_the_caterpillar_draws_bayes_beside_reml_for_clusters_of_many_sizes(tmp_path, formula):
+    """The caterpillar sizes its points by n; REML's points kept beside the Bayesian ones were made empty
+    with one area per cluster (ValueError: s (size 40) cannot be broadcast), and the legend's Bayes keys
+    took the per-cluster areas; the two-effect engine failed the same way."""
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    path = tmp_path / "class.csv"
+    _frame().to_csv(path, index=False)
+    small = ["--set", "animation.frames=4", "--set", "animation.width=320", "--set", "animation.height=240"]
+    command = ["run", "--data", str(path), "--formula", formula, "--engine", "bayes", "--view", "caterpillar"]
+    result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), "--format", "png", *small])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "class" / "caterpillar.png").stat().st_size > 0

@@ -98,11 +98,12 @@ class FunnelRenderer(StagedCameraRenderer):
                     [], [], lw=BAR_WIDTH * look.line_width, zorder=2.4, color=(*kept_color[:3], BAR_ALPHA)
                 )
                 self._kept_bars.append(self.moving(kept_bars))
+                # placed where the points stand at the start (shown once they move on): a size per cluster
+                # (the caterpillar's) needs as many positions as clusters from the first
                 self._kept_points.append(
                     self.moving(
                         axes.scatter(
-                            [],
-                            [],
+                            *story.points(0, index).T,
                             s=story.point_area,
                             marker=round_marker(),
                             color=[kept_color],
@@ -112,6 +113,7 @@ class FunnelRenderer(StagedCameraRenderer):
                         )
                     )
                 )
+                self._kept_points[-1].set_visible(False)
             self._points.append(self.moving(points))
             edge = axes.scatter([], [], s=look.area(EDGE_MARK_AREA), linewidths=0, zorder=3.5, clip_on=False)
             self._edges.append(self.moving(edge))

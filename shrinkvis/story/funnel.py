@@ -324,8 +324,11 @@ def funnel(
         colors.append(theme.complete_pool)
         legend = (
             legend[0],
-            LegendEntry("REML: ± 1.96 conditional SE", theme.partial_pool, marker="o", area=area),
-            LegendEntry("Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=area),
+            # one marker size in the legend (a caterpillar's areas by n have their own key)
+            LegendEntry("REML: ± 1.96 conditional SE", theme.partial_pool, marker="o", area=legend[1].area),
+            LegendEntry(
+                "Bayes: 95 % credible interval", theme.complete_pool, marker="o", area=legend[1].area
+            ),
             *legend[3:],
         )
     names = tuple(column for column, _, _ in effects)
