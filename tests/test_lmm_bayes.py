@@ -318,3 +318,19 @@ def test_the_caterpillar_draws_bayes_beside_reml_for_clusters_of_many_sizes(tmp_
     result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), "--format", "png", *small])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "class" / "caterpillar.png").stat().st_size > 0
+
+
+def test_a_plane_view_of_a_model_with_one_random_effect_says_what_to_use(tmp_path):
+    from typer.testing import CliRunner
+
+    from shrinkvis.cli import app
+
+    path = tmp_path / "class.csv"
+    _frame().to_csv(path, index=False)
+    for formula in ("y ~ x1 + (0 + x1 | cluster)", "y ~ x1 + x2 + (1 | cluster)"):
+        command = ["run", "--data", str(path), "--formula", formula, "--view", "stages"]
+        result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "has one; use --view funnel or --view caterpillar" in lines[0]
+        assert "lines" not in lines[0].split("use")[1]  # the lines view leaves out the other terms: refused

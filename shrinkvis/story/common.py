@@ -111,6 +111,12 @@ def header(title: str, caption: str, estimates: Estimates) -> Header:
 
 def require_random_slope(estimates: Estimates, view: str) -> None:
     """Views of the (intercept, slope) plane need a slope per cluster, which a random-intercept model lacks."""
+    if estimates.random != "slope" and estimates.formula is not None:
+        # a model of the whole class with one random effect: the plane needs two
+        raise ScenarioError(
+            f"animation.view = {view}: the view shows two random effects per cluster, and "
+            f"{estimates.formula!r} has one; use --view funnel or --view caterpillar"
+        )
     if estimates.random != "slope":
         raise ScenarioError(
             f"animation.view = {view}: the view shows per-cluster slopes, and a random-intercept model "
