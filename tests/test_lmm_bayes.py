@@ -334,3 +334,21 @@ def test_a_plane_view_of_a_model_with_one_random_effect_says_what_to_use(tmp_pat
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "has one; use --view funnel or --view caterpillar" in lines[0]
         assert "lines" not in lines[0].split("use")[1]  # the lines view leaves out the other terms: refused
+
+
+def test_a_constant_column_that_is_not_the_intercept_gets_a_flat_prior():
+    """y ~ 0 + one + x1 with a column of ones: brms gives `one` a flat prior like any b (no Intercept
+    class); the engine centres on that column as on an intercept, but must not put brms's Intercept prior
+    on it. With a weak prior either way the posterior equals that of y ~ x1 closely."""
+    frame = _frame().assign(one=1.0)
+    spec = BayesSpec(draws=1000, seed=5)
+    # an Intercept prior (Student-t: heavy tails, so close by) that would drag `one` to 4.5 if applied to it
+    strong = BayesSpec(draws=1000, seed=5, intercept_location=4.5, intercept_scale=0.01)
+    own = fit_design(design("y ~ 0 + one + x1 + (x1 | cluster)", frame), "REML", "bayes", strong)
+    classes = [row["class"] for row in own.posterior.prior_summary]
+    assert "Intercept" not in classes and {"prior": "(flat)", "class": "b", "coef": "one", "group": ""} in (
+        own.posterior.prior_summary
+    )
+    usual = fit_design(design("y ~ x1 + (x1 | cluster)", frame), "REML", "bayes", spec)
+    a, b = own.posterior.posterior["b_one"], usual.posterior.posterior["b_Intercept"]
+    assert abs(a["mean"] - b["mean"]) < 0.15 * b["sd"] and a["sd"] == pytest.approx(b["sd"], rel=0.1)

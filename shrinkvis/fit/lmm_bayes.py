@@ -143,7 +143,7 @@ def log_jacobian_cpc(z: np.ndarray, m: int) -> np.ndarray:
 class _ClassTarget:
     """Log posterior of v = (per bar: log SDs, atanh partial correlations; then log sigma), working units."""
 
-    def __init__(self, w: Working, priors: Priors) -> None:
+    def __init__(self, w: Working, priors: Priors, intercept: bool = True) -> None:
         self.w = w
         self.priors = priors
         self.q, self._p = w.q, w.p
@@ -159,11 +159,12 @@ class _ClassTarget:
         self.n_obs = float(w.n.sum())
         self.df = self.n_obs - self._p
         self.y_scale, self.y_centre = w.y_scale, w.y_centre
-        # brms's Intercept = c_y + s_y * (m . beta~), m the mean row of the working X (blocks.py)
+        # brms's Intercept = c_y + s_y * (m . beta~), m the mean row of the working X (blocks.py); only for
+        # the formula's intercept (`intercept`), not another constant column of X (brms: a flat b)
         self.intercept_weights: np.ndarray | None = None
-        if w.intercept is not None:
+        if w.intercept is not None and intercept:
             i0 = w.intercept
-            value = float(np.sqrt(self.xtx[i0, i0] / self.n_obs))  # the working intercept column's value
+            value = float(w.fixed_map[i0, i0] * w.intercept_value)  # the working intercept column's value
             self.intercept_weights = self.xtx[i0] / (value * self.n_obs)
         # per bar: its columns of Z, and A_Z's block (working = given A): given Sigma = s_y^2 A Sigma~ A'
         self.bars: list[tuple[slice, np.ndarray]] = []
@@ -720,7 +721,8 @@ def fit_class_bayes(
     """Sample the posterior of the blocks' model under ``priors`` (data units), started at the REML fit."""
     rng = np.random.default_rng(seed)
     w = working(blocks)
-    target = _ClassTarget(w, priors)
+    has_intercept = w.intercept is not None and blocks.fixed_names[w.intercept] == INTERCEPT
+    target = _ClassTarget(w, priors, has_intercept)
     u0 = _start(target, reml)
     modes = _modes(target, u0)
     if not modes:
