@@ -35,7 +35,7 @@ How it is computed, and why:
   (mean and variance in closed form). Their posterior is the mixture of those Gaussians: its mean and SD
   are accumulated draw by draw (Rao-Blackwellised, no draws stored per cluster), and the 2.5 % / 97.5 %
   quantiles solve ``mean_k Phi((q - m_k) / s_k) = p`` by Newton's method over a subsample of the draws
-  capped so that at most :data:`QUANTILE_CELLS` (draw, cluster) pairs are held.
+  capped so that at most :data:`sampler.QUANTILE_CELLS` (draw, cluster) pairs are held.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import numpy as np
 
 from .profiled import ClusterStats, _Problem
 from .sampler import (
+    ClusterSummary,
     _Chains,
     _importance_share,
     _laplace_proposal,
@@ -57,6 +58,7 @@ from .sampler import (
     _State,
     _summary,
     _warnings,
+    cluster_draws,
     convergence_problems,
     diagnostics,
     mixture_summary,
@@ -81,12 +83,6 @@ __all__ = [
 CHAINS = 4
 DRAWS = 1000
 
-#: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see _cluster_draws).
-CLUSTER_DRAWS = 1000
-#: Cap on (draw, cluster) pairs held for the per-cluster quantiles.
-QUANTILE_CELLS = 2_000_000
-#: Cap on (draw, cluster) pairs computed for the per-cluster means and SDs.
-CLUSTER_CELLS = 5_000_000
 #: (draw, cluster) cells of the conditional moments computed at once
 MOMENT_CELLS = 1 << 18
 
@@ -430,25 +426,14 @@ def _cluster_moments(
     return intercept, s2 * dd / det_k, np.broadcast_to(b1, shape), np.zeros(shape)
 
 
-@dataclass
-class _ClusterSummary:
-    mean: np.ndarray
-    sd: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-
-
 def _cluster_summaries(
     target: _Target, v: np.ndarray, beta: np.ndarray, rng: np.random.Generator
-) -> tuple[_ClusterSummary, _ClusterSummary, int, int]:
+) -> tuple[ClusterSummary, ClusterSummary, int, int]:
     """Posterior mean, SD and 95 % interval of every cluster's intercept and slope (mixtures over draws)."""
     n_groups = target.problem.n_groups
     total = v.shape[0]
-    n_moment = int(min(total, CLUSTER_DRAWS, max(200, CLUSTER_CELLS // n_groups)))
-    n_quantile = int(min(n_moment, max(50, QUANTILE_CELLS // n_groups)))
-    picks = np.sort(rng.choice(total, n_moment, replace=False)) if n_moment < total else np.arange(total)
-    in_quantile = np.zeros(n_moment, dtype=bool)
-    in_quantile[np.linspace(0, n_moment - 1, n_quantile).round().astype(int)] = True
+    picks, in_quantile = cluster_draws(total, n_groups, rng)
+    n_moment, n_quantile = len(picks), int(in_quantile.sum())
     sums = np.zeros((2, 3, n_groups))  # (intercept, slope) x (sum m - ref, sum (m - ref)^2, sum var)
     ref: list[np.ndarray] = []
     stored = [np.empty((n_quantile, n_groups), dtype=np.float32) for _ in range(4)]  # 4 bytes suffice
@@ -473,7 +458,7 @@ def _cluster_summaries(
     results = []
     for i in range(2):
         means, sds = stored[2 * i].astype(float), np.sqrt(stored[2 * i + 1].astype(float))
-        results.append(_ClusterSummary(*mixture_summary(sums[i], ref[i], n_moment, means, sds)))
+        results.append(ClusterSummary(*mixture_summary(sums[i], ref[i], n_moment, means, sds)))
     return results[0], results[1], n_moment, n_quantile
 
 
@@ -487,8 +472,8 @@ class BayesFit:
     """Posterior summaries in the data's units, named as brms names them."""
 
     posterior: dict[str, dict[str, float]]
-    intercept: _ClusterSummary  # per cluster: its own intercept (fixed + random)
-    slope: _ClusterSummary  # per cluster: its own slope (NaN without predictor)
+    intercept: ClusterSummary  # per cluster: its own intercept (fixed + random)
+    slope: ClusterSummary  # per cluster: its own slope (NaN without predictor)
     priors: Priors
     prior_summary: list[dict[str, str]]
     chains: int
@@ -656,14 +641,14 @@ def fit_bayes(
             v * a for v in (summary.mean, summary.sd, summary.lo, summary.hi)
         )
     if problem.q == 2:
-        slope_summary = _ClusterSummary(
+        slope_summary = ClusterSummary(
             *(v * ratio for v in (slope_summary.mean, slope_summary.sd, slope_summary.lo, slope_summary.hi))
         )
     else:
         # without a random slope each cluster's slope is the population slope
         row = posterior.get(f"b_{x_name}") if problem.p == 2 else None
         values = [row[key] if row else math.nan for key in ("mean", "sd", "q2.5", "q97.5")]
-        slope_summary = _ClusterSummary(*(np.full(problem.n_groups, v) for v in values))
+        slope_summary = ClusterSummary(*(np.full(problem.n_groups, v) for v in values))
     return BayesFit(
         posterior=posterior,
         intercept=intercept,
@@ -726,10 +711,16 @@ def _origin_warning(stats: ClusterStats, q: int, x_scale: float, x_name: str | N
     shift = float(np.sum(stats.sx)) / total
     spread = math.sqrt(max(float(np.sum(stats.sxx)) / total - shift * shift, 0.0))
     mean = stats.centre_x + shift
+    return far_from_zero(x_name or "x", mean * x_scale, spread * x_scale)
+
+
+def far_from_zero(name: str, mean: float, spread: float) -> list[str]:
+    """The warning for a random slope's column whose mean (data units) is more than ORIGIN_WARN of its SDs
+    from 0 (both engines: this one's _origin_warning, lmm_bayes's per column), or none."""
     if not spread > 0.0 or abs(mean) <= ORIGIN_WARN * spread:
         return []
     return [
-        f"{x_name} sits {abs(mean) / spread:.3g} SDs from 0 (mean {mean * x_scale:.6g}): brms's priors are on "
-        f"the random intercept at {x_name} = 0, so they also shrink the SD of the slope and the posterior "
-        f"depends on where {x_name} = 0 is; subtract a value near its mean from {x_name} to avoid this"
+        f"{name} sits {abs(mean) / spread:.3g} SDs from 0 (mean {mean:.6g}): brms's priors are on "
+        f"the random intercept at {name} = 0, so they also shrink the SD of the slope and the posterior "
+        f"depends on where {name} = 0 is; subtract a value near its mean from {name} to avoid this"
     ]

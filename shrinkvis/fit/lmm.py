@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError, FitError
 from .blocks import Blocks, Working, working
-from .profiled import GRADIENT_RTOL, NEWTON_MAX_ITER, SINGULAR_TOL, _newton, _sum_log
+from .profiled import GRADIENT_RTOL, NEWTON_MAX_ITER, SINGULAR_TOL, _newton, _sum_log, lbfgs
 
 __all__ = ["LmmFit", "LmmProblem", "fit_lmm", "fit_lmm_at"]
 
@@ -398,17 +398,9 @@ def fit_lmm_at(blocks: Blocks, method: str, theta_working: np.ndarray) -> tuple[
 
 
 def _quasi_newton(problem: LmmProblem, start: np.ndarray) -> tuple[np.ndarray, bool]:
-    from scipy import optimize  # only where Newton did not settle (its import costs more than a fit)
-
-    res = optimize.minimize(
-        problem.fg,
-        np.asarray(start, dtype=np.float64),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9 * problem.n_obs, "maxcor": 20},
-    )
-    ok = (bool(res.success) or "ABNORMAL" in str(res.message)) and math.isfinite(float(res.fun))
-    return np.asarray(res.x, dtype=np.float64), ok
+    """Only where Newton did not settle (scipy's import costs more than a fit)."""
+    theta, _, ok = lbfgs(problem, start, maxiter=2000, maxcor=20)
+    return theta, ok
 
 
 def _snap_to_boundary(problem: LmmProblem, theta: np.ndarray, f: float) -> tuple[np.ndarray, float]:

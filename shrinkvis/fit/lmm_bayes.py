@@ -39,16 +39,18 @@ from typing import Any
 import numpy as np
 
 from ..model import INTERCEPT
-from .bayes import _HERMITE_NODES, CHAINS, DRAWS, BayesFit, Priors, _num, _t_text
+from .bayes import _HERMITE_NODES, CHAINS, DRAWS, BayesFit, Priors, _num, _t_text, far_from_zero
 from .blocks import Blocks, Working, working
 from .lmm import LmmFit
 from .sampler import (
+    ClusterSummary,
     _importance_share,
     _laplace_proposal,
     _modes,
     _State,
     _summary,
     _warnings,
+    cluster_draws,
     convergence_problems,
     mixture_summary,
     posterior_json,
@@ -81,10 +83,6 @@ _BRMS_RENAME = (
 
 #: (draw, cluster) cells of the batched density evaluations and conditional moments held at once
 CELLS = 1 << 17
-#: Draws used for the per-cluster summaries, at most; caps on (draw, cluster) pairs (as bayes.py's)
-CLUSTER_DRAWS = 1000
-CLUSTER_CELLS = 5_000_000
-QUANTILE_CELLS = 2_000_000
 
 
 def brms_name(name: str) -> str:
@@ -418,14 +416,6 @@ def _draw_fixed(
     return free + am * ((wanted - free @ m) / mam)[:, None]
 
 
-@dataclass
-class _ClusterSummary:
-    mean: np.ndarray
-    sd: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
-
-
 def _cluster_summaries(
     target: _ClassTarget,
     v: np.ndarray,
@@ -434,7 +424,7 @@ def _cluster_summaries(
     fixed_of_term: list[int | None],
     rng: np.random.Generator,
     adjust: Adjustment | None = None,
-) -> tuple[list[_ClusterSummary], int, int]:
+) -> tuple[list[ClusterSummary], int, int]:
     """Posterior mean, SD and 95 % interval of every cluster's coefficient of each random effect (its
     fixed effect, where the term has one, plus its random effect): mixtures over draws of Gaussians. With
     ``adjust``, one more summary after those: the intercept with the cluster-level terms added at each
@@ -443,11 +433,8 @@ def _cluster_summaries(
     rows = q + (adjust is not None)
     J = target.n_groups
     total = v.shape[0]
-    n_moment = int(min(total, CLUSTER_DRAWS, max(200, CLUSTER_CELLS // J)))
-    n_quantile = int(min(n_moment, max(50, QUANTILE_CELLS // J)))
-    picks = np.sort(rng.choice(total, n_moment, replace=False)) if n_moment < total else np.arange(total)
-    in_quantile = np.zeros(n_moment, dtype=bool)
-    in_quantile[np.linspace(0, n_moment - 1, n_quantile).round().astype(int)] = True
+    picks, in_quantile = cluster_draws(total, J, rng)
+    n_moment, n_quantile = len(picks), int(in_quantile.sum())
     sums = np.zeros((rows, 3, J))
     ref = np.zeros((rows, J))
     stored_mean = np.empty((rows, n_quantile, J), dtype=np.float32)
@@ -495,7 +482,7 @@ def _cluster_summaries(
         stored_sd[:, row : row + count] = np.sqrt(np.transpose(var[keep], (2, 0, 1)))
         row += count
     out = [
-        _ClusterSummary(
+        ClusterSummary(
             *mixture_summary(
                 sums[t], ref[t], n_moment, stored_mean[t].astype(float), stored_sd[t].astype(float)
             )
@@ -533,7 +520,7 @@ class ClassBayesFit:
     posterior: dict[str, dict[str, float]]
     random_names: tuple[str, ...]
     fixed_names: tuple[str, ...]
-    clusters: tuple[_ClusterSummary, ...]
+    clusters: tuple[ClusterSummary, ...]
     priors: Priors
     prior_summary: list[dict[str, str]]
     chains: int
@@ -548,7 +535,7 @@ class ClassBayesFit:
     reml: dict[str, Any] = field(default_factory=dict)
     #: per cluster the intercept less the cluster-level terms at the REML estimates (:class:`Adjustment`),
     #: the picture's intercept; None without cluster-level fixed effects
-    adjusted_intercept: _ClusterSummary | None = None
+    adjusted_intercept: ClusterSummary | None = None
 
     def fixed_name(self, name: str) -> str:
         return f"b_{brms_name(name)}"
@@ -563,9 +550,6 @@ class ClassBayesFit:
         """The posterior as the two-effect engine's result for a picture of one or two random effects
         (`shown`, the intercept's place first): their clusters as the intercept and slope columns, the roles
         pointing at their parameters; the posterior keeps every parameter."""
-        from .bayes import BayesFit
-        from .bayes import _ClusterSummary as Summary
-
         index = [self.random_names.index(name) for name in shown]
         parts = [self.clusters[k] for k in index]
         if shown[0] == INTERCEPT and self.adjusted_intercept is not None:
@@ -581,7 +565,7 @@ class ClassBayesFit:
                 if self.cor_name(a, b) in self.posterior:
                     roles["corr"] = self.cor_name(a, b)
         nan = np.full(parts[0].mean.shape, math.nan)
-        slope = parts[1] if len(parts) > 1 else _ClusterSummary(nan, nan, nan, nan)
+        slope = parts[1] if len(parts) > 1 else ClusterSummary(nan, nan, nan, nan)
         sd, cor = self.reml["sd"], self.reml["cor"]
         pair = f"{shown[0]}:{shown[1]}" if len(shown) > 1 else ""
         reml = {
@@ -598,10 +582,8 @@ class ClassBayesFit:
             reml["std_errors"][shown[1]] = self.reml["std_errors"].get(shown[1])
         return BayesFit(
             posterior=self.posterior,
-            intercept=Summary(
-                *(np.asarray(v) for v in (parts[0].mean, parts[0].sd, parts[0].lo, parts[0].hi))
-            ),
-            slope=Summary(*(np.asarray(v) for v in (slope.mean, slope.sd, slope.lo, slope.hi))),
+            intercept=parts[0],
+            slope=slope,
             priors=self.priors,
             prior_summary=self.prior_summary,
             chains=self.chains,
@@ -674,10 +656,6 @@ def _start(target: _ClassTarget, reml: LmmFit) -> list[float]:
     return u0
 
 
-#: A random slope's column whose mean is further than this many SDs from 0 gets a warning (bayes.py's)
-ORIGIN_WARN = 5.0
-
-
 def _origin_warnings(blocks: Blocks) -> list[str]:
     """brms's priors are on Sigma for the columns as given. A random slope in a bar with a random intercept,
     on a column far from 0, makes that intercept an extrapolation whose SD is about |mean| times the slope's
@@ -697,13 +675,7 @@ def _origin_warnings(blocks: Blocks) -> list[str]:
                 continue
             shift = blocks.cross[:, 0, w].sum() / n
             spread = blocks.scales[w] * math.sqrt(max(blocks.cross[:, w, w].sum() / n - shift * shift, 0.0))
-            mean = blocks.centres[w] + blocks.scales[w] * shift
-            if spread > 0 and abs(mean) > ORIGIN_WARN * spread:
-                out.append(
-                    f"{name} sits {abs(mean) / spread:.3g} SDs from 0 (mean {mean:.6g}): brms's priors are on the "
-                    f"random intercept at {name} = 0, so they also shrink the SD of its slope and the posterior "
-                    f"depends on where {name} = 0 is; subtract a value near its mean from {name} to avoid this"
-                )
+            out += far_from_zero(name, blocks.centres[w] + blocks.scales[w] * shift, spread)
     return out
 
 

@@ -868,6 +868,14 @@ def _quasi_newton(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, flo
     Only the fallback for starts where Newton does not settle, so scipy is imported here, when needed
     (``import scipy.optimize`` costs more than a whole ordinary fit).
     """
+    theta, value, ok = lbfgs(problem, start, maxiter=1000, maxcor=10)
+    return _canonical(problem, theta), value, ok
+
+
+def lbfgs(problem: Any, start: np.ndarray, *, maxiter: int, maxcor: int) -> tuple[np.ndarray, float, bool]:
+    """scipy's L-BFGS on a problem with ``fg`` (criterion and exact gradient) and ``n_obs``: the point, its
+    criterion, and whether it stopped where it may (ABNORMAL line-search terminations near the optimum are
+    harmless: the Newton polish that follows finishes). Shared by this engine and lmm.py's."""
     from scipy import optimize
 
     res = optimize.minimize(
@@ -875,11 +883,10 @@ def _quasi_newton(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, flo
         np.asarray(start, dtype=np.float64),
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-9 * problem.n_obs, "maxcor": 10},
+        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-9 * problem.n_obs, "maxcor": maxcor},
     )
-    # ABNORMAL line-search terminations near the optimum are harmless: the Newton polish finishes.
     ok = (bool(res.success) or "ABNORMAL" in str(res.message)) and math.isfinite(float(res.fun))
-    return _canonical(problem, np.asarray(res.x, dtype=np.float64)), float(res.fun), ok
+    return np.asarray(res.x, dtype=np.float64), float(res.fun), ok
 
 
 def _descend(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, float, bool]:

@@ -774,3 +774,33 @@ def posterior_json(fit: Any) -> dict[str, Any]:
             "quantile_draws": fit.quantile_draws,
         },
     }
+
+
+#: Draws used for the per-cluster summaries (means and SDs), at most; fewer at large J (see cluster_draws).
+CLUSTER_DRAWS = 1000
+#: Cap on (draw, cluster) pairs held for the per-cluster quantiles.
+QUANTILE_CELLS = 2_000_000
+#: Cap on (draw, cluster) pairs computed for the per-cluster means and SDs.
+CLUSTER_CELLS = 5_000_000
+
+
+@dataclass
+class ClusterSummary:
+    """Per cluster: posterior mean, SD and 95 % interval of one coefficient."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def cluster_draws(total: int, n_groups: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``total`` kept draws the per-cluster summaries use (sorted; at most CLUSTER_DRAWS, at most
+    CLUSTER_CELLS (draw, cluster) pairs) and which of those also the quantiles (at most QUANTILE_CELLS
+    pairs, spread evenly): the picks and a mask over them."""
+    n_moment = int(min(total, CLUSTER_DRAWS, max(200, CLUSTER_CELLS // n_groups)))
+    n_quantile = int(min(n_moment, max(50, QUANTILE_CELLS // n_groups)))
+    picks = np.sort(rng.choice(total, n_moment, replace=False)) if n_moment < total else np.arange(total)
+    in_quantile = np.zeros(n_moment, dtype=bool)
+    in_quantile[np.linspace(0, n_moment - 1, n_quantile).round().astype(int)] = True
+    return picks, in_quantile
