@@ -301,7 +301,7 @@ def warning_paragraphs(report: Report) -> list[str]:
                 "the clusters' precision from it."
             )
         elif "did not converge" in warning:
-            paragraphs.append(f"**No convergence.** {_md(_sentence(warning))}.")
+            paragraphs.append(f"**No convergence.** {_md(_sentence(warning)).rstrip('.')}.")
         else:
             paragraphs.append(_md(warning))
     return paragraphs
